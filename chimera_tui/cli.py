@@ -1,0 +1,344 @@
+"""The `chimera-tui` command: the TUI by default, headless sub-commands for scripts and CI.
+
+Heavy modules (Textual, numpy, the engine) are imported inside the commands, so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chimera_tui import __version__
+
+if TYPE_CHECKING:
+    from chimera_tui.core.backends.ollama import Timeouts
+    from chimera_tui.sim import RunningSimulator
+
+log = logging.getLogger("chimera_tui.cli")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RUNS_FAILED, EXIT_CANCELLED = 0, 1, 2, 3, 130
+
+
+class UserError(Exception):
+    """A problem with what the user asked for: printed as one line, exit code 1."""
+
+
+def _add_timeouts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("timeouts (seconds)")
+    g.add_argument("--connect-timeout", type=float, default=5.0, help="opening the connection (default 5)")
+    g.add_argument(
+        "--first-byte-timeout", type=float, default=300.0,
+        help="request sent to first bytes back, covers a cold load (default 300)",
+    )
+    g.add_argument("--idle-timeout", type=float, default=60.0, help="longest gap between stream reads (default 60)")
+
+
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    from chimera_tui.core.backends.ollama import Timeouts
+
+    return Timeouts(args.connect_timeout, args.first_byte_timeout, args.idle_timeout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chimera-tui",
+        description="Benchmark local LLM servers (Ollama) live in the terminal, or headless.",
+    )
+    parser.add_argument("--version", action="version", version=f"chimera-tui {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print details (tracebacks, requests) to stderr")
+    parser.add_argument("--demo", action="store_true", help="run against the embedded Ollama simulator")
+    parser.add_argument(
+        "--endpoint", action="append", default=None, metavar="URL",
+        help="Ollama endpoint (repeatable; default http://127.0.0.1:11434)",
+    )
+    parser.add_argument("--sessions-dir", type=Path, default=None, help="where sessions are saved (default ./sessions)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    b = sub.add_parser("bench", help="run a benchmark headless and save it as a session")
+    b.add_argument("--model", "-m", help="model name (default: the first model the server lists)")
+    b.add_argument("--profile", "-p", default="baseline_default", help="profile name or .toml path")
+    b.add_argument("--runs", "-n", type=int, default=3, help="measured runs (default 3)")
+    b.add_argument("--warmup", "-w", type=int, default=1, help="warm-up runs, excluded from statistics (default 1)")
+    b.add_argument("--cold", action="store_true", help="unload the model before every run (cold starts)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--prompt", help="prompt text")
+    g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
+    g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
+    b.add_argument("--num-predict", type=int, default=None, help="cap on generated tokens (overrides the profile)")
+    b.add_argument("--api", choices=("generate", "chat"), default="generate", help="Ollama API (default generate)")
+    b.add_argument("--keep-alive", default="30m", help="keep_alive sent with every request (default 30m)")
+    b.add_argument("--same-prompt", action="store_true", help="do not prefix a unique marker (allows prompt cache hits)")
+    b.add_argument("--think", choices=("on", "off"), default=None, help="force thinking on/off (thinking models)")
+    b.add_argument("--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)")
+    b.add_argument("--endpoint", dest="bench_endpoint", default=None, metavar="URL", help="Ollama endpoint")
+    b.add_argument("--demo", dest="bench_demo", action="store_true", help="use the embedded simulator")
+    b.add_argument("--sessions-dir", dest="bench_sessions_dir", type=Path, default=None, help="where to save")
+    _add_timeouts(b)
+
+    s = sub.add_parser("sessions", help="list saved sessions")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+
+    pr = sub.add_parser("profiles", help="list profiles (built-in and user)")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("name", nargs="?", help="show one profile's options")
+
+    sm = sub.add_parser("sim", help="serve the Ollama simulator on a port")
+    sm.add_argument("--host", default="127.0.0.1")
+    sm.add_argument("--port", type=int, default=11434)
+    sm.add_argument("--tokens-per-s", type=float, default=120.0)
+    sm.add_argument("--prompt-tokens-per-s", type=float, default=2000.0)
+    sm.add_argument("--load-s", type=float, default=1.5, help="simulated cold load time")
+    sm.add_argument("--jitter", type=float, default=0.05, help="relative jitter of token gaps")
+    sm.add_argument("--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)")
+    sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from chimera_tui.logsetup import setup_logging
+
+    logfile = setup_logging(debug=args.debug)
+    command = args.command
+    try:
+        if command is None:
+            return _cmd_tui(args)
+        handler = {"bench": _cmd_bench, "sessions": _cmd_sessions, "profiles": _cmd_profiles, "sim": _cmd_sim}[command]
+        return handler(args)
+    except KeyboardInterrupt:
+        print("chimera-tui: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as exc:
+        from chimera_tui.core.errors import ChimeraError
+
+        if isinstance(exc, ChimeraError | UserError):
+            log.info("error: %s", exc, exc_info=True)
+            print(f"chimera-tui: error: {exc}", file=sys.stderr)
+        else:
+            log.exception("unexpected error")
+            where = f" (details in {logfile})" if logfile else ""
+            print(f"chimera-tui: unexpected error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        return EXIT_ERROR
+
+
+# -- shared helpers ---------------------------------------------------------------------------------
+def _sessions_root(args: argparse.Namespace) -> Path:
+    from chimera_tui.core.sessions import default_sessions_dir
+
+    for name in ("bench_sessions_dir", "sub_sessions_dir", "sessions_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            return Path(value)
+    return default_sessions_dir()
+
+
+def start_demo_simulator() -> RunningSimulator:
+    """The embedded simulator on a free loopback port, with demo-friendly speeds."""
+    from chimera_tui.sim import OllamaSimulator, SimConfig, start_background
+
+    return start_background(OllamaSimulator(SimConfig(load_s=0.8)))
+
+
+# -- bench ----------------------------------------------------------------------------------------
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import anyio
+
+    from chimera_tui.core.profiles import ProfileStore
+    from chimera_tui.core.prompts import resolve_prompt
+    from chimera_tui.core.runner import BenchRunner, BenchSpec
+    from chimera_tui.cli_output import HeadlessProgress, session_json, summary_table
+
+    if args.runs < 1:
+        raise UserError("--runs must be at least 1")
+    if args.warmup < 0:
+        raise UserError("--warmup cannot be negative")
+    profile = ProfileStore().get(args.profile)
+    if args.prompt_file is not None:
+        try:
+            label, prompt = f"file:{args.prompt_file.name}", args.prompt_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read prompt file {args.prompt_file}: {exc}") from None
+    else:
+        try:
+            label, prompt = resolve_prompt(args.preset, args.prompt)
+        except KeyError as exc:
+            raise UserError(exc.args[0]) from None
+    if not prompt.strip():
+        raise UserError("the prompt is empty")
+
+    demo = args.demo or args.bench_demo
+    sim = start_demo_simulator() if demo else None
+    try:
+        endpoint = sim.url if sim else (args.bench_endpoint or (args.endpoint or [None])[0] or _default_endpoint())
+        model = args.model or _first_model(endpoint, _timeouts(args))
+        spec = BenchSpec(
+            model=model,
+            profile=profile,
+            prompt=prompt,
+            prompt_label=label,
+            endpoint=endpoint,
+            runs=args.runs,
+            warmup=args.warmup,
+            cold=args.cold,
+            api=args.api,
+            unique_prompt=not args.same_prompt,
+            keep_alive=_keep_alive(args.keep_alive),
+            num_predict=args.num_predict,
+            think=None if args.think is None else args.think == "on",
+            timeouts=_timeouts(args),
+        )
+        progress = HeadlessProgress(sys.stderr)
+        runner = BenchRunner(spec, _sessions_root(args), emit=progress)
+        import signal
+
+        previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
+        try:
+            session = anyio.run(runner.run)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    finally:
+        if sim is not None:
+            sim.stop()
+    if args.json:
+        import json
+
+        print(json.dumps(session_json(session), indent=2))
+    else:
+        print(summary_table(session))
+        print(f"session saved: {session.path}")
+    counts = session.counts
+    if session.status == "cancelled":
+        return EXIT_CANCELLED
+    if session.status == "failed" or counts["ok"] == 0:
+        reason = next((r.error for r in reversed(session.runs) if r.error), "no run succeeded")
+        print(f"chimera-tui: error: {reason}", file=sys.stderr)
+        return EXIT_ERROR
+    if counts["failed"]:
+        print(f"chimera-tui: {counts['failed']} run(s) failed; see the session for causes", file=sys.stderr)
+        return EXIT_RUNS_FAILED
+    return EXIT_OK
+
+
+def _default_endpoint() -> str:
+    host = os.environ.get("OLLAMA_HOST")
+    if not host:
+        return "http://127.0.0.1:11434"
+    if host.startswith(":"):
+        host = f"127.0.0.1{host}"
+    return host if "://" in host else f"http://{host}"
+
+
+def _keep_alive(value: str) -> str | int:
+    """Numbers go as numbers (Ollama rejects numeric strings); durations like '5m' as strings."""
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def _first_model(endpoint: str, timeouts: Timeouts) -> str:
+    import anyio
+
+    from chimera_tui.core.backends.ollama import OllamaClient
+
+    async def first() -> str:
+        async with OllamaClient(endpoint, timeouts) as client:
+            await client.probe()
+            models = await client.tags()
+        if not models:
+            raise UserError(f"{endpoint} has no models; pull one first (ollama pull <model>)")
+        return models[0].name
+
+    return anyio.run(first)
+
+
+# -- sessions / profiles / sim ----------------------------------------------------------------------
+def _cmd_sessions(args: argparse.Namespace) -> int:
+    from chimera_tui.core.sessions import SessionStore
+    from chimera_tui.cli_output import sessions_json, sessions_table
+
+    store = SessionStore(_sessions_root(args))
+    sessions, broken = store.list()
+    if args.json:
+        import json
+
+        print(json.dumps(sessions_json(sessions, broken), indent=2))
+    else:
+        print(sessions_table(sessions, broken, store.root))
+    return EXIT_OK
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from chimera_tui.core.profiles import ProfileStore
+
+    store = ProfileStore()
+    if args.name:
+        profile = store.get(args.name)
+        if args.json:
+            import json
+
+            print(json.dumps({"name": profile.name, "description": profile.description,
+                              "builtin": profile.builtin, "options": profile.options}, indent=2))
+        else:
+            print(profile.to_toml(), end="")
+        return EXIT_OK
+    profiles = store.list()
+    if args.json:
+        import json
+
+        print(json.dumps([{"name": p.name, "description": p.description, "builtin": p.builtin,
+                           "options": p.options} for p in profiles], indent=2))
+    else:
+        width = max(len(p.name) for p in profiles) if profiles else 10
+        for p in profiles:
+            kind = "built-in" if p.builtin else "user"
+            opts = ", ".join(f"{k}={v}" for k, v in p.options.items()) or "(Ollama defaults)"
+            print(f"{p.name:<{width}}  {kind:<8}  {opts}")
+    for path, reason in store.errors:
+        print(f"chimera-tui: skipped invalid profile {path}: {reason}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from chimera_tui.sim import OllamaSimulator, SimConfig, SimFaults, serve
+
+    faults = SimFaults(
+        status_503=args.fault == "503",
+        midstream_error_after=20 if args.fault == "midstream-error" else None,
+        cut_after=20 if args.fault == "cut" else None,
+    )
+    config = SimConfig(
+        tokens_per_s=args.tokens_per_s,
+        prompt_tokens_per_s=args.prompt_tokens_per_s,
+        load_s=args.load_s,
+        jitter=args.jitter,
+        num_parallel=args.num_parallel,
+        faults=faults,
+    )
+    print(f"Ollama simulator on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        serve(OllamaSimulator(config), args.host, args.port)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return EXIT_OK
+
+
+def _cmd_tui(args: argparse.Namespace) -> int:
+    from chimera_tui.ui.launch import run_tui
+
+    return run_tui(args)
+
+
+def entry(argv: Any = None) -> None:  # pragma: no cover - console-script convenience
+    raise SystemExit(main(argv))

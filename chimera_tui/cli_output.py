@@ -1,0 +1,178 @@
+"""What the headless CLI prints: live progress (stderr), the summary table, JSON documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TextIO
+
+from chimera_tui.core.events import (
+    PhaseChanged,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionStarted,
+    TokenBatch,
+)
+from chimera_tui.core.sessions import BrokenSession, Session
+from chimera_tui.core.stats import Summary
+from chimera_tui.safe_text import sanitize_line
+
+#: (metric key, label, unit, digits) in the order the summary shows them
+SUMMARY_ROWS: tuple[tuple[str, str, str, int], ...] = (
+    ("server_decode_rate", "decode rate (server)", "tok/s", 2),
+    ("client_decode_rate", "decode rate (client)", "tok/s", 2),
+    ("ttft_ms", "TTFT (any token)", "ms", 1),
+    ("ttft_content_ms", "TTFT (content)", "ms", 1),
+    ("e2e_ms", "end-to-end", "ms", 1),
+    ("prompt_eval_rate", "prompt eval rate", "tok/s", 1),
+    ("load_ms", "load", "ms", 1),
+    ("prompt_eval_ms", "prompt eval", "ms", 1),
+    ("eval_ms", "eval", "ms", 1),
+    ("queue_gap_ms", "server queue gap", "ms", 2),
+    ("token_count", "tokens (client)", "", 0),
+    ("eval_count", "eval_count (server)", "", 0),
+    ("itl_p50_ms", "inter-token p50", "ms", 2),
+    ("itl_p99_ms", "inter-token p99", "ms", 2),
+)
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class HeadlessProgress:
+    """An emit callback: one line per run on stderr, with a live token counter on a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._tokens = 0
+        self._label = ""
+
+    def __call__(self, event: RunEvent) -> None:
+        if isinstance(event, TokenBatch):
+            self._tokens += len(event.tokens)
+            if self.tty:
+                self.out.write(f"\r{self._label} {self._tokens} tokens")
+                self.out.flush()
+            return
+        if isinstance(event, SessionStarted):
+            version = event.server_version or "unknown version"
+            self._line(f"session {event.session_id}: {event.model} / {event.profile} on {event.endpoint} "
+                       f"(Ollama {version}); {event.warmup} warm-up + {event.runs} runs")
+        elif isinstance(event, PhaseChanged):
+            self._line(f"  {sanitize_line(event.message)}")
+        elif isinstance(event, RunStarted):
+            self._tokens = 0
+            kind = "warm-up" if event.warmup else "run"
+            self._label = f"  {kind} {event.number}/{event.total}:"
+            if self.tty:
+                self.out.write(self._label)
+                self.out.flush()
+        elif isinstance(event, RunFinished):
+            m = event.record.metrics
+            self._line(
+                f"{self._label} {fmt(m.server_decode_rate, 1)} tok/s (server), "
+                f"{fmt(m.client_decode_rate, 1)} tok/s (client), TTFT {fmt(m.ttft_ms)} ms, "
+                f"{m.token_count} tokens, {m.done_reason or '?'}",
+                clear=True,
+            )
+        elif isinstance(event, RunFailed):
+            self._line(f"{self._label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
+                       clear=True)
+
+    def _line(self, text: str, clear: bool = False) -> None:
+        prefix = "\r\x1b[K" if (clear and self.tty) else ""
+        self.out.write(f"{prefix}{text}\n")
+        self.out.flush()
+
+
+def summary_table(session: Session) -> str:
+    """The aggregate table: mean ± sd, CV, min, max, 95% CI per metric, over successful measured runs."""
+    counts = session.counts
+    head = (
+        f"{session.manifest.get('model', {}).get('name', '?')} / "
+        f"{session.manifest.get('profile', {}).get('name', '?')}: "
+        f"{counts['ok']} ok, {counts['failed']} failed, {counts['cancelled']} cancelled "
+        f"(+{counts['warmup']} warm-up) — {session.status}"
+    )
+    cols = ("metric", "mean ± sd", "CV%", "min", "max", "95% CI", "n")
+    rows: list[tuple[str, ...]] = []
+    for key, label, unit, digits in SUMMARY_ROWS:
+        s: Summary | None = session.aggregates.get(key)
+        if s is None or s.n == 0:
+            continue
+        name = f"{label} ({unit})" if unit else label
+        mean_sd = fmt(s.mean, digits) + (f" ± {fmt(s.stddev, digits)}" if s.stddev is not None else "")
+        ci = f"{fmt(s.ci95_low, digits)}–{fmt(s.ci95_high, digits)}" if s.ci95_low is not None else "—"
+        rows.append((name, mean_sd, fmt(s.cv_pct, 1), fmt(s.min, digits), fmt(s.max, digits), ci, str(s.n)))
+    if not rows:
+        return head + "\n(no successful measured runs)"
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    lines = [head, "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def session_json(session: Session) -> dict[str, Any]:
+    return {
+        "path": str(session.path),
+        "id": session.id,
+        "status": session.status,
+        "counts": session.counts,
+        "model": session.manifest.get("model", {}).get("name"),
+        "profile": session.manifest.get("profile", {}).get("name"),
+        "endpoints": session.manifest.get("endpoints", []),
+        "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
+        "runs": [
+            {"index": r.index, "warmup": r.warmup, "status": r.status, "error": r.error,
+             "error_kind": r.error_kind, "metrics": r.metrics.to_dict()}
+            for r in session.runs
+        ],
+    }
+
+
+def _session_row(s: Session) -> dict[str, Any]:
+    tok = s.aggregates.get("server_decode_rate")
+    ttft = s.aggregates.get("ttft_ms")
+    return {
+        "id": s.id,
+        "path": str(s.path),
+        "created_at": s.manifest.get("created_at"),
+        "model": s.manifest.get("model", {}).get("name"),
+        "profile": s.manifest.get("profile", {}).get("name"),
+        "mode": s.manifest.get("mode"),
+        "status": s.status,
+        "counts": s.counts,
+        "mean_tok_s": tok.mean if tok else None,
+        "mean_ttft_ms": ttft.mean if ttft else None,
+        "cv_tok_s_pct": tok.cv_pct if tok else None,
+    }
+
+
+def sessions_json(sessions: list[Session], broken: list[BrokenSession]) -> dict[str, Any]:
+    return {
+        "sessions": [_session_row(s) for s in sessions],
+        "unreadable": [{"path": str(b.path), "reason": b.reason} for b in broken],
+    }
+
+
+def sessions_table(sessions: list[Session], broken: list[BrokenSession], root: Path) -> str:
+    if not sessions and not broken:
+        return f"no sessions in {root}"
+    lines = [f"{'created':<20} {'model':<18} {'profile':<24} {'runs':>5} {'tok/s':>8} {'TTFT ms':>8} "
+             f"{'CV%':>5}  status"]
+    for s in sessions:
+        row = _session_row(s)
+        created = str(row["created_at"] or "")[:19].replace("T", " ")
+        lines.append(
+            f"{created:<20} {sanitize_line(str(row['model']))[:18]:<18} "
+            f"{sanitize_line(str(row['profile']))[:24]:<24} {row['counts']['ok']:>5} "
+            f"{fmt(row['mean_tok_s'], 1):>8} {fmt(row['mean_ttft_ms'], 1):>8} {fmt(row['cv_tok_s_pct'], 1):>5}  "
+            f"{row['status']}  {s.path.name}"
+        )
+    for b in broken:
+        lines.append(f"unreadable: {b.path.name}: {sanitize_line(b.reason)}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Server backends: one module per server kind (Ollama today)."""

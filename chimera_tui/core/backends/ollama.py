@@ -1,0 +1,379 @@
+"""Async Ollama client: probe, model listing and the stamped streaming call.
+
+One `httpx.AsyncClient` per endpoint, kept alive across calls, so a benchmark's connection is open
+(the probe opened it) before the clock starts. The clock starts right before the request is sent;
+each read is stamped with `perf_counter_ns()` as soon as it returns, before any parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+
+from chimera_tui.core.errors import (
+    BenchTimeout,
+    ChimeraError,
+    EndpointUnreachable,
+    ModelNotFound,
+    NotOllama,
+    ServerError,
+    StreamError,
+)
+from chimera_tui.core.metrics import CallTrace
+from chimera_tui.core.stream import DoneEvent, ErrorEvent, LineSplitter, TokenEvent, ollama_events
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:11434"
+#: the most of an error body we read; a server that sends more is not telling us anything useful
+MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds to wait, each reported by name when it fires."""
+
+    connect_s: float = 5.0
+    """Opening the TCP connection."""
+    first_byte_s: float = 300.0
+    """From sending the request to the first body bytes (covers a cold model load)."""
+    idle_s: float = 60.0
+    """Between two reads of a stream that has started."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    url: str
+    version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """A model as `/api/tags` lists it."""
+
+    name: str
+    digest: str | None = None
+    size_bytes: int | None = None
+    parameter_size: str | None = None
+    quantization: str | None = None
+    family: str | None = None
+
+    @classmethod
+    def from_tags(cls, entry: dict[str, Any]) -> ModelInfo:
+        details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+        return cls(
+            name=str(entry.get("name") or entry.get("model") or "?"),
+            digest=entry.get("digest"),
+            size_bytes=entry.get("size") if isinstance(entry.get("size"), int) else None,
+            parameter_size=details.get("parameter_size") or None,
+            quantization=details.get("quantization_level") or None,
+            family=details.get("family") or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A model as `/api/ps` lists it: resident now."""
+
+    name: str
+    size_bytes: int | None
+    size_vram_bytes: int | None
+    context_length: int | None
+    expires_at: str | None
+
+    @property
+    def gpu_share(self) -> float | None:
+        """Fraction of the resident bytes on the GPU (size_vram / size), None when unknown."""
+        if not self.size_bytes or self.size_vram_bytes is None:
+            return None
+        return self.size_vram_bytes / self.size_bytes
+
+    @classmethod
+    def from_ps(cls, entry: dict[str, Any]) -> LoadedModel:
+        def _int(key: str) -> int | None:
+            value = entry.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        return cls(
+            name=str(entry.get("name") or entry.get("model") or "?"),
+            size_bytes=_int("size"),
+            size_vram_bytes=_int("size_vram"),
+            context_length=_int("context_length"),
+            expires_at=entry.get("expires_at"),
+        )
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """One streamed call: the stamped trace, the text, and the error that ended it, if any."""
+
+    trace: CallTrace
+    text: str = ""
+    thinking: str = ""
+    error: ChimeraError | None = None
+    cancelled: bool = False
+    http_status: int | None = None
+    extra_done_lines: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+TokenSink = Callable[[list[TokenEvent]], None]
+
+
+def same_model(a: str, b: str) -> bool:
+    """Ollama names default their tag to `latest`."""
+
+    def norm(name: str) -> str:
+        return name if ":" in name else f"{name}:latest"
+
+    return norm(a) == norm(b)
+
+
+class OllamaClient:
+    """The native Ollama API over one kept-alive connection pool."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        timeouts: Timeouts | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeouts = timeouts or Timeouts()
+        t = self.timeouts
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            transport=transport,
+            # read=None: reads are bounded by our own first-byte / idle deadlines, which name themselves
+            timeout=httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s),
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=300),
+            headers={"User-Agent": "chimera-tui"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> OllamaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- plain requests ----------------------------------------------------------------------
+    async def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, which: str = "idle"
+    ) -> httpx.Response:
+        """One plain request, bounded by the named timeout (idle for management calls)."""
+        wait_s = self.timeouts.first_byte_s if which == "first_byte" else self.timeouts.idle_s
+        try:
+            with anyio.fail_after(self.timeouts.connect_s + wait_s):
+                return await self._http.request(method, path, json=body)
+        except TimeoutError:
+            raise BenchTimeout(which, wait_s, self.url) from None
+        except httpx.ConnectTimeout:
+            raise BenchTimeout("connect", self.timeouts.connect_s, self.url) from None
+        except httpx.ConnectError as exc:
+            raise EndpointUnreachable(f"cannot reach {self.url}: {_reason(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise EndpointUnreachable(f"request to {self.url}{path} failed: {_reason(exc)}") from None
+
+    async def _json(
+        self, method: str, path: str, body: dict[str, Any] | None = None, which: str = "idle"
+    ) -> dict[str, Any]:
+        response = await self._request(method, path, body, which)
+        if response.status_code != 200:
+            raise _http_error(response.status_code, response.content, self.url, path)
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise NotOllama(f"{self.url}{path} did not return JSON; is this an Ollama server?") from None
+        if not isinstance(data, dict):
+            raise NotOllama(f"{self.url}{path} returned unexpected JSON; is this an Ollama server?")
+        return data
+
+    async def probe(self) -> ServerInfo:
+        """`GET /` then `/api/version`. Opens the connection that the benchmark will reuse."""
+        response = await self._request("GET", "/")
+        if response.status_code != 200 or b"Ollama" not in response.content[:200]:
+            raise NotOllama(f"{self.url} answers but is not an Ollama server (GET / gave HTTP {response.status_code})")
+        version: str | None = None
+        try:
+            data = await self._json("GET", "/api/version")
+            version = data.get("version") if isinstance(data.get("version"), str) else None
+        except ChimeraError as exc:
+            log.warning("no /api/version at %s: %s", self.url, exc)
+        return ServerInfo(self.url, version)
+
+    async def tags(self) -> list[ModelInfo]:
+        data = await self._json("GET", "/api/tags")
+        models = data.get("models")
+        return [ModelInfo.from_tags(m) for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+
+    async def ps(self) -> list[LoadedModel]:
+        data = await self._json("GET", "/api/ps")
+        models = data.get("models")
+        return [LoadedModel.from_ps(m) for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+
+    async def show(self, model: str) -> dict[str, Any]:
+        try:
+            return await self._json("POST", "/api/show", {"model": model})
+        except ServerError as exc:
+            if exc.status == 404:
+                available = [m.name for m in await self.tags()]
+                raise ModelNotFound(model, available, self.url) from None
+            raise
+
+    async def load(self, api: str, model: str, options: dict[str, Any], keep_alive: str | int) -> None:
+        """Load (or, with keep_alive 0, unload) a model: an empty generate/chat, not streamed."""
+        if api == "chat":
+            body: dict[str, Any] = {"model": model, "messages": []}
+        else:
+            body = {"model": model, "prompt": ""}
+        body.update({"options": options, "keep_alive": keep_alive, "stream": False})
+        path = "/api/chat" if api == "chat" else "/api/generate"
+        await self._json("POST", path, body, which="first_byte")
+
+    async def is_loaded(self, model: str) -> bool:
+        return any(same_model(m.name, model) for m in await self.ps())
+
+    # -- streaming -----------------------------------------------------------------------------
+    async def stream_call(
+        self,
+        api: str,
+        body: dict[str, Any],
+        on_tokens: TokenSink | None = None,
+        outcome: CallOutcome | None = None,
+    ) -> CallOutcome:
+        """POST a streaming generate/chat request and record it. Never raises for run failures:
+        the error is returned in the outcome, so partial client-side timings are kept.
+
+        Pass `outcome` to keep the partial record when the caller cancels the call (an anyio cancel
+        scope around it): the stream is then closed, which makes the server stop generating.
+        """
+        path = "/api/chat" if api == "chat" else "/api/generate"
+        request = self._http.build_request("POST", path, json={**body, "stream": True})
+        timeouts = self.timeouts
+        splitter = LineSplitter()
+        text: list[str] = []
+        thinking: list[str] = []
+        outcome = outcome if outcome is not None else CallOutcome(CallTrace(0))
+        trace = outcome.trace = CallTrace(t_send_ns=time.perf_counter_ns())
+        try:
+            deadline = trace.t_send_ns + int(timeouts.first_byte_s * 1e9)
+            with anyio.move_on_after(timeouts.first_byte_s) as scope:
+                response = await self._http.send(request, stream=True)
+            if scope.cancelled_caught:
+                raise BenchTimeout("first_byte", timeouts.first_byte_s, self.url)
+            try:
+                outcome.http_status = response.status_code
+                if response.status_code != 200:
+                    body_bytes = await _read_bounded(response)
+                    raise _http_error(response.status_code, body_bytes, self.url, path)
+                chunks = response.aiter_raw().__aiter__()
+                first = True
+                done = False
+                while not done:
+                    wait_s = max(0.0, (deadline - time.perf_counter_ns()) / 1e9) if first else timeouts.idle_s
+                    with anyio.move_on_after(wait_s) as scope:
+                        try:
+                            data = await chunks.__anext__()
+                            t_ns = time.perf_counter_ns()
+                        except StopAsyncIteration:
+                            data = None
+                    if scope.cancelled_caught:
+                        raise BenchTimeout("first_byte" if first else "idle", timeouts.first_byte_s
+                                           if first else timeouts.idle_s, self.url)
+                    if data is None:
+                        lines = splitter.flush(time.perf_counter_ns())
+                    else:
+                        first = False
+                        lines = splitter.feed(t_ns, data)
+                    done = self._consume(lines, trace, outcome, text, thinking, on_tokens)
+                    if data is None and not done:
+                        raise StreamError("the stream ended without a final 'done' line (server stopped or crashed)")
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+        except ChimeraError as exc:
+            outcome.error = exc
+        except httpx.ConnectTimeout:
+            outcome.error = BenchTimeout("connect", timeouts.connect_s, self.url)
+        except httpx.ConnectError as exc:
+            outcome.error = EndpointUnreachable(f"cannot reach {self.url}: {_reason(exc)}")
+        except httpx.HTTPError as exc:
+            outcome.error = StreamError(f"the connection to {self.url} broke mid-stream: {_reason(exc)}")
+        finally:
+            outcome.text = "".join(text)
+            outcome.thinking = "".join(thinking)
+        return outcome
+
+    @staticmethod
+    def _consume(
+        lines: list[Any],
+        trace: CallTrace,
+        outcome: CallOutcome,
+        text: list[str],
+        thinking: list[str],
+        on_tokens: TokenSink | None,
+    ) -> bool:
+        """Fold decoded lines into the trace. Returns True once the final line has been seen."""
+        batch: list[TokenEvent] = []
+        done = False
+        try:
+            for line in lines:
+                for event in ollama_events(line):
+                    if isinstance(event, TokenEvent):
+                        trace.add_token(event.t_ns, event.kind)
+                        (text if event.kind == "content" else thinking).append(event.text)
+                        batch.append(event)
+                    elif isinstance(event, DoneEvent):
+                        trace.final = event.final
+                        trace.t_end_ns = event.t_ns
+                        done = True
+                    elif isinstance(event, ErrorEvent):
+                        trace.t_end_ns = event.t_ns
+                        raise StreamError(f"server error mid-stream: {event.message}")
+                if done:
+                    break
+        finally:
+            if batch and on_tokens is not None:
+                on_tokens(batch)
+        return done
+
+
+async def _read_bounded(response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) > MAX_ERROR_BODY:
+            break
+    return bytes(body[:MAX_ERROR_BODY])
+
+
+def _http_error(status: int, body: bytes, url: str, path: str) -> ChimeraError:
+    """Map a non-200 answer to a clear error, using Ollama's `{"error": ...}` body when present."""
+    message: str | None = None
+    try:
+        data = json.loads(body.decode("utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            message = data["error"]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    if message is None:
+        if status == 404:
+            return NotOllama(f"{url}{path} is not found (HTTP 404); is this an Ollama server?")
+        snippet = body[:80].decode("utf-8", "replace").strip().replace("\n", " ")
+        return ServerError(status, snippet or "(empty body)")
+    return ServerError(status, message)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

@@ -1,0 +1,433 @@
+"""Profiles: named TOML files of Ollama options, validated against what Ollama accepts.
+
+A profile file::
+
+    name = "gpu60_ctx256_temp0p6"
+    description = "TR111 sweep: 60 GPU layers, 256 context, temperature 0.6"
+    [options]
+    num_gpu = 60
+    num_ctx = 256
+    temperature = 0.6
+
+Built-in profiles live in the repository's top-level ``profiles/`` directory and are read-only;
+user profiles live in :func:`user_profiles_dir` and may shadow built-ins of the same name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import math
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+import chimera_tui
+from chimera_tui.core.errors import ProfileError
+
+__all__ = [
+    "BASELINE_PROFILE",
+    "LOAD_TIME_OPTIONS",
+    "NAME_PATTERN",
+    "OPTION_SPECS",
+    "OptionSpec",
+    "OptionType",
+    "Profile",
+    "ProfileStore",
+    "builtin_profiles_dir",
+    "format_value",
+    "load_profile",
+    "reload_reason",
+    "reload_warning",
+    "user_profiles_dir",
+    "validate_options",
+]
+
+#: the built-in profile listed first: no options, Ollama's own defaults
+BASELINE_PROFILE = "baseline_default"
+#: a profile name, also its file stem
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TOP_LEVEL_KEYS = ("name", "description", "options")
+
+
+class OptionType(StrEnum):
+    """The value type of an Ollama option."""
+
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    STR = "str"
+    STR_LIST = "list[str]"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One Ollama option: its type, inclusive bounds (None = unbounded) and whether it is load-time."""
+
+    name: str
+    type: OptionType
+    minimum: float | None = None
+    maximum: float | None = None
+    load_time: bool = False
+    help: str = ""
+
+    def expectation(self) -> str:
+        """What a valid value looks like, e.g. ``an integer >= 1`` or ``a number between 0 and 1``."""
+        if self.type is OptionType.BOOL:
+            return "true or false"
+        if self.type is OptionType.STR:
+            return "a string"
+        if self.type is OptionType.STR_LIST:
+            return "a list of strings"
+        noun = "an integer" if self.type is OptionType.INT else "a number"
+        lo, hi = self.minimum, self.maximum
+        if lo is not None and hi is not None:
+            return f"{noun} between {lo:g} and {hi:g}"
+        if lo is not None:
+            return f"{noun} >= {lo:g}"
+        if hi is not None:
+            return f"{noun} <= {hi:g}"
+        return noun
+
+    def coerce(self, value: Any) -> Any:
+        """Return the typed value, or raise ValueError (the caller words the message)."""
+        if self.type is OptionType.BOOL:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if self.type is OptionType.STR:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if self.type is OptionType.STR_LIST:
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise ValueError
+            return list(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError
+        if self.type is OptionType.INT:
+            if not isinstance(value, int):
+                raise ValueError
+            number: int | float = value
+        else:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+        if (self.minimum is not None and number < self.minimum) or (
+            self.maximum is not None and number > self.maximum
+        ):
+            raise ValueError
+        return number
+
+
+def _spec(
+    name: str, type_: OptionType, lo: float | None, hi: float | None, load: bool, help_: str
+) -> OptionSpec:
+    return OptionSpec(name, type_, lo, hi, load, help_)
+
+
+_I, _F, _B, _L = OptionType.INT, OptionType.FLOAT, OptionType.BOOL, OptionType.STR_LIST
+
+#: every option current Ollama accepts in a request's ``options``, load-time ones first
+OPTION_SPECS: dict[str, OptionSpec] = {
+    s.name: s
+    for s in (
+        _spec("num_ctx", _I, 1, None, True, "context window in tokens"),
+        _spec("num_batch", _I, 1, None, True, "prompt-processing batch size"),
+        _spec("num_gpu", _I, -1, None, True, "layers offloaded to the GPU (-1 = automatic)"),
+        _spec("main_gpu", _I, 0, None, True, "GPU index for small tensors / single-GPU work"),
+        _spec("use_mmap", _B, None, None, True, "memory-map the model file"),
+        _spec("num_thread", _I, 0, None, True, "CPU threads (0 = let the runtime decide)"),
+        _spec("num_predict", _I, -2, None, False, "tokens to generate (-1 = unlimited, -2 = fill context)"),
+        _spec("temperature", _F, 0, 5, False, "sampling temperature"),
+        _spec("top_p", _F, 0, 1, False, "nucleus sampling probability mass"),
+        _spec("top_k", _I, 0, None, False, "sample from the k most likely tokens (0 = off)"),
+        _spec("min_p", _F, 0, 1, False, "minimum probability relative to the top token"),
+        _spec("typical_p", _F, 0, 1, False, "locally typical sampling"),
+        _spec("repeat_last_n", _I, -1, None, False, "tokens looked back for repetition (-1 = num_ctx)"),
+        _spec("repeat_penalty", _F, 0, 5, False, "penalty for repeated tokens"),
+        _spec("presence_penalty", _F, -2, 2, False, "penalty for tokens already present"),
+        _spec("frequency_penalty", _F, -2, 2, False, "penalty scaled by token frequency"),
+        _spec("seed", _I, None, None, False, "random seed for reproducible sampling"),
+        _spec("num_keep", _I, -1, None, False, "prompt tokens kept when the context shifts"),
+        _spec("stop", _L, None, None, False, "stop sequences"),
+    )
+}
+
+#: options that make Ollama reload the model when they change
+LOAD_TIME_OPTIONS: frozenset[str] = frozenset(n for n, s in OPTION_SPECS.items() if s.load_time)
+
+
+def _got(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def validate_options(options: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check and type ``options``; raise ProfileError naming ``source``, the key and the expectation."""
+    if not isinstance(options, Mapping):
+        raise ProfileError(f"{source}: 'options' must be a table ([options]), got {_got(options)}")
+    result: dict[str, Any] = {}
+    for key, value in options.items():
+        spec = OPTION_SPECS.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(str(key), OPTION_SPECS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(OPTION_SPECS)
+            raise ProfileError(f"{source}: unknown option '{key}' ({hint})")
+        try:
+            result[key] = spec.coerce(value)
+        except ValueError:
+            raise ProfileError(
+                f"{source}: option '{key}' must be {spec.expectation()}, got {_got(value)}"
+            ) from None
+    return result
+
+
+def _check_name(name: Any, source: str) -> str:
+    if not isinstance(name, str):
+        raise ProfileError(f"{source}: 'name' must be a string, got {_got(name)}")
+    if not name.strip():
+        raise ProfileError(f"{source}: 'name' must not be empty")
+    if not NAME_PATTERN.match(name):
+        raise ProfileError(
+            f"{source}: 'name' {name!r} is not valid: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def format_value(value: Any) -> str:
+    """Show an option value as it would appear in TOML (``true``, ``0.6``, ``["a", "b"]``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return tomli_w.dumps({"v": value}).partition("=")[2].strip()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named, validated set of Ollama options. Construction validates the name and options."""
+
+    name: str
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+    path: Path | None = None
+    builtin: bool = False
+
+    def __post_init__(self) -> None:
+        source = str(self.path) if self.path is not None else f"profile '{self.name}'"
+        _check_name(self.name, source)
+        if not isinstance(self.description, str):
+            raise ProfileError(f"{source}: 'description' must be a string, got {_got(self.description)}")
+        object.__setattr__(self, "options", validate_options(self.options, source))
+
+    def load_time_options(self) -> dict[str, Any]:
+        """The options that make Ollama reload the model when they change."""
+        return {k: v for k, v in self.options.items() if k in LOAD_TIME_OPTIONS}
+
+    def to_toml(self) -> str:
+        """The profile as TOML text; :func:`load_profile` reads it back unchanged."""
+        return tomli_w.dumps({"name": self.name, "description": self.description, "options": self.options})
+
+    def with_options(self, **changes: Any) -> Profile:
+        """A copy with options changed (``None`` removes one); validated, unsaved (no path, not built-in)."""
+        options = {**self.options, **changes}
+        options = {k: v for k, v in options.items() if v is not None}
+        return dataclasses.replace(self, options=options, path=None, builtin=False)
+
+    def option_lines(self) -> list[tuple[str, str, bool]]:
+        """``(name, value text, is_load_time)`` per option, in OPTION_SPECS order, for a preview."""
+        order = {name: i for i, name in enumerate(OPTION_SPECS)}
+        return [
+            (k, format_value(v), k in LOAD_TIME_OPTIONS)
+            for k, v in sorted(self.options.items(), key=lambda kv: order.get(kv[0], len(order)))
+        ]
+
+
+def load_profile(path: Path, builtin: bool = False) -> Profile:
+    """Read and validate one profile file; every problem raises ProfileError naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: invalid TOML: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: invalid TOML: {exc}") from None
+    for key in data:
+        if key in _TOP_LEVEL_KEYS:
+            continue
+        if key in OPTION_SPECS:
+            raise ProfileError(f"{path}: option '{key}' must be under [options], not at the top level")
+        raise ProfileError(f"{path}: unknown top-level key '{key}' (allowed: {', '.join(_TOP_LEVEL_KEYS)})")
+    if "name" not in data:
+        raise ProfileError(f"{path}: missing required key 'name' (a string)")
+    name = _check_name(data["name"], str(path))
+    options = data.get("options", {})
+    if not isinstance(options, dict):
+        raise ProfileError(f"{path}: 'options' must be a table ([options]), got {_got(options)}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ProfileError(f"{path}: 'description' must be a string, got {_got(description)}")
+    return Profile(name, description, validate_options(options, str(path)), path, builtin)
+
+
+def reload_reason(old: Profile | None, new: Profile) -> list[str]:
+    """Load-time options that differ, as ``"num_ctx 2048→512"`` (``default`` where unset).
+
+    ``old=None`` means the model runs with Ollama's defaults. An unset option differs from a set one
+    (Ollama falls back to its default), except num_gpu: unset or -1 (automatic) never forces a reload,
+    as in Ollama's scheduler.
+    """
+    before = old.options if old is not None else {}
+    reasons: list[str] = []
+    for name in OPTION_SPECS:
+        if name not in LOAD_TIME_OPTIONS:
+            continue
+        a, b = before.get(name), new.options.get(name)
+        if name == "num_gpu" and (b is None or b < 0):
+            continue
+        if a != b:
+            shown_a = "default" if a is None else format_value(a)
+            shown_b = "default" if b is None else format_value(b)
+            reasons.append(f"{name} {shown_a}→{shown_b}")
+    return reasons
+
+
+def reload_warning(old: Profile | None, new: Profile) -> str | None:
+    """One line such as ``changing num_ctx 2048→512 makes Ollama reload the model``, or None."""
+    reasons = reload_reason(old, new)
+    return f"changing {', '.join(reasons)} makes Ollama reload the model" if reasons else None
+
+
+def builtin_profiles_dir() -> Path:
+    """The repository's top-level ``profiles/`` directory."""
+    return Path(chimera_tui.__file__).resolve().parent.parent / "profiles"
+
+
+def user_profiles_dir() -> Path:
+    """``$CHIMERA_TUI_PROFILES``, else ``$XDG_CONFIG_HOME/chimera-tui/profiles`` (not created here)."""
+    explicit = os.environ.get("CHIMERA_TUI_PROFILES")
+    if explicit:
+        return Path(explicit).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config).expanduser() / "chimera-tui" / "profiles"
+
+
+class ProfileStore:
+    """Built-in (read-only) and user profiles; invalid files land in :attr:`errors`, never crash."""
+
+    def __init__(self, builtin_dir: Path | None = None, user_dir: Path | None = None) -> None:
+        self.builtin_dir = Path(builtin_dir) if builtin_dir is not None else builtin_profiles_dir()
+        self.user_dir = Path(user_dir) if user_dir is not None else user_profiles_dir()
+        self._errors: list[tuple[Path, str]] = []
+
+    @property
+    def errors(self) -> list[tuple[Path, str]]:
+        """``(file, message)`` for each file the last listing could not load."""
+        return list(self._errors)
+
+    def _scan_dir(self, directory: Path, builtin: bool, out: dict[str, Profile]) -> None:
+        try:
+            files = sorted(p for p in directory.glob("*.toml") if p.is_file())
+        except OSError:
+            return
+        for path in files:
+            try:
+                profile = load_profile(path, builtin=builtin)
+            except ProfileError as exc:
+                self._errors.append((path, str(exc)))
+                continue
+            if profile.name != path.stem:
+                self._errors.append(
+                    (path, f"{path}: name '{profile.name}' must match the file name ('{path.stem}')")
+                )
+                continue
+            out[profile.name] = profile
+
+    def _scan(self) -> dict[str, Profile]:
+        self._errors = []
+        found: dict[str, Profile] = {}
+        self._scan_dir(self.builtin_dir, True, found)
+        self._scan_dir(self.user_dir, False, found)  # user profiles shadow built-ins
+        return found
+
+    def list(self) -> list[Profile]:
+        """All valid profiles: baseline_default first, then by name."""
+        return sorted(self._scan().values(), key=lambda p: (p.name != BASELINE_PROFILE, p.name))
+
+    def get(self, name: str) -> Profile:
+        """The profile called ``name``, or the file ``name`` if it is a path to a .toml file."""
+        found = self._scan()
+        if name in found:
+            return found[name]
+        candidate = Path(name).expanduser()
+        if candidate.suffix == ".toml" and candidate.is_file():
+            return load_profile(candidate)
+        for path, message in self._errors:
+            if path.stem == name:
+                raise ProfileError(f"profile '{name}' is invalid: {message}")
+        available = ", ".join(p.name for p in self.list()) or "none"
+        raise ProfileError(f"unknown profile '{name}'; available: {available}")
+
+    def _user_path(self, name: str) -> Path:
+        return self.user_dir / f"{_check_name(name, 'profile')}.toml"
+
+    def save_user(self, profile: Profile) -> Path:
+        """Write ``profile`` to the user directory atomically (temp file, fsync, rename); return its path."""
+        target = self._user_path(profile.name)
+        tmp: str | None = None
+        try:
+            self.user_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{profile.name}.", suffix=".tmp", dir=self.user_dir)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(profile.to_toml())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            tmp = None
+            with contextlib.suppress(OSError):
+                dir_fd = os.open(self.user_dir, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except OSError as exc:
+            raise ProfileError(
+                f"cannot save profile '{profile.name}' to {target}: {exc.strerror or exc}"
+            ) from None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        return target
+
+    def delete_user(self, name: str) -> None:
+        """Delete a user profile; built-ins are read-only."""
+        target = self._user_path(name)
+        if target.is_file():
+            try:
+                target.unlink()
+            except OSError as exc:
+                raise ProfileError(
+                    f"cannot delete profile '{name}' ({target}): {exc.strerror or exc}"
+                ) from None
+            return
+        if (self.builtin_dir / f"{name}.toml").is_file():
+            raise ProfileError(f"profile '{name}' is built-in and read-only; save a copy under another name")
+        available = ", ".join(p.name for p in self.list() if not p.builtin) or "none"
+        raise ProfileError(f"unknown user profile '{name}'; user profiles: {available}")

@@ -1,0 +1,346 @@
+"""The benchmark runner: warm-up, repeats, warm/cold, cancellation. Emits typed events.
+
+One `BenchRunner` runs one session. It is async (anyio); the CLI runs it with `anyio.run`, the TUI in a
+worker thread with its own event loop, so the reader never shares a loop with the UI.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import httpx
+
+from chimera_tui import __version__
+from chimera_tui.core.backends.ollama import (
+    DEFAULT_URL,
+    CallOutcome,
+    ModelInfo,
+    OllamaClient,
+    ServerInfo,
+    Timeouts,
+    same_model,
+)
+from chimera_tui.core.environment import collect_environment
+from chimera_tui.core.errors import (
+    BenchTimeout,
+    ChimeraError,
+    EndpointUnreachable,
+    ModelNotFound,
+    NotOllama,
+    ServerError,
+)
+from chimera_tui.core.events import (
+    PhaseChanged,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionFinished,
+    SessionStarted,
+    TokenBatch,
+)
+from chimera_tui.core.metrics import CallTrace, compute_call_metrics
+from chimera_tui.core.profiles import Profile
+from chimera_tui.core.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
+from chimera_tui.core.stream import TokenEvent
+
+log = logging.getLogger(__name__)
+
+#: errors after which further runs cannot succeed: the session stops, recording why
+FATAL_ERRORS = (EndpointUnreachable, ModelNotFound, NotOllama)
+
+
+@dataclass(slots=True)
+class BenchSpec:
+    """Everything that defines a single-endpoint benchmark session."""
+
+    model: str
+    profile: Profile
+    prompt: str
+    prompt_label: str = "custom"
+    endpoint: str = DEFAULT_URL
+    runs: int = 3
+    warmup: int = 1
+    cold: bool = False
+    api: Literal["generate", "chat"] = "generate"
+    unique_prompt: bool = True
+    keep_alive: str | int = "30m"
+    num_predict: int | None = None
+    think: bool | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    ps_wait_s: float = 60.0
+    """How long to wait for /api/ps to confirm a load or an unload."""
+
+    def request_options(self) -> dict[str, Any]:
+        """The options sent on every request (preload included): identical load-time options each time."""
+        options = dict(self.profile.options)
+        if self.num_predict is not None:
+            options["num_predict"] = self.num_predict
+        return options
+
+
+class BenchRunner:
+    """Runs one session. `cancel()` may be called from any thread."""
+
+    def __init__(
+        self,
+        spec: BenchSpec,
+        sessions_root: Path,
+        emit: Callable[[RunEvent], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        nvml_module: Any | None = None,
+    ) -> None:
+        self.spec = spec
+        self.sessions_root = sessions_root
+        self._emit = emit or (lambda _event: None)
+        self._transport = transport
+        self._nvml_module = nvml_module
+        self._cancel = threading.Event()
+        self._call_scope: anyio.CancelScope | None = None
+        self.session_path: Path | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- the session ----------------------------------------------------------------------------
+    async def run(self) -> Session:
+        """Probe, check the model, then run warm-up + measured calls, saving each before the next.
+
+        Raises ChimeraError (clear message) when the session cannot start; once it has started,
+        failures are recorded in the session instead.
+        """
+        spec = self.spec
+        async with OllamaClient(spec.endpoint, spec.timeouts, self._transport) as client:
+            self._emit(PhaseChanged(f"connecting to {spec.endpoint}"))
+            info = await client.probe()
+            model = await self._find_model(client)
+            show = await client.show(model.name)
+            capabilities = [c for c in show.get("capabilities", []) if isinstance(c, str)]
+            manifest = self._manifest(info, model, capabilities)
+            writer = SessionWriter(self.sessions_root, manifest)
+            self.session_path = writer.path
+            self._emit(
+                SessionStarted(
+                    writer.id, writer.path, model.name, spec.profile.name, spec.endpoint,
+                    info.version, spec.runs, spec.warmup,
+                )
+            )
+            think = spec.think if spec.think is not None else (True if "thinking" in capabilities else None)
+            status = await self._run_calls(client, writer, model.name, think)
+            session = writer.finish(status)
+        self._emit(SessionFinished(session))
+        return session
+
+    async def _find_model(self, client: OllamaClient) -> ModelInfo:
+        models = await client.tags()
+        for m in models:
+            if same_model(m.name, self.spec.model):
+                return m
+        raise ModelNotFound(self.spec.model, [m.name for m in models], client.url)
+
+    async def _run_calls(
+        self, client: OllamaClient, writer: SessionWriter, model: str, think: bool | None
+    ) -> SessionStatus:
+        spec = self.spec
+        plan = [(True, k + 1, spec.warmup) for k in range(spec.warmup)]
+        plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
+        status: SessionStatus = "complete"
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch_cancel)
+            try:
+                if not spec.cold and not self.cancelled:
+                    await self._guarded(self._preload(client, model))
+                for index, (warmup, number, total) in enumerate(plan):
+                    if self.cancelled:
+                        status = "cancelled"
+                        break
+                    if spec.cold:
+                        await self._guarded(self._unload(client, model))
+                        if self.cancelled:
+                            status = "cancelled"
+                            break
+                    record = await self._one_call(client, writer, model, think, index, warmup, number, total)
+                    if record.status == "cancelled":
+                        status = "cancelled"
+                        break
+                    if record.error_kind in {cls.kind for cls in FATAL_ERRORS}:
+                        status = "failed"
+                        break
+            except ChimeraError as exc:
+                # preload/unload could not be confirmed: nothing measured would be trustworthy
+                self._emit(PhaseChanged(f"stopped: {exc}"))
+                status = "failed"
+            finally:
+                tg.cancel_scope.cancel()
+        return status
+
+    async def _watch_cancel(self) -> None:
+        while not self._cancel.is_set():
+            await anyio.sleep(0.02)
+        if self._call_scope is not None:
+            self._call_scope.cancel()
+
+    async def _guarded(self, step: Any) -> None:
+        """Run a preparation step so that cancel() interrupts it."""
+        with anyio.CancelScope() as scope:
+            self._call_scope = scope
+            await step
+        self._call_scope = None
+
+    # -- warm / cold ------------------------------------------------------------------------------
+    async def _preload(self, client: OllamaClient, model: str) -> None:
+        spec = self.spec
+        self._emit(PhaseChanged(f"loading {model} with the profile's options (warm mode)"))
+        await client.load(spec.api, model, spec.request_options(), spec.keep_alive)
+        await self._wait_ps(client, model, present=True)
+
+    async def _unload(self, client: OllamaClient, model: str) -> None:
+        self._emit(PhaseChanged(f"unloading {model} (cold mode)"))
+        await client.load(self.spec.api, model, self.spec.request_options(), 0)
+        await self._wait_ps(client, model, present=False)
+
+    async def _wait_ps(self, client: OllamaClient, model: str, present: bool) -> None:
+        with anyio.move_on_after(self.spec.ps_wait_s):
+            while await client.is_loaded(model) != present:
+                await anyio.sleep(0.1)
+            return
+        state = "loaded" if present else "unloaded"
+        raise BenchTimeout("idle", self.spec.ps_wait_s, f"(/api/ps never showed {model} {state})")
+
+    # -- one call ---------------------------------------------------------------------------------
+    def _body(self, model: str, prompt: str, think: bool | None) -> dict[str, Any]:
+        spec = self.spec
+        body: dict[str, Any] = {"model": model}
+        if spec.api == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        body["options"] = spec.request_options()
+        body["keep_alive"] = spec.keep_alive
+        if think is not None:
+            body["think"] = think
+        return body
+
+    async def _one_call(
+        self,
+        client: OllamaClient,
+        writer: SessionWriter,
+        model: str,
+        think: bool | None,
+        index: int,
+        warmup: bool,
+        number: int,
+        total: int,
+    ) -> RunRecord:
+        spec = self.spec
+        prompt = spec.prompt
+        if spec.unique_prompt:
+            prompt = f"[run {secrets.token_hex(4)}] {prompt}"
+        record = RunRecord(index=index, warmup=warmup, status="in_flight", started_at=now_iso(), prompt=prompt)
+        writer.start_run(record)
+        self._emit(RunStarted(index, number, total, warmup))
+
+        def on_tokens(tokens: list[TokenEvent]) -> None:
+            self._emit(TokenBatch(index, tokens))
+
+        outcome = CallOutcome(CallTrace(0))
+        with anyio.CancelScope() as scope:
+            self._call_scope = scope
+            await client.stream_call(spec.api, self._body(model, prompt, think), on_tokens, outcome)
+        self._call_scope = None
+        if scope.cancelled_caught:
+            outcome.cancelled = True
+
+        error = outcome.error
+        if isinstance(error, ServerError) and error.status == 404 and "not found" in error.message:
+            try:
+                error = ModelNotFound(model, [m.name for m in await client.tags()], client.url)
+            except ChimeraError:
+                error = ModelNotFound(model, [], client.url)
+        finished = self._record(record, outcome, error)
+        writer.finish_run(finished)
+        self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
+        return finished
+
+    @staticmethod
+    def _record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | None) -> RunRecord:
+        trace = outcome.trace
+        metrics = compute_call_metrics(trace)
+        if outcome.cancelled:
+            status, error_kind, message = "cancelled", "cancelled", "cancelled by the user"
+        elif error is not None:
+            status, error_kind, message = "failed", error.kind, str(error)
+        else:
+            status, error_kind, message = "ok", None, None
+        offsets = [round((t - trace.t_send_ns) / 1e6, 3) for t in trace.token_times_ns] if trace.t_send_ns else []
+        return RunRecord(
+            index=record.index,
+            warmup=record.warmup,
+            status=status,  # type: ignore[arg-type]
+            started_at=record.started_at,
+            metrics=metrics,
+            error_kind=error_kind,
+            error=message,
+            prompt=record.prompt,
+            response=outcome.text,
+            thinking=outcome.thinking,
+            token_offsets_ms=offsets,
+            server_final=trace.final,
+            notes=outcome.notes,
+        )
+
+    # -- manifest -----------------------------------------------------------------------------------
+    def _manifest(self, info: ServerInfo, model: ModelInfo, capabilities: list[str]) -> dict[str, Any]:
+        spec = self.spec
+        t = spec.timeouts
+        return {
+            "tool": {"name": "chimera-tui", "version": __version__},
+            "mode": "single",
+            "model": {
+                "name": model.name,
+                "digest": model.digest,
+                "parameter_size": model.parameter_size,
+                "quantization": model.quantization,
+                "family": model.family,
+                "size_bytes": model.size_bytes,
+                "capabilities": capabilities,
+            },
+            "profile": {
+                "name": spec.profile.name,
+                "description": spec.profile.description,
+                "builtin": spec.profile.builtin,
+                "options": dict(spec.profile.options),
+            },
+            "endpoints": [{"url": spec.endpoint, "kind": "ollama", "version": info.version}],
+            "workload": {
+                "prompt_label": spec.prompt_label,
+                "prompt": spec.prompt,
+                "api": spec.api,
+                "runs": spec.runs,
+                "warmup": spec.warmup,
+                "cold": spec.cold,
+                "unique_prompt": spec.unique_prompt,
+                "keep_alive": spec.keep_alive,
+                "num_predict": spec.num_predict,
+                "think": spec.think,
+                "options_sent": spec.request_options(),
+            },
+            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
+            "environment": collect_environment(self._nvml_module),
+        }
+
+
+def run_bench_sync(runner: BenchRunner) -> Session:
+    """Run a session to completion on a fresh event loop in the calling thread."""
+    return anyio.run(runner.run)

@@ -1,0 +1,328 @@
+"""Sessions on disk: `sessions/<id>/session.toml` (what was run, on what) + `metrics.json` (every call).
+
+Each write is atomic. The runner writes the run it is about to start as `in_flight`, and replaces
+it with the finished record before the next run starts, so a crash or kill loses at most the run
+in flight, which a later load reports as `incomplete`. Listing tolerates corrupt or foreign folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from chimera_tui.core.atomic import atomic_write_text
+from chimera_tui.core.errors import SessionError
+from chimera_tui.core.metrics import CallMetrics
+from chimera_tui.core.stats import Summary, aggregate
+
+SCHEMA_VERSION = 1
+MANIFEST = "session.toml"
+METRICS = "metrics.json"
+
+RunStatus = Literal["ok", "failed", "cancelled", "in_flight", "incomplete"]
+SessionStatus = Literal["running", "complete", "cancelled", "failed", "incomplete"]
+
+
+def default_sessions_dir() -> Path:
+    """`$CHIMERA_TUI_SESSIONS`, else `./sessions`."""
+    return Path(os.environ.get("CHIMERA_TUI_SESSIONS") or "sessions")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def safe_slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe slug of any text (model or profile names may hold `/`, `:` or worse)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return (slug or "x")[:limit]
+
+
+def drop_none(value: Any) -> Any:
+    """TOML has no null: drop None values (recursively) before writing a manifest."""
+    if isinstance(value, dict):
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_none(v) for v in value if v is not None]
+    return value
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One call of a session, as stored in metrics.json."""
+
+    index: int
+    warmup: bool
+    status: RunStatus
+    started_at: str
+    metrics: CallMetrics = field(default_factory=CallMetrics)
+    error_kind: str | None = None
+    error: str | None = None
+    prompt: str | None = None
+    response: str = ""
+    thinking: str = ""
+    #: arrival times of every token chunk, ms after the request was sent
+    token_offsets_ms: list[float] = field(default_factory=list)
+    server_final: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "warmup": self.warmup,
+            "status": self.status,
+            "started_at": self.started_at,
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "metrics": self.metrics.to_dict(),
+            "prompt": self.prompt,
+            "response": self.response,
+            "thinking": self.thinking,
+            "token_offsets_ms": self.token_offsets_ms,
+            "server_final": self.server_final,
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        return cls(
+            index=int(data["index"]),
+            warmup=bool(data.get("warmup", False)),
+            status=data.get("status", "failed"),
+            started_at=str(data.get("started_at", "")),
+            metrics=CallMetrics.from_dict(data.get("metrics") or {}),
+            error_kind=data.get("error_kind"),
+            error=data.get("error"),
+            prompt=data.get("prompt"),
+            response=data.get("response") or "",
+            thinking=data.get("thinking") or "",
+            token_offsets_ms=list(data.get("token_offsets_ms") or []),
+            server_final=data.get("server_final"),
+            notes=list(data.get("notes") or []),
+        )
+
+
+def measured_ok(runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs that count in statistics: successful and not warm-up."""
+    return [r for r in runs if r.status == "ok" and not r.warmup]
+
+
+def compute_aggregates(runs: list[RunRecord]) -> dict[str, Summary]:
+    return aggregate([r.metrics for r in measured_ok(runs)])
+
+
+@dataclass(slots=True)
+class Session:
+    """A loaded (or live) session: manifest + runs + aggregates."""
+
+    path: Path
+    manifest: dict[str, Any]
+    runs: list[RunRecord]
+    status: SessionStatus
+    aggregates: dict[str, Summary]
+
+    @property
+    def id(self) -> str:
+        return str(self.manifest.get("id", self.path.name))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"ok": 0, "failed": 0, "cancelled": 0, "incomplete": 0, "warmup": 0}
+        for run in self.runs:
+            if run.warmup:
+                out["warmup"] += 1
+            elif run.status in out:
+                out[run.status] += 1
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenSession:
+    """A folder in the sessions directory that could not be read as a session, and why."""
+
+    path: Path
+    reason: str
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SessionWriter:
+    """Writes one session as it runs. Every method leaves consistent files on disk."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+        self.root = root
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        model = safe_slug(str(manifest.get("model", {}).get("name", "model")), 30)
+        profile = safe_slug(str(manifest.get("profile", {}).get("name", "profile")), 30)
+        self.id = f"{stamp}-{model}-{profile}-{secrets.token_hex(2)}"
+        self.path = root / self.id
+        try:
+            self.path.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            raise SessionError(f"cannot create session folder {self.path}: {exc.strerror or exc}") from None
+        self.manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "id": self.id,
+            "created_at": now_iso(),
+            **manifest,
+        }
+        self.runs: list[RunRecord] = []
+        self.status: SessionStatus = "running"
+        self._write_manifest()
+        self._write_metrics()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start_run(self, record: RunRecord) -> None:
+        """Record the run about to start as in flight (so a crash leaves a trace of it)."""
+        record.status = "in_flight"
+        self.runs.append(record)
+        self._write_metrics()
+
+    def finish_run(self, record: RunRecord) -> None:
+        """Replace the in-flight entry with the finished record; on disk before this returns."""
+        for i, existing in enumerate(self.runs):
+            if existing.index == record.index:
+                self.runs[i] = record
+                break
+        else:
+            self.runs.append(record)
+        self._write_metrics()
+
+    def finish(self, status: SessionStatus) -> Session:
+        self.status = status
+        aggregates = compute_aggregates(self.runs)
+        counts = Session(self.path, self.manifest, self.runs, status, aggregates).counts
+        tok = aggregates.get("server_decode_rate")
+        ttft = aggregates.get("ttft_ms")
+        self.manifest["result"] = drop_none(
+            {
+                "status": status,
+                "finished_at": now_iso(),
+                "runs_ok": counts["ok"],
+                "runs_failed": counts["failed"],
+                "runs_cancelled": counts["cancelled"],
+                "mean_server_decode_rate": tok.mean if tok else None,
+                "mean_ttft_ms": ttft.mean if ttft else None,
+                "cv_server_decode_rate_pct": tok.cv_pct if tok else None,
+            }
+        )
+        self._write_metrics()
+        self._write_manifest()
+        return Session(self.path, self.manifest, list(self.runs), status, aggregates)
+
+    # -- files ----------------------------------------------------------------------------------
+    def _write_manifest(self) -> None:
+        try:
+            atomic_write_text(self.path / MANIFEST, tomli_w.dumps(drop_none(self.manifest)))
+        except OSError as exc:
+            raise SessionError(f"cannot write {self.path / MANIFEST}: {exc.strerror or exc}") from None
+
+    def _write_metrics(self) -> None:
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "session_id": self.id,
+            "status": self.status,
+            "writer": {"pid": os.getpid(), "host": socket.gethostname()},
+            "runs": [r.to_dict() for r in self.runs],
+            "aggregates": {k: v.to_dict() for k, v in compute_aggregates(self.runs).items()},
+        }
+        try:
+            atomic_write_text(self.path / METRICS, json.dumps(doc, indent=1, allow_nan=False))
+        except OSError as exc:
+            raise SessionError(f"cannot write {self.path / METRICS}: {exc.strerror or exc}") from None
+
+
+def load_session(path: Path) -> Session:
+    """Load one session folder; raise SessionError saying what is wrong with it."""
+    manifest_path, metrics_path = path / MANIFEST, path / METRICS
+    if not manifest_path.is_file():
+        raise SessionError(f"{path.name}: not a session (no {MANIFEST})")
+    try:
+        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SessionError(f"{path.name}: unreadable {MANIFEST}: {exc}") from None
+    version = manifest.get("schema_version")
+    if not isinstance(version, int):
+        raise SessionError(f"{path.name}: {MANIFEST} has no schema_version")
+    if version > SCHEMA_VERSION:
+        raise SessionError(
+            f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); upgrade to read it"
+        )
+    try:
+        doc = json.loads(metrics_path.read_text(encoding="utf-8"))
+        runs = [RunRecord.from_dict(r) for r in doc.get("runs", [])]
+    except FileNotFoundError:
+        raise SessionError(f"{path.name}: {METRICS} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise SessionError(f"{path.name}: corrupt {METRICS}: {exc}") from None
+    status: SessionStatus = doc.get("status", "incomplete")
+    writer = doc.get("writer") or {}
+    writer_alive = (
+        status == "running"
+        and writer.get("host") == socket.gethostname()
+        and isinstance(writer.get("pid"), int)
+        and _pid_alive(writer["pid"])
+    )
+    if status == "running" and not writer_alive:
+        status = "incomplete"
+    if not writer_alive:
+        for run in runs:
+            if run.status == "in_flight":
+                run.status = "incomplete"
+    return Session(path, manifest, runs, status, compute_aggregates(runs))
+
+
+class SessionStore:
+    """The sessions directory: list, load and delete sessions."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else default_sessions_dir()
+
+    def list(self) -> tuple[list[Session], list[BrokenSession]]:
+        """Every session, newest first, and every folder that is not a readable session."""
+        good: list[Session] = []
+        broken: list[BrokenSession] = []
+        if not self.root.is_dir():
+            return good, broken
+        for entry in sorted(self.root.iterdir()):
+            if not entry.is_dir() or entry.name.startswith("."):
+                continue
+            try:
+                good.append(load_session(entry))
+            except SessionError as exc:
+                broken.append(BrokenSession(entry, str(exc)))
+        good.sort(key=lambda s: str(s.manifest.get("created_at", "")), reverse=True)
+        return good, broken
+
+    def resolve(self, ref: str) -> Path:
+        """A session by path, id, or unique id prefix."""
+        as_path = Path(ref)
+        if (as_path / MANIFEST).is_file():
+            return as_path
+        candidates = [p for p in self.root.glob(f"{ref}*") if p.is_dir()] if self.root.is_dir() else []
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise SessionError(f"no session '{ref}' in {self.root}")
+        raise SessionError(f"'{ref}' matches {len(candidates)} sessions; give more of the id")
+
+    def load(self, ref: str) -> Session:
+        return load_session(self.resolve(ref))

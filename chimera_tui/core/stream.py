@@ -1,0 +1,130 @@
+"""Typed stream events, and the NDJSON line splitter that stamps each line on arrival.
+
+The reader (`backends/ollama.py`) takes `time.perf_counter_ns()` the moment a read returns bytes and
+before anything is parsed; every complete line in that read carries that stamp. A line split across
+reads is stamped by the read that completed it, which is when it became usable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chimera_tui.core.errors import StreamError
+
+#: A single NDJSON line longer than this is refused (a runaway or hostile server), not buffered forever.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+TokenKind = Literal["content", "thinking"]
+
+
+@dataclass(frozen=True, slots=True)
+class StampedLine:
+    """One complete line and the perf_counter_ns() of the read that completed it."""
+
+    t_ns: int
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    """A chunk that carried text: one token for Ollama (the server emits a line per token)."""
+
+    t_ns: int
+    text: str
+    kind: TokenKind
+
+
+@dataclass(frozen=True, slots=True)
+class DoneEvent:
+    """The final `done: true` line. `final` keeps every field the server sent (durations in ns)."""
+
+    t_ns: int
+    final: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """A mid-stream `{"error": ...}` line: the HTTP status was already 200."""
+
+    t_ns: int
+    message: str
+
+
+StreamEvent = TokenEvent | DoneEvent | ErrorEvent
+
+
+class LineSplitter:
+    """Splits a byte stream into `\\n`-terminated lines, stamping each with the completing read."""
+
+    __slots__ = ("_buffer", "_max")
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self._buffer = bytearray()
+        self._max = max_line_bytes
+
+    def feed(self, t_ns: int, data: bytes) -> list[StampedLine]:
+        """Add one read's bytes; return the lines it completed, all stamped `t_ns`."""
+        if b"\n" not in data:
+            self._buffer += data
+            self._check_size()
+            return []
+        self._buffer += data
+        *complete, rest = self._buffer.split(b"\n")
+        self._buffer = bytearray(rest)
+        self._check_size()
+        return [StampedLine(t_ns, bytes(line)) for line in complete if line.strip()]
+
+    def flush(self, t_ns: int) -> list[StampedLine]:
+        """End of stream: a last line without a trailing newline still counts."""
+        rest, self._buffer = bytes(self._buffer), bytearray()
+        return [StampedLine(t_ns, rest)] if rest.strip() else []
+
+    def _check_size(self) -> None:
+        if len(self._buffer) > self._max:
+            size = len(self._buffer)
+            self._buffer = bytearray()
+            raise StreamError(f"a stream line exceeded {self._max // (1024 * 1024)} MiB ({size} bytes)")
+
+
+def parse_json_line(line: StampedLine) -> dict[str, Any]:
+    """Decode one line as a JSON object, or raise StreamError saying what was wrong with it."""
+    try:
+        text = line.raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StreamError(f"stream line is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        preview = text[:60].replace("\n", " ")
+        raise StreamError(f"stream line is not JSON ({exc.msg}): {preview!r}") from None
+    if not isinstance(obj, dict):
+        raise StreamError(f"stream line is JSON but not an object: {type(obj).__name__}")
+    return obj
+
+
+def ollama_events(line: StampedLine) -> Iterator[StreamEvent]:
+    """Turn one Ollama NDJSON line (generate or chat) into events, in stream order.
+
+    Thinking comes before content within a line. The final line may still carry text, which is
+    yielded before its DoneEvent. Fields missing because they were zero are simply absent.
+    """
+    obj = parse_json_line(line)
+    if "error" in obj:
+        err = obj["error"]
+        yield ErrorEvent(line.t_ns, err if isinstance(err, str) else json.dumps(err))
+        return
+    message = obj.get("message")
+    if isinstance(message, dict):
+        thinking, content = message.get("thinking"), message.get("content")
+    else:
+        thinking, content = obj.get("thinking"), obj.get("response")
+    if isinstance(thinking, str) and thinking:
+        yield TokenEvent(line.t_ns, thinking, "thinking")
+    if isinstance(content, str) and content:
+        yield TokenEvent(line.t_ns, content, "content")
+    if obj.get("done") is True:
+        final = {k: v for k, v in obj.items() if k not in ("response", "message", "thinking", "context")}
+        yield DoneEvent(line.t_ns, final)

@@ -1,0 +1,26 @@
+"""Model output and server text are untrusted: strip terminal control sequences before display."""
+
+from __future__ import annotations
+
+import re
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, and C1 controls.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (incl. OSC 8 links, OSC 52 clipboard)
+    r"|\x1b[P^_X][^\x1b]*(?:\x1b\\)?"  # DCS, PM, APC, SOS
+    r"|\x1b[@-Z\\-_]?"  # other escapes
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|[\x80-\x9f]"  # C1 controls
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # keeps \t and \n
+
+
+def sanitize(text: str) -> str:
+    """Remove escape sequences and control characters (bell, backspace, CR...), keep tabs and newlines."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def sanitize_line(text: str) -> str:
+    """As `sanitize`, and newlines become spaces: for one-line messages."""
+    return sanitize(text).replace("\n", " ").replace("\t", " ")
