@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from chimera_tui.logsetup import setup_logging
 
-    logfile = setup_logging(debug=args.debug)
+    logfile = setup_logging(debug=args.debug, to_stderr=args.command is not None)
     command = args.command
     try:
         if command is None:
@@ -221,7 +221,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if session.status == "cancelled":
         return EXIT_CANCELLED
     if session.status == "failed" or counts["ok"] == 0:
-        reason = next((r.error for r in reversed(session.runs) if r.error), "no run succeeded")
+        reason = session.manifest.get("result", {}).get("error") or next(
+            (r.error for r in reversed(session.runs) if r.error), "no run succeeded"
+        )
         print(f"chimera-tui: error: {reason}", file=sys.stderr)
         return EXIT_ERROR
     if counts["failed"]:

@@ -49,6 +49,8 @@ class TokenBatch:
 
     index: int
     tokens: list[TokenEvent]
+    t_send_ns: int
+    """When this call's request was sent (same clock as the token stamps)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,9 +46,14 @@ class Nvml:
     def __init__(self, module: Any) -> None:
         self._nv = module
         self._handles: list[Any] = []
+        self._closed = False
         module.nvmlInit()
-        count = module.nvmlDeviceGetCount()
-        self._handles = [module.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        try:
+            count = module.nvmlDeviceGetCount()
+            self._handles = [module.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        except BaseException:
+            self._try(module.nvmlShutdown)  # don't leak the NVML session we just opened
+            raise
         self.driver_version: str | None = self._try(lambda: _text(module.nvmlSystemGetDriverVersion()))
 
     @classmethod
@@ -62,7 +67,7 @@ class Nvml:
             return cls(nv), None
         except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
             log.info("NVML unavailable: %r", exc)
-            return None, f"no NVIDIA GPU/driver found (NVML: {exc or type(exc).__name__})"
+            return None, f"no NVIDIA GPU/driver found (NVML: {str(exc) or type(exc).__name__})"
 
     def _try(self, read: Any) -> Any:
         try:
@@ -117,4 +122,9 @@ class Nvml:
         return out
 
     def close(self) -> None:
+        """Shut NVML down once (NVML counts init/shutdown pairs, so a second shutdown is not harmless)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._handles = []
         self._try(self._nv.nvmlShutdown)

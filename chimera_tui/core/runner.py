@@ -137,8 +137,8 @@ class BenchRunner:
                 )
             )
             think = spec.think if spec.think is not None else (True if "thinking" in capabilities else None)
-            status = await self._run_calls(client, writer, model.name, think)
-            session = writer.finish(status)
+            status, error = await self._run_calls(client, writer, model.name, think)
+            session = writer.finish(status, error)
         self._emit(SessionFinished(session))
         return session
 
@@ -151,11 +151,13 @@ class BenchRunner:
 
     async def _run_calls(
         self, client: OllamaClient, writer: SessionWriter, model: str, think: bool | None
-    ) -> SessionStatus:
+    ) -> tuple[SessionStatus, str | None]:
+        """Every planned call, in order. Returns the session status and, if it stopped early, why."""
         spec = self.spec
         plan = [(True, k + 1, spec.warmup) for k in range(spec.warmup)]
         plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
         status: SessionStatus = "complete"
+        error: str | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch_cancel)
             try:
@@ -175,15 +177,15 @@ class BenchRunner:
                         status = "cancelled"
                         break
                     if record.error_kind in {cls.kind for cls in FATAL_ERRORS}:
-                        status = "failed"
+                        status, error = "failed", record.error
                         break
             except ChimeraError as exc:
                 # preload/unload could not be confirmed: nothing measured would be trustworthy
                 self._emit(PhaseChanged(f"stopped: {exc}"))
-                status = "failed"
+                status, error = "failed", str(exc)
             finally:
                 tg.cancel_scope.cancel()
-        return status
+        return status, error
 
     async def _watch_cancel(self) -> None:
         while not self._cancel.is_set():
@@ -247,14 +249,15 @@ class BenchRunner:
         prompt = spec.prompt
         if spec.unique_prompt:
             prompt = f"[run {secrets.token_hex(4)}] {prompt}"
-        record = RunRecord(index=index, warmup=warmup, status="in_flight", started_at=now_iso(), prompt=prompt)
+        record = RunRecord(index=index, warmup=warmup, status="ok", started_at=now_iso(), prompt=prompt)
         writer.start_run(record)
         self._emit(RunStarted(index, number, total, warmup))
 
-        def on_tokens(tokens: list[TokenEvent]) -> None:
-            self._emit(TokenBatch(index, tokens))
-
         outcome = CallOutcome(CallTrace(0))
+
+        def on_tokens(tokens: list[TokenEvent]) -> None:
+            self._emit(TokenBatch(index, tokens, outcome.trace.t_send_ns))
+
         with anyio.CancelScope() as scope:
             self._call_scope = scope
             await client.stream_call(spec.api, self._body(model, prompt, think), on_tokens, outcome)

@@ -13,7 +13,7 @@ import re
 import secrets
 import socket
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -186,14 +186,14 @@ class SessionWriter:
         }
         self.runs: list[RunRecord] = []
         self.status: SessionStatus = "running"
+        self.error: str | None = None
         self._write_manifest()
         self._write_metrics()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_run(self, record: RunRecord) -> None:
         """Record the run about to start as in flight (so a crash leaves a trace of it)."""
-        record.status = "in_flight"
-        self.runs.append(record)
+        self.runs.append(replace(record, status="in_flight"))
         self._write_metrics()
 
     def finish_run(self, record: RunRecord) -> None:
@@ -206,8 +206,10 @@ class SessionWriter:
             self.runs.append(record)
         self._write_metrics()
 
-    def finish(self, status: SessionStatus) -> Session:
+    def finish(self, status: SessionStatus, error: str | None = None) -> Session:
+        """Write the final status (and why, when the session stopped early) and the aggregates."""
         self.status = status
+        self.error = error
         aggregates = compute_aggregates(self.runs)
         counts = Session(self.path, self.manifest, self.runs, status, aggregates).counts
         tok = aggregates.get("server_decode_rate")
@@ -215,6 +217,7 @@ class SessionWriter:
         self.manifest["result"] = drop_none(
             {
                 "status": status,
+                "error": error,
                 "finished_at": now_iso(),
                 "runs_ok": counts["ok"],
                 "runs_failed": counts["failed"],
@@ -240,6 +243,7 @@ class SessionWriter:
             "schema_version": SCHEMA_VERSION,
             "session_id": self.id,
             "status": self.status,
+            "error": self.error,
             "writer": {"pid": os.getpid(), "host": socket.gethostname()},
             "runs": [r.to_dict() for r in self.runs],
             "aggregates": {k: v.to_dict() for k, v in compute_aggregates(self.runs).items()},

@@ -79,11 +79,22 @@ def _go_type(value: Any) -> str:
 
 
 _INT_OPTIONS: Final = frozenset(
-    "num_ctx num_batch num_gpu main_gpu num_thread num_keep seed num_predict top_k repeat_last_n "
-    "draft_num_predict".split()
+    [
+        "num_ctx",
+        "num_batch",
+        "num_gpu",
+        "main_gpu",
+        "num_thread",
+        "num_keep",
+        "seed",
+        "num_predict",
+        "top_k",
+        "repeat_last_n",
+        "draft_num_predict",
+    ]
 )
 _FLOAT_OPTIONS: Final = frozenset(
-    "temperature top_p min_p typical_p repeat_penalty presence_penalty frequency_penalty".split()
+    ["temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty"]
 )
 _BOOL_OPTIONS: Final = frozenset({"use_mmap"})
 _LIST_OPTIONS: Final = frozenset({"stop"})

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from chimera_tui.sim.config import SimConfig, SimModel
-from chimera_tui.sim.protocol import DEFAULT_KEEP_ALIVE_NS, UNSET, KeepAlive, needs_reload
+from chimera_tui.sim.protocol import DEFAULT_KEEP_ALIVE_NS, UNSET, KeepAlive, needs_reload, rfc3339
 
 #: What Go prints for now + MaxInt64 nanoseconds is ~292 years ahead.
 _FOREVER = timedelta(days=292 * 365)
@@ -84,8 +84,9 @@ class Scheduler:
     def expire(self) -> None:
         """Drop every idle runner whose keep_alive has run out."""
         now = time.perf_counter()
-        for name in [n for n, r in self.runners.items() if r.expired(now)]:
-            del self.runners[name]
+        for name, runner in list(self.runners.items()):  # a copy: ps may be read from another thread
+            if runner.expired(now) and self.runners.get(name) is runner:
+                self.runners.pop(name, None)
 
     async def acquire(self, model: SimModel, options: dict[str, Any], keep_alive: object) -> Runner:
         """A runner for `model` with these load-time options, counted as in use; loads if needed.
@@ -163,6 +164,4 @@ class Scheduler:
 
 def expires_text(expires_at: datetime | None) -> str:
     """RFC3339 for /api/ps; forever is shown ~292 years ahead, as Go does."""
-    from chimera_tui.sim.protocol import rfc3339
-
     return rfc3339(expires_at or datetime.now(UTC) + _FOREVER)

@@ -7,13 +7,14 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-_VOCAB = (
+_WORDS = (
     "the model data token signal answer system light river stone quiet bright simple measure "
     "window garden engine number pattern result method value memory layer stream vector cloud "
     "north ocean paper metal orbit echo field prism rapid gentle hollow amber cedar delta ember "
     "falcon granite harbor island jungle kernel lantern meadow nickel onyx pepper quartz raven "
     "saddle timber umbra velvet willow xenon yonder zephyr and of to in is that for with as on"
-).split()
+)
+_VOCAB = tuple(_WORDS.split())
 
 
 def count_tokens(text: str) -> int:

@@ -1,0 +1,1 @@
+"""The Textual face of Chimera TUI. Everything here sits on top of `chimera_tui.core`."""

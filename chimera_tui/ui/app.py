@@ -1,0 +1,74 @@
+"""The Chimera TUI application: setup → live run, with help, palette commands and themes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from chimera_tui.core.monitor import SystemMonitor
+from chimera_tui.core.profiles import Profile
+from chimera_tui.ui.choice import BenchChoice
+from chimera_tui.ui.config import AppConfig
+from chimera_tui.ui.screens.help import HelpScreen
+from chimera_tui.ui.screens.live import LiveScreen
+from chimera_tui.ui.screens.setup import SetupScreen
+
+STYLES = Path(__file__).parent / "styles"
+
+
+class ChimeraApp(App[None]):
+    TITLE = "Chimera TUI"
+    CSS_PATH = [
+        STYLES / "app.tcss",
+        STYLES / "setup.tcss",
+        STYLES / "live.tcss",
+        STYLES / "system_panel.tcss",
+    ]
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+t", "toggle_theme", "Theme"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, config: AppConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or AppConfig()
+        self.monitor: SystemMonitor | None = None
+        #: the profile of the last session run here, for the reload warning
+        self.last_profile: Profile | None = None
+
+    def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        if self.config.monitor_interval_s > 0:
+            self.monitor = SystemMonitor(self.config.monitor_interval_s, nvml_module=self.config.nvml_module)
+            self.monitor.start()
+        self.push_screen(SetupScreen())
+
+    def on_unmount(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+
+    def start_benchmark(self, choice: BenchChoice) -> None:
+        self.push_screen(LiveScreen(choice))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Keys and what each screen does", self.action_help)
+        yield SystemCommand("Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme)
+        if isinstance(screen, SetupScreen):
+            yield SystemCommand("Start benchmark", "Run with the current choices", screen.action_start)
+            yield SystemCommand("Re-check endpoint", "Probe the endpoint again", screen.action_refresh_endpoint)
+        if isinstance(screen, LiveScreen):
+            yield SystemCommand("Cancel run", "Stop the run in progress", screen.action_cancel)
+            yield SystemCommand("Show session folder", "Where this session is saved", screen.action_open_session)

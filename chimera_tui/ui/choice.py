@@ -1,0 +1,21 @@
+"""What the setup screen hands to the live screen: a complete, validated benchmark choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chimera_tui.core.profiles import Profile
+
+
+@dataclass(frozen=True, slots=True)
+class BenchChoice:
+    endpoint: str
+    model: str
+    profile: Profile
+    mode: str
+    prompt_label: str
+    prompt: str
+    runs: int
+    warmup: int
+    cold: bool
+    num_predict: int | None

@@ -1,0 +1,31 @@
+"""What the app is started with: endpoints, where sessions go, and injectable parts for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
+
+
+@dataclass(slots=True)
+class AppConfig:
+    endpoints: list[str] = field(default_factory=lambda: [DEFAULT_URL])
+    sessions_root: Path = Path("sessions")
+    demo: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    #: for tests: an in-process transport per endpoint URL instead of a socket
+    transport_factory: Callable[[str], httpx.AsyncBaseTransport] | None = None
+    #: for tests: a fake NVML module; None means the real pynvml (or none)
+    nvml_module: Any | None = None
+    #: sample the GPU/host on this interval; 0 disables the monitor (tests)
+    monitor_interval_s: float = 0.5
+    profiles_builtin_dir: Path | None = None
+    profiles_user_dir: Path | None = None
+
+    def transport(self, url: str) -> httpx.AsyncBaseTransport | None:
+        return self.transport_factory(url) if self.transport_factory else None

@@ -1,0 +1,249 @@
+"""The live run: the stream, big readouts, the system panel, and the runs table growing row by row.
+
+The runner runs in a thread worker with its own event loop and pushes events into a LiveFeed. One
+timer drains that feed at a bounded rate (30 Hz) and updates the widgets inside one batch update;
+widgets never talk to the runner, and the runner never touches a widget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, ProgressBar, Static
+
+from chimera_tui.core.errors import ChimeraError
+from chimera_tui.core.events import (
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionFinished,
+    SessionStarted,
+    TokenBatch,
+)
+from chimera_tui.core.runner import BenchRunner, BenchSpec, run_bench_sync
+from chimera_tui.core.sessions import Session
+from chimera_tui.safe_text import sanitize_line
+from chimera_tui.ui.choice import BenchChoice
+from chimera_tui.ui.feed import BenchAborted, LiveFeed
+from chimera_tui.ui.live_state import LiveCall
+from chimera_tui.ui.widgets.readouts import Readouts
+from chimera_tui.ui.widgets.runs_table import RunsTable
+from chimera_tui.ui.widgets.stream_pane import StreamPane
+from chimera_tui.ui.widgets.system_panel import SystemPanel
+
+if TYPE_CHECKING:
+    from chimera_tui.ui.app import ChimeraApp
+
+log = logging.getLogger(__name__)
+
+FLUSH_HZ = 30
+
+
+class LiveScreen(Screen[None]):
+    """Runs one benchmark session and shows it as it happens."""
+
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel run"),
+        Binding("escape", "back", "Back to setup"),
+        Binding("o", "open_session", "Session path"),
+    ]
+
+    app: ChimeraApp
+
+    def __init__(self, choice: BenchChoice) -> None:
+        super().__init__()
+        self.choice = choice
+        self.feed = LiveFeed()
+        self.runner: BenchRunner | None = None
+        self.session: Session | None = None
+        self.session_path: str | None = None
+        self.running = False
+        self.error: str | None = None
+        self._call: LiveCall | None = None
+        self._started: RunStarted | None = None
+        self._calls_done = 0
+        self._leave_when_done = False
+        self._timer: Timer | None = None
+
+    @property
+    def total_calls(self) -> int:
+        return self.choice.warmup + self.choice.runs
+
+    def compose(self) -> ComposeResult:
+        c = self.choice
+        yield Header()
+        yield Static(
+            f"{escape(sanitize_line(c.model))} · {escape(c.profile.name)} · {escape(c.endpoint)} · "
+            f"{c.prompt_label} · {'cold' if c.cold else 'warm'}",
+            id="live-title",
+        )
+        with Horizontal(id="progress-row"):
+            yield Static("starting…", id="phase")
+            yield ProgressBar(total=self.total_calls, show_eta=False, id="progress")
+        with Horizontal(id="live-main"):
+            yield StreamPane(id="stream")
+            with Vertical(id="side"):
+                yield Readouts(id="readouts")
+                yield SystemPanel(self.app.monitor)
+        yield RunsTable(id="runs-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "live run"
+        config = self.app.config
+        c = self.choice
+        spec = BenchSpec(
+            model=c.model,
+            profile=c.profile,
+            prompt=c.prompt,
+            prompt_label=c.prompt_label,
+            endpoint=c.endpoint,
+            runs=c.runs,
+            warmup=c.warmup,
+            cold=c.cold,
+            num_predict=c.num_predict,
+            timeouts=config.timeouts,
+        )
+        self.runner = BenchRunner(
+            spec, config.sessions_root, emit=self.feed.push,
+            transport=config.transport(c.endpoint), nvml_module=config.nvml_module,
+        )
+        self.running = True
+        self._timer = self.set_interval(1 / FLUSH_HZ, self.flush)
+        self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="bench", exit_on_error=False)
+
+    def _run_in_thread(self) -> None:
+        """Worker thread: the whole session, on its own event loop. Never touches widgets."""
+        assert self.runner is not None
+        try:
+            run_bench_sync(self.runner)
+        except ChimeraError as exc:
+            self.feed.push(BenchAborted(str(exc)))
+        except Exception as exc:
+            log.exception("benchmark crashed")
+            self.feed.push(BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)"))
+
+    # -- the bounded-rate flush ---------------------------------------------------------------------
+    def flush(self) -> None:
+        items = self.feed.drain()
+        if not items and self._call is None:
+            return
+        with self.app.batch_update():
+            content: list[str] = []
+            thinking: list[str] = []
+            thinking_count = 0
+            for item in items:
+                if isinstance(item, TokenBatch):
+                    if self._call is not None and self._call.index == item.index:
+                        self._call.add(item)
+                    for tok in item.tokens:
+                        if tok.kind == "content":
+                            content.append(tok.text)
+                        else:
+                            thinking.append(tok.text)
+                            thinking_count += 1
+                    continue
+                if content or thinking:
+                    self._stream.append("".join(content), "".join(thinking), thinking_count)
+                    content, thinking, thinking_count = [], [], 0
+                self._handle(item)
+            if content or thinking:
+                self._stream.append("".join(content), "".join(thinking), thinking_count)
+            self._update_readouts()
+
+    @property
+    def _stream(self) -> StreamPane:
+        return self.query_one(StreamPane)
+
+    def _update_readouts(self) -> None:
+        call = self._call
+        if call is None:
+            return
+        elapsed = (time.perf_counter_ns() - call.t_send_ns) / 1e9 if call.t_send_ns else None
+        self.query_one(Readouts).show_live(call.ttft_ms, call.rate, call.rate_history(), call.tokens, elapsed)
+
+    def _handle(self, item: object) -> None:
+        phase = self.query_one("#phase", Static)
+        if isinstance(item, SessionStarted):
+            self.session_path = str(item.path)
+            version = item.server_version or "?"
+            phase.update(f"session {escape(item.session_id)} · Ollama {escape(version)}")
+        elif isinstance(item, PhaseChanged):
+            phase.update(escape(sanitize_line(item.message)))
+        elif isinstance(item, RunStarted):
+            self._started = item
+            self._call = LiveCall(item.index)
+            kind = "warm-up" if item.warmup else "run"
+            title = f"{kind} {item.number} of {item.total}"
+            phase.update(title)
+            self._stream.reset(title)
+        elif isinstance(item, RunFinished | RunFailed):
+            record = item.record
+            started = self._started
+            number = started.number if started else record.index + 1
+            total = started.total if started else self.total_calls
+            self.query_one(RunsTable).add(record, number, total)
+            self.query_one(Readouts).show_last_call(record.metrics)
+            self._calls_done += 1
+            self.query_one(ProgressBar).update(progress=self._calls_done)
+            self._update_readouts()
+            self._call = None
+            if isinstance(item, RunFailed) and record.status == "failed":
+                self.notify(sanitize_line(record.error or "run failed"), severity="error", title="Run failed")
+        elif isinstance(item, SessionFinished):
+            self._finish(item.session)
+        elif isinstance(item, BenchAborted):
+            self.running = False
+            self.error = item.message
+            phase.update(f"[b red]✗[/] {escape(sanitize_line(item.message))}")
+            self.notify(sanitize_line(item.message), severity="error", title="Benchmark did not start", timeout=10)
+            if self._leave_when_done:
+                self.dismiss()
+
+    def _finish(self, session: Session) -> None:
+        self.running = False
+        self.session = session
+        self.session_path = str(session.path)
+        self.app.last_profile = self.choice.profile
+        counts = session.counts
+        self.query_one("#phase", Static).update(
+            f"{session.status}: {counts['ok']} ok, {counts['failed']} failed — saved to {escape(str(session.path))}"
+        )
+        self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
+        if self._leave_when_done:
+            self.dismiss()
+
+    # -- actions ------------------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        if self.running and self.runner is not None:
+            self.runner.cancel()
+            self.query_one("#phase", Static).update("cancelling…")
+        else:
+            self.notify("nothing is running")
+
+    def action_back(self) -> None:
+        if self.running and self.runner is not None:
+            self._leave_when_done = True
+            self.runner.cancel()
+            self.notify("cancelling the run in progress; the session is saved before leaving")
+            return
+        self.dismiss()
+
+    def action_open_session(self) -> None:
+        if self.session_path:
+            self.notify(f"{self.session_path}", title="Session folder", timeout=10)
+        else:
+            self.notify("no session saved yet")
+
+    def on_unmount(self) -> None:
+        if self.runner is not None and self.running:
+            self.runner.cancel()

@@ -1,0 +1,262 @@
+"""Setup: endpoint status, model, profile (with preview and reload warning), mode and workload."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Footer,
+    Header,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+)
+
+from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, OllamaClient, Timeouts
+from chimera_tui.core.errors import ChimeraError
+from chimera_tui.core.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
+from chimera_tui.core.prompts import PRESETS
+from chimera_tui.safe_text import sanitize_line
+from chimera_tui.ui.choice import BenchChoice
+
+if TYPE_CHECKING:
+    from chimera_tui.ui.app import ChimeraApp
+
+PROBE_TIMEOUTS = Timeouts(connect_s=3.0, first_byte_s=10.0, idle_s=10.0)
+MODES = (
+    ("single", "Single Ollama"),
+    ("shared", "Two agents sharing one Ollama"),
+    ("dual", "Dual Ollama (two endpoints, concurrent)"),
+)
+
+
+def _size(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1e9:.1f} GB"
+
+
+def model_label(m: ModelInfo) -> str:
+    parts = [sanitize_line(m.name), m.parameter_size or "—", m.quantization or "—", _size(m.size_bytes)]
+    return "  ".join(parts)
+
+
+def loaded_line(m: LoadedModel) -> str:
+    share = m.gpu_share
+    where = "—" if share is None else ("100% GPU" if share >= 0.999 else
+                                      "100% CPU" if share == 0 else f"{share * 100:.0f}% GPU")
+    ctx = f", ctx {m.context_length}" if m.context_length else ""
+    return f"{sanitize_line(m.name)} ({_size(m.size_bytes)}, {where}{ctx})"
+
+
+class SetupScreen(Screen[None]):
+    """Pick endpoint, model, profile, mode and workload; Enter (or F5) starts."""
+
+    BINDINGS = [
+        Binding("f5", "start", "Start", priority=True),
+        Binding("ctrl+r", "refresh_endpoint", "Re-check endpoint"),
+    ]
+
+    app: ChimeraApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: list[ModelInfo] = []
+        self._last_profile: Profile | None = None
+
+    def compose(self) -> ComposeResult:
+        config = self.app.config
+        yield Header()
+        with VerticalScroll(id="setup-form"):
+            with Vertical(classes="section", id="endpoint-section"):
+                yield Label("Endpoint", classes="section-title")
+                with Horizontal(classes="row"):
+                    yield Input(config.endpoints[0], id="endpoint", placeholder="http://127.0.0.1:11434")
+                    yield Button("Check", id="check")
+                yield Static("checking…", id="endpoint-status")
+                yield Static("", id="loaded-models")
+            with Horizontal(id="columns"):
+                with Vertical(classes="section", id="model-section"):
+                    yield Label("Model", classes="section-title")
+                    yield Select[str]([], id="model", prompt="(no models yet)")
+                    yield Label("Profile", classes="section-title")
+                    yield Select[str]([], id="profile", allow_blank=False, prompt="profile")
+                    yield Static("", id="profile-preview")
+                    yield Static("", id="reload-warning")
+                with Vertical(classes="section", id="workload-section"):
+                    yield Label("Mode", classes="section-title")
+                    with RadioSet(id="mode"):
+                        for key, label in MODES:
+                            yield RadioButton(label, value=key == "single", disabled=key != "single", name=key)
+                    yield Static("Shared and dual modes arrive with the multi-agent release.", classes="note")
+                    yield Label("Workload", classes="section-title")
+                    presets = [(name, name) for name in PRESETS] + [("custom prompt", "custom")]
+                    yield Select[str](presets, id="preset", value="short", allow_blank=False)
+                    yield Input("", id="custom-prompt", placeholder="your prompt")
+                    with Horizontal(classes="row"):
+                        yield Label("runs", classes="field-label")
+                        yield Input("3", id="runs", type="integer", classes="small")
+                        yield Label("warm-up", classes="field-label")
+                        yield Input("1", id="warmup", type="integer", classes="small")
+                        yield Label("num_predict", classes="field-label")
+                        yield Input("", id="num-predict", type="integer", placeholder="profile", classes="small")
+                    yield Checkbox("Cold runs (unload the model before each run)", id="cold")
+            yield Button("Start benchmark  [F5]", id="start", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Chimera TUI"
+        self.sub_title = "setup" + ("  (demo: embedded simulator)" if self.app.config.demo else "")
+        self.query_one("#custom-prompt").display = False
+        self._fill_profiles()
+        self.query_one("#start", Button).focus()
+        self.check_endpoint(self.query_one("#endpoint", Input).value)
+
+    # -- profiles -----------------------------------------------------------------------------------
+    def _fill_profiles(self) -> None:
+        config = self.app.config
+        store = ProfileStore(config.profiles_builtin_dir, config.profiles_user_dir)
+        profiles = store.list()
+        self.profiles = {p.name: p for p in profiles}
+        select = self.query_one("#profile", Select)
+        select.set_options([(p.name + ("" if p.builtin else "  (user)"), p.name) for p in profiles])
+        if BASELINE_PROFILE in self.profiles:
+            select.value = BASELINE_PROFILE
+        for path, reason in store.errors:
+            self.notify(f"skipped invalid profile {path.name}: {reason}", severity="warning", timeout=8)
+
+    @on(Select.Changed, "#profile")
+    def _profile_changed(self, event: Select.Changed) -> None:
+        profile = self.profiles.get(str(event.value))
+        if profile is None:
+            return
+        lines = [f"[b]{escape(profile.description)}[/b]"] if profile.description else []
+        for name, value, load_time in profile.option_lines():
+            marker = " [i](load-time)[/i]" if load_time else ""
+            lines.append(f"  {name} = {escape(value)}{marker}")
+        if not profile.options:
+            lines.append("  (no options: Ollama's defaults)")
+        self.query_one("#profile-preview", Static).update("\n".join(lines))
+        previous = self.app.last_profile
+        warning = reload_warning(previous, profile)
+        self.query_one("#reload-warning", Static).update(f"⚠ {escape(warning)}" if warning else "")
+
+    # -- endpoint -----------------------------------------------------------------------------------
+    @on(Button.Pressed, "#check")
+    def _check_pressed(self) -> None:
+        self.action_refresh_endpoint()
+
+    def action_refresh_endpoint(self) -> None:
+        self.check_endpoint(self.query_one("#endpoint", Input).value)
+
+    @work(exclusive=True, group="probe", exit_on_error=False)
+    async def check_endpoint(self, url: str) -> None:
+        status = self.query_one("#endpoint-status", Static)
+        status.update(f"checking {escape(url)} …")
+        client = OllamaClient(url, PROBE_TIMEOUTS, self.app.config.transport(url))
+        try:
+            info = await client.probe()
+            models = await client.tags()
+            loaded = await client.ps()
+        except ChimeraError as exc:
+            status.update(f"[b red]✗[/] {escape(str(exc))}")
+            self.query_one("#loaded-models", Static).update("")
+            self._set_models([])
+            return
+        finally:
+            await client.aclose()
+        status.update(f"[b green]✓[/] reachable · Ollama {escape(info.version or 'version unknown')} · "
+                      f"{len(models)} models")
+        loaded_text = ", ".join(loaded_line(m) for m in loaded) or "none"
+        self.query_one("#loaded-models", Static).update(f"loaded now: {escape(loaded_text)}")
+        self._set_models(models)
+
+    def _set_models(self, models: list[ModelInfo]) -> None:
+        self.models = models
+        select = self.query_one("#model", Select)
+        current = select.value
+        select.set_options([(model_label(m), m.name) for m in models])
+        names = [m.name for m in models]
+        if current in names:
+            select.value = current
+        elif names:
+            select.value = names[0]
+
+    # -- workload -----------------------------------------------------------------------------------
+    @on(Select.Changed, "#preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        self.query_one("#custom-prompt").display = event.value == "custom"
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "endpoint":
+            self.action_refresh_endpoint()
+        else:
+            self.action_start()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def _int(self, widget_id: str, minimum: int, label: str, allow_empty: bool = False) -> int | None:
+        text = self.query_one(f"#{widget_id}", Input).value.strip()
+        if not text and allow_empty:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{label} must be a whole number") from None
+        if value < minimum:
+            raise ValueError(f"{label} must be at least {minimum}")
+        return value
+
+    def build_choice(self) -> BenchChoice:
+        """The validated choice, or ValueError with one line for the user."""
+        model = self.query_one("#model", Select).value
+        if model is Select.NULL or not model:
+            raise ValueError("no model selected: check the endpoint (it must list at least one model)")
+        profile = self.profiles.get(str(self.query_one("#profile", Select).value))
+        if profile is None:
+            raise ValueError("no profile selected")
+        preset = str(self.query_one("#preset", Select).value)
+        if preset == "custom":
+            prompt = self.query_one("#custom-prompt", Input).value
+            if not prompt.strip():
+                raise ValueError("the custom prompt is empty")
+        else:
+            prompt = PRESETS[preset]
+        runs = self._int("runs", 1, "runs")
+        warmup = self._int("warmup", 0, "warm-up runs")
+        num_predict = self._int("num-predict", -2, "num_predict", allow_empty=True)
+        pressed = self.query_one("#mode", RadioSet).pressed_button
+        mode = pressed.name if pressed is not None and pressed.name else "single"
+        assert runs is not None and warmup is not None
+        return BenchChoice(
+            endpoint=self.query_one("#endpoint", Input).value.strip().rstrip("/"),
+            model=str(model),
+            profile=profile,
+            mode=mode,
+            prompt_label=preset,
+            prompt=prompt,
+            runs=runs,
+            warmup=warmup,
+            cold=self.query_one("#cold", Checkbox).value,
+            num_predict=num_predict,
+        )
+
+    def action_start(self) -> None:
+        try:
+            choice = self.build_choice()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", title="Cannot start")
+            return
+        self.app.start_benchmark(choice)

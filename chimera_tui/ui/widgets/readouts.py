@@ -1,0 +1,45 @@
+"""Large-digit readouts of the call in progress and the server's figures of the last call."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Digits, Label, Sparkline, Static
+
+from chimera_tui.core.metrics import CallMetrics
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class Readouts(Vertical):
+    """TTFT and live tok/s in big digits, a tok/s sparkline, tokens, elapsed, and last-call figures."""
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="digits-grid"):
+            with Vertical(classes="readout"):
+                yield Label("TTFT ms", classes="readout-label")
+                yield Digits("—", id="ttft")
+            with Vertical(classes="readout"):
+                yield Label("tok/s (client, live)", classes="readout-label")
+                yield Digits("—", id="rate")
+        yield Sparkline([], id="rate-spark")
+        yield Static("", id="progress-line")
+        yield Static("", id="last-call")
+
+    def show_live(self, ttft_ms: float | None, rate: float | None, history: list[float],
+                  tokens: int, elapsed_s: float | None) -> None:
+        self.query_one("#ttft", Digits).update(_num(ttft_ms, 0))
+        self.query_one("#rate", Digits).update(_num(rate, 1))
+        self.query_one("#rate-spark", Sparkline).data = history
+        elapsed = "—" if elapsed_s is None else f"{elapsed_s:.1f} s"
+        self.query_one("#progress-line", Static).update(f"tokens {tokens}   elapsed {elapsed}")
+
+    def show_last_call(self, m: CallMetrics) -> None:
+        self.query_one("#last-call", Static).update(
+            "last call  "
+            f"server eval {_num(m.server_decode_rate)} tok/s · client {_num(m.client_decode_rate)} tok/s\n"
+            f"prompt eval {_num(m.prompt_eval_rate, 0)} tok/s · load {_num(m.load_ms)} ms · "
+            f"queue gap {_num(m.queue_gap_ms)} ms · TTFT {_num(m.ttft_ms)} ms"
+        )

@@ -1,0 +1,94 @@
+"""The headless CLI: happy path on the demo simulator, and one clear line for every error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chimera_tui.cli import main
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chimera_tui", *argv], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_the_commands() -> None:
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("bench", "sessions", "profiles", "sim"):
+        assert command in out.stdout
+
+
+def test_bench_demo_json_saves_a_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--demo", "--runs", "2", "--warmup", "1", "--num-predict", "8", "--json",
+                 "--sessions-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert Path(doc["path"]).is_dir() and Path(doc["path"]).parent == tmp_path
+    assert doc["status"] == "complete" and doc["counts"]["ok"] == 2
+    assert doc["aggregates"]["server_decode_rate"]["n"] == 2
+    assert "run 2/2" in err  # progress went to stderr
+
+    code = main(["sessions", "--json", "--sessions-dir", str(tmp_path)])
+    listed = json.loads(capsys.readouterr().out)
+    assert code == 0 and listed["sessions"][0]["id"] == doc["id"]
+
+
+def test_bench_demo_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--sessions-dir", str(tmp_path), "bench", "--demo", "--runs", "1", "--warmup", "0",
+                 "--num-predict", "5", "--profile", "tier2_balanced", "--preset", "medium"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "decode rate (server)" in out and "session saved:" in out and "tier2_balanced" in out
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("chimera-tui:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+    line = _one_line_error(run_cli("bench", "--endpoint", "http://127.0.0.1:9", "--model", "m",
+                                   "--sessions-dir", str(tmp_path)))
+    assert "cannot reach http://127.0.0.1:9" in line
+
+
+def test_unknown_model_lists_the_available_ones(tmp_path: Path) -> None:
+    line = _one_line_error(run_cli("bench", "--demo", "--model", "nope", "--sessions-dir", str(tmp_path)))
+    assert "model 'nope' not found" in line and "gemma3:latest" in line
+
+
+def test_invalid_profile_names_file_key_and_expectation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n[options]\nnum_ctx = "big"\n')
+    line = _one_line_error(run_cli("bench", "--demo", "--profile", str(bad), "--sessions-dir", str(tmp_path)))
+    assert "bad.toml" in line and "num_ctx" in line and "integer" in line
+
+
+def test_unknown_profile_name(tmp_path: Path) -> None:
+    line = _one_line_error(run_cli("bench", "--demo", "--profile", "nope", "--sessions-dir", str(tmp_path)))
+    assert "unknown profile 'nope'" in line
+
+
+def test_bad_arguments_are_usage_errors() -> None:
+    result = run_cli("bench", "--runs", "zero")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = _one_line_error(run_cli("bench", "--demo", "--runs", "0"))
+    assert "--runs must be at least 1" in line
+
+
+def test_profiles_and_sessions_listing(tmp_path: Path) -> None:
+    out = run_cli("profiles")
+    assert out.returncode == 0 and "baseline_default" in out.stdout and "gpu60_ctx256_temp0p6" in out.stdout
+    out = run_cli("profiles", "tier1_resource_constrained")
+    assert "num_gpu = 60" in out.stdout
+    out = run_cli("sessions", "--sessions-dir", str(tmp_path / "empty"))
+    assert out.returncode == 0 and "no sessions" in out.stdout
