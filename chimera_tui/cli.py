@@ -154,10 +154,10 @@ def start_demo_simulator() -> RunningSimulator:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import anyio
 
+    from chimera_tui.cli_output import HeadlessProgress, session_json, summary_table
     from chimera_tui.core.profiles import ProfileStore
     from chimera_tui.core.prompts import resolve_prompt
     from chimera_tui.core.runner import BenchRunner, BenchSpec
-    from chimera_tui.cli_output import HeadlessProgress, session_json, summary_table
 
     if args.runs < 1:
         raise UserError("--runs must be at least 1")
@@ -267,8 +267,8 @@ def _first_model(endpoint: str, timeouts: Timeouts) -> str:
 
 # -- sessions / profiles / sim ----------------------------------------------------------------------
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    from chimera_tui.core.sessions import SessionStore
     from chimera_tui.cli_output import sessions_json, sessions_table
+    from chimera_tui.core.sessions import SessionStore
 
     store = SessionStore(_sessions_root(args))
     sessions, broken = store.list()

@@ -65,9 +65,7 @@ class FakeNvml:
 
     def __post_init__(self) -> None:
         if isinstance(self.gpus, int):
-            self.gpus = [
-                FakeGpu(name=f"NVIDIA Fake GPU {i}", uuid=f"GPU-fake-{i}") for i in range(self.gpus)
-            ]
+            self.gpus = [FakeGpu(name=f"NVIDIA Fake GPU {i}", uuid=f"GPU-fake-{i}") for i in range(self.gpus)]
         else:
             self.gpus = list(self.gpus)
         self.unsupported = set(self.unsupported)

@@ -164,7 +164,7 @@ class SystemMonitor:
 
     @property
     def gpu_status(self) -> str:
-        """"ok", or a one-line reason GPU readings are missing."""
+        """The string "ok", or a one-line reason GPU readings are missing."""
         with self._lock:
             return self._gpu_status
 

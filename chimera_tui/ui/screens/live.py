@@ -12,9 +12,10 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
@@ -91,11 +92,14 @@ class LiveScreen(Screen[None]):
             yield ProgressBar(total=self.total_calls, show_eta=False, id="progress")
         with Horizontal(id="live-main"):
             yield StreamPane(id="stream")
-            with Vertical(id="side"):
+            with VerticalScroll(id="side"):
                 yield Readouts(id="readouts")
                 yield SystemPanel(self.app.monitor)
         yield RunsTable(id="runs-table")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < 110 or event.size.height < 32, "-small")
 
     def on_mount(self) -> None:
         self.sub_title = "live run"
@@ -216,7 +220,7 @@ class LiveScreen(Screen[None]):
         self.app.last_profile = self.choice.profile
         counts = session.counts
         self.query_one("#phase", Static).update(
-            f"{session.status}: {counts['ok']} ok, {counts['failed']} failed — saved to {escape(str(session.path))}"
+            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · saved as {escape(session.id)}"
         )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:

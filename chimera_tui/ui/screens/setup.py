@@ -89,7 +89,7 @@ class SetupScreen(Screen[None]):
                     yield Label("Model", classes="section-title")
                     yield Select[str]([], id="model", prompt="(no models yet)")
                     yield Label("Profile", classes="section-title")
-                    yield Select[str]([], id="profile", allow_blank=False, prompt="profile")
+                    yield self._profile_select()
                     yield Static("", id="profile-preview")
                     yield Static("", id="reload-warning")
                 with Vertical(classes="section", id="workload-section"):
@@ -108,31 +108,32 @@ class SetupScreen(Screen[None]):
                         yield Label("warm-up", classes="field-label")
                         yield Input("1", id="warmup", type="integer", classes="small")
                         yield Label("num_predict", classes="field-label")
-                        yield Input("", id="num-predict", type="integer", placeholder="profile", classes="small")
+                        yield Input("", id="num-predict", type="integer", placeholder="—", classes="small")
                     yield Checkbox("Cold runs (unload the model before each run)", id="cold")
-            yield Button("Start benchmark  [F5]", id="start", variant="primary")
+        yield Button("Start benchmark  (Enter / F5)", id="start", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = "Chimera TUI"
         self.sub_title = "setup" + ("  (demo: embedded simulator)" if self.app.config.demo else "")
         self.query_one("#custom-prompt").display = False
-        self._fill_profiles()
+        for path, reason in self._profile_errors:
+            self.notify(f"skipped invalid profile {path.name}: {reason}", severity="warning", timeout=8)
         self.query_one("#start", Button).focus()
         self.check_endpoint(self.query_one("#endpoint", Input).value)
 
     # -- profiles -----------------------------------------------------------------------------------
-    def _fill_profiles(self) -> None:
+    def _profile_select(self) -> Select[str]:
         config = self.app.config
         store = ProfileStore(config.profiles_builtin_dir, config.profiles_user_dir)
         profiles = store.list()
+        self._profile_errors = store.errors
         self.profiles = {p.name: p for p in profiles}
-        select = self.query_one("#profile", Select)
-        select.set_options([(p.name + ("" if p.builtin else "  (user)"), p.name) for p in profiles])
-        if BASELINE_PROFILE in self.profiles:
-            select.value = BASELINE_PROFILE
-        for path, reason in store.errors:
-            self.notify(f"skipped invalid profile {path.name}: {reason}", severity="warning", timeout=8)
+        options = [(p.name + ("" if p.builtin else "  (user)"), p.name) for p in profiles]
+        default = BASELINE_PROFILE if BASELINE_PROFILE in self.profiles else (options[0][1] if options else None)
+        if default is None:
+            return Select[str]([], id="profile", prompt="(no profiles found)")
+        return Select[str](options, id="profile", allow_blank=False, value=default)
 
     @on(Select.Changed, "#profile")
     def _profile_changed(self, event: Select.Changed) -> None:

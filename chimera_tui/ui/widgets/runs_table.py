@@ -36,7 +36,7 @@ class RunsTable(Vertical):
         self.records: list[RunRecord] = []
 
     def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = DataTable(id="run-rows", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="aggregate")
 

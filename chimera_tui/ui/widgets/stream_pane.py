@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Log, Static
 
 from chimera_tui.safe_text import sanitize
+from chimera_tui.ui.soft_wrap import soft_wrap
 
 MAX_LINES = 2000
 
@@ -22,6 +23,7 @@ class StreamPane(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._thinking_tokens = 0
+        self._columns = {"thinking-log": 0, "content-log": 0}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="stream-title")
@@ -34,6 +36,7 @@ class StreamPane(Vertical):
 
     def reset(self, title: str) -> None:
         self._thinking_tokens = 0
+        self._columns = {"thinking-log": 0, "content-log": 0}
         self.query_one("#stream-title", Static).update(title)
         self.query_one("#thinking-log", Log).clear()
         self.query_one("#content-log", Log).clear()
@@ -45,9 +48,15 @@ class StreamPane(Vertical):
             box.display = True
             self._thinking_tokens += thinking_tokens
             box.title = f"Thinking ({self._thinking_tokens} tokens)"
-            self.query_one("#thinking-log", Log).write(sanitize(thinking))
+            self._write("thinking-log", thinking)
         if content:
-            self.query_one("#content-log", Log).write(sanitize(content))
+            self._write("content-log", content)
+
+    def _write(self, log_id: str, text: str) -> None:
+        log = self.query_one(f"#{log_id}", Log)
+        width = max(log.scrollable_content_region.width - 1, 20)
+        wrapped, self._columns[log_id] = soft_wrap(sanitize(text), self._columns[log_id], width)
+        log.write(wrapped)
 
     @property
     def content_text(self) -> str:

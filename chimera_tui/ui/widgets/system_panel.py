@@ -1,4 +1,4 @@
-"""Live GPU and host readings: per GPU util (with a sparkline), memory, temperature, power, clocks; CPU and RAM.
+"""Live GPU and host readings: per GPU util (sparkline), memory, temperature, power, clocks; CPU, RAM.
 
 The panel reads `SystemMonitor.latest()/history()` on its own timer; the monitor thread never touches
 widgets. Each tick only updates text and sparkline data (no recompose). Missing readings show "—".
@@ -72,7 +72,8 @@ def gpu_lines(sample: GpuSample) -> tuple[str, str, str]:
             "power " + fmt_pair(sample.power_w, sample.power_limit_w, "W"),
         )
     )
-    clocks = f"clocks  SM {fmt_num(sample.sm_clock_mhz, 'MHz')}  ·  mem {fmt_num(sample.mem_clock_mhz, 'MHz')}"
+    sm, mem = fmt_num(sample.sm_clock_mhz, "MHz"), fmt_num(sample.mem_clock_mhz, "MHz")
+    clocks = f"clocks  SM {sm}  ·  mem {mem}"
     return util, details, clocks
 
 
@@ -142,7 +143,7 @@ class PercentSparkline(Sparkline):
 class _Line(Static):
     """A one-line Static that takes plain (untrusted) text and only refreshes when it changes."""
 
-    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(Content(text), id=id, classes=classes, markup=False)
         self._plain = text
 
@@ -197,7 +198,7 @@ class SystemPanel(Widget):
         refresh_s: float = 0.5,
         *,
         name: str | None = None,
-        id: str | None = None,
+        id: str | None = None,  # noqa: A002
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -211,6 +212,7 @@ class SystemPanel(Widget):
         self._blocks: dict[int, _GpuBlock] = {}
         self._infos: dict[int, GpuInfo] = {}
         self._last_t_ns: int | None = None
+        self._live = False
         self._pending: tuple[SystemSnapshot | None, list[SystemSnapshot], list[GpuInfo] | None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -223,6 +225,7 @@ class SystemPanel(Widget):
 
     def on_mount(self) -> None:
         self.border_title = "System"
+        self._live = True
         if self._pending is not None:
             snapshot, history, infos = self._pending
             self._pending = None
@@ -252,7 +255,7 @@ class SystemPanel(Widget):
     ) -> None:
         """Show `snapshot`, with sparklines over `history` (oldest first); `infos` give GPU names."""
         history = list(history)
-        if not self.is_mounted:
+        if not self._live:  # before on_mount: keep it for then
             self._pending = (snapshot, history, list(infos) if infos is not None else None)
             return
         if infos is not None:
