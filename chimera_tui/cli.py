@@ -32,10 +32,14 @@ def _add_timeouts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("timeouts (seconds)")
     g.add_argument("--connect-timeout", type=float, default=5.0, help="opening the connection (default 5)")
     g.add_argument(
-        "--first-byte-timeout", type=float, default=300.0,
+        "--first-byte-timeout",
+        type=float,
+        default=300.0,
         help="request sent to first bytes back, covers a cold load (default 300)",
     )
-    g.add_argument("--idle-timeout", type=float, default=60.0, help="longest gap between stream reads (default 60)")
+    g.add_argument(
+        "--idle-timeout", type=float, default=60.0, help="longest gap between stream reads (default 60)"
+    )
 
 
 def _timeouts(args: argparse.Namespace) -> Timeouts:
@@ -53,28 +57,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print details (tracebacks, requests) to stderr")
     parser.add_argument("--demo", action="store_true", help="run against the embedded Ollama simulator")
     parser.add_argument(
-        "--endpoint", action="append", default=None, metavar="URL",
+        "--endpoint",
+        action="append",
+        default=None,
+        metavar="URL",
         help="Ollama endpoint (repeatable; default http://127.0.0.1:11434)",
     )
-    parser.add_argument("--sessions-dir", type=Path, default=None, help="where sessions are saved (default ./sessions)")
+    parser.add_argument(
+        "--sessions-dir", type=Path, default=None, help="where sessions are saved (default ./sessions)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     b = sub.add_parser("bench", help="run a benchmark headless and save it as a session")
     b.add_argument("--model", "-m", help="model name (default: the first model the server lists)")
     b.add_argument("--profile", "-p", default="baseline_default", help="profile name or .toml path")
     b.add_argument("--runs", "-n", type=int, default=3, help="measured runs (default 3)")
-    b.add_argument("--warmup", "-w", type=int, default=1, help="warm-up runs, excluded from statistics (default 1)")
+    b.add_argument(
+        "--warmup", "-w", type=int, default=1, help="warm-up runs, excluded from statistics (default 1)"
+    )
     b.add_argument("--cold", action="store_true", help="unload the model before every run (cold starts)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--prompt", help="prompt text")
     g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
     g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
-    b.add_argument("--num-predict", type=int, default=None, help="cap on generated tokens (overrides the profile)")
-    b.add_argument("--api", choices=("generate", "chat"), default="generate", help="Ollama API (default generate)")
+    b.add_argument(
+        "--num-predict", type=int, default=None, help="cap on generated tokens (overrides the profile)"
+    )
+    b.add_argument(
+        "--api", choices=("generate", "chat"), default="generate", help="Ollama API (default generate)"
+    )
     b.add_argument("--keep-alive", default="30m", help="keep_alive sent with every request (default 30m)")
-    b.add_argument("--same-prompt", action="store_true", help="do not prefix a unique marker (allows prompt cache hits)")
-    b.add_argument("--think", choices=("on", "off"), default=None, help="force thinking on/off (thinking models)")
-    b.add_argument("--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)")
+    b.add_argument(
+        "--same-prompt", action="store_true", help="do not prefix a unique marker (allows prompt cache hits)"
+    )
+    b.add_argument(
+        "--think", choices=("on", "off"), default=None, help="force thinking on/off (thinking models)"
+    )
+    b.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
+    )
     b.add_argument("--endpoint", dest="bench_endpoint", default=None, metavar="URL", help="Ollama endpoint")
     b.add_argument("--demo", dest="bench_demo", action="store_true", help="use the embedded simulator")
     b.add_argument("--sessions-dir", dest="bench_sessions_dir", type=Path, default=None, help="where to save")
@@ -95,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--prompt-tokens-per-s", type=float, default=2000.0)
     sm.add_argument("--load-s", type=float, default=1.5, help="simulated cold load time")
     sm.add_argument("--jitter", type=float, default=0.05, help="relative jitter of token gaps")
-    sm.add_argument("--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)")
+    sm.add_argument(
+        "--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)"
+    )
     sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
     return parser
 
@@ -110,7 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command is None:
             return _cmd_tui(args)
-        handler = {"bench": _cmd_bench, "sessions": _cmd_sessions, "profiles": _cmd_profiles, "sim": _cmd_sim}[command]
+        handler = {
+            "bench": _cmd_bench,
+            "sessions": _cmd_sessions,
+            "profiles": _cmd_profiles,
+            "sim": _cmd_sim,
+        }[command]
         return handler(args)
     except KeyboardInterrupt:
         print("chimera-tui: interrupted", file=sys.stderr)
@@ -180,7 +208,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     demo = args.demo or args.bench_demo
     sim = start_demo_simulator() if demo else None
     try:
-        endpoint = sim.url if sim else (args.bench_endpoint or (args.endpoint or [None])[0] or _default_endpoint())
+        endpoint = (
+            sim.url if sim else (args.bench_endpoint or (args.endpoint or [None])[0] or _default_endpoint())
+        )
         model = args.model or _first_model(endpoint, _timeouts(args))
         spec = BenchSpec(
             model=model,
@@ -290,8 +320,17 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
         if args.json:
             import json
 
-            print(json.dumps({"name": profile.name, "description": profile.description,
-                              "builtin": profile.builtin, "options": profile.options}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "name": profile.name,
+                        "description": profile.description,
+                        "builtin": profile.builtin,
+                        "options": profile.options,
+                    },
+                    indent=2,
+                )
+            )
         else:
             print(profile.to_toml(), end="")
         return EXIT_OK
@@ -299,8 +338,15 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        print(json.dumps([{"name": p.name, "description": p.description, "builtin": p.builtin,
-                           "options": p.options} for p in profiles], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"name": p.name, "description": p.description, "builtin": p.builtin, "options": p.options}
+                    for p in profiles
+                ],
+                indent=2,
+            )
+        )
     else:
         width = max(len(p.name) for p in profiles) if profiles else 10
         for p in profiles:

@@ -59,8 +59,10 @@ class HeadlessProgress:
             return
         if isinstance(event, SessionStarted):
             version = event.server_version or "unknown version"
-            self._line(f"session {event.session_id}: {event.model} / {event.profile} on {event.endpoint} "
-                       f"(Ollama {version}); {event.warmup} warm-up + {event.runs} runs")
+            self._line(
+                f"session {event.session_id}: {event.model} / {event.profile} on {event.endpoint} "
+                f"(Ollama {version}); {event.warmup} warm-up + {event.runs} runs"
+            )
         elif isinstance(event, PhaseChanged):
             self._line(f"  {sanitize_line(event.message)}")
         elif isinstance(event, RunStarted):
@@ -79,8 +81,10 @@ class HeadlessProgress:
                 clear=True,
             )
         elif isinstance(event, RunFailed):
-            self._line(f"{self._label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
-                       clear=True)
+            self._line(
+                f"{self._label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
+                clear=True,
+            )
 
     def _line(self, text: str, clear: bool = False) -> None:
         prefix = "\r\x1b[K" if (clear and self.tty) else ""
@@ -127,8 +131,14 @@ def session_json(session: Session) -> dict[str, Any]:
         "endpoints": session.manifest.get("endpoints", []),
         "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
         "runs": [
-            {"index": r.index, "warmup": r.warmup, "status": r.status, "error": r.error,
-             "error_kind": r.error_kind, "metrics": r.metrics.to_dict()}
+            {
+                "index": r.index,
+                "warmup": r.warmup,
+                "status": r.status,
+                "error": r.error,
+                "error_kind": r.error_kind,
+                "metrics": r.metrics.to_dict(),
+            }
             for r in session.runs
         ],
     }
@@ -162,15 +172,18 @@ def sessions_json(sessions: list[Session], broken: list[BrokenSession]) -> dict[
 def sessions_table(sessions: list[Session], broken: list[BrokenSession], root: Path) -> str:
     if not sessions and not broken:
         return f"no sessions in {root}"
-    lines = [f"{'created':<20} {'model':<18} {'profile':<24} {'runs':>5} {'tok/s':>8} {'TTFT ms':>8} "
-             f"{'CV%':>5}  status"]
+    lines = [
+        f"{'created':<20} {'model':<18} {'profile':<24} {'runs':>5} {'tok/s':>8} {'TTFT ms':>8} "
+        f"{'CV%':>5}  status"
+    ]
     for s in sessions:
         row = _session_row(s)
         created = str(row["created_at"] or "")[:19].replace("T", " ")
         lines.append(
             f"{created:<20} {sanitize_line(str(row['model']))[:18]:<18} "
             f"{sanitize_line(str(row['profile']))[:24]:<24} {row['counts']['ok']:>5} "
-            f"{fmt(row['mean_tok_s'], 1):>8} {fmt(row['mean_ttft_ms'], 1):>8} {fmt(row['cv_tok_s_pct'], 1):>5}  "
+            f"{fmt(row['mean_tok_s'], 1):>8} {fmt(row['mean_ttft_ms'], 1):>8} "
+            f"{fmt(row['cv_tok_s_pct'], 1):>5}  "
             f"{row['status']}  {s.path.name}"
         )
     for b in broken:

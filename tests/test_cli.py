@@ -13,7 +13,9 @@ from chimera_tui.cli import main
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chimera_tui", *argv], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "chimera_tui", *argv], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help_lists_the_commands() -> None:
@@ -24,8 +26,21 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_bench_demo_json_saves_a_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bench", "--demo", "--runs", "2", "--warmup", "1", "--num-predict", "8", "--json",
-                 "--sessions-dir", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "--demo",
+            "--runs",
+            "2",
+            "--warmup",
+            "1",
+            "--num-predict",
+            "8",
+            "--json",
+            "--sessions-dir",
+            str(tmp_path),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     doc = json.loads(out)
@@ -40,8 +55,24 @@ def test_bench_demo_json_saves_a_session(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_bench_demo_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--sessions-dir", str(tmp_path), "bench", "--demo", "--runs", "1", "--warmup", "0",
-                 "--num-predict", "5", "--profile", "tier2_balanced", "--preset", "medium"])
+    code = main(
+        [
+            "--sessions-dir",
+            str(tmp_path),
+            "bench",
+            "--demo",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--num-predict",
+            "5",
+            "--profile",
+            "tier2_balanced",
+            "--preset",
+            "medium",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "decode rate (server)" in out and "session saved:" in out and "tier2_balanced" in out
@@ -56,8 +87,9 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
-    line = _one_line_error(run_cli("bench", "--endpoint", "http://127.0.0.1:9", "--model", "m",
-                                   "--sessions-dir", str(tmp_path)))
+    line = _one_line_error(
+        run_cli("bench", "--endpoint", "http://127.0.0.1:9", "--model", "m", "--sessions-dir", str(tmp_path))
+    )
     assert "cannot reach http://127.0.0.1:9" in line
 
 

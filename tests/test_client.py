@@ -20,7 +20,9 @@ def ndjson(*objs: object) -> bytes:
     return b"".join(json.dumps(o).encode() + b"\n" for o in objs)
 
 
-def streaming(chunks: list[bytes], delays: list[float] | None = None) -> Callable[[httpx.Request], httpx.Response]:
+def streaming(
+    chunks: list[bytes], delays: list[float] | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
     async def body() -> AsyncIterator[bytes]:
         for i, chunk in enumerate(chunks):
             if delays:
@@ -46,7 +48,13 @@ def client_for(handler: Callable[[httpx.Request], object], **timeouts: float) ->
     return OllamaClient("http://test", Timeouts(**timeouts), transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
 
 
-DONE = {"done": True, "done_reason": "stop", "eval_count": 3, "eval_duration": 3_000_000, "total_duration": 9_000_000}
+DONE = {
+    "done": True,
+    "done_reason": "stop",
+    "eval_count": 3,
+    "eval_duration": 3_000_000,
+    "total_duration": 9_000_000,
+}
 
 
 async def test_split_lines_thinking_and_final_text() -> None:

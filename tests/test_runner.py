@@ -47,7 +47,9 @@ async def test_warm_session_events_and_saved_files(tmp_path: Path) -> None:
     measured = [r for r in session.runs if not r.warmup]
     for r in measured:
         assert r.metrics.token_count == 20 and r.metrics.eval_count == 20
-        assert r.metrics.load_ms is not None and r.metrics.load_ms < 40  # warm: preloaded with the same options
+        assert (
+            r.metrics.load_ms is not None and r.metrics.load_ms < 40
+        )  # warm: preloaded with the same options
         assert r.prompt is not None and r.prompt.startswith("[run ") and r.prompt.endswith("Say hello.")
     assert measured[0].prompt != measured[1].prompt  # unique prefix defeats the prompt cache
     assert session.aggregates["server_decode_rate"].n == 2
@@ -135,7 +137,10 @@ async def test_cancel_mid_stream_records_a_cancelled_run_and_stops(tmp_path: Pat
 
     def emit(event: RunEvent) -> None:
         events.append(event)
-        if isinstance(event, TokenBatch) and sum(len(e.tokens) for e in events if isinstance(e, TokenBatch)) >= 5:
+        if (
+            isinstance(event, TokenBatch)
+            and sum(len(e.tokens) for e in events if isinstance(e, TokenBatch)) >= 5
+        ):
             runner.cancel()
 
     runner = BenchRunner(spec(warmup=0, runs=3, num_predict=2000), tmp_path, emit, transport=sim.transport())
@@ -149,8 +154,9 @@ async def test_cancel_mid_stream_records_a_cancelled_run_and_stops(tmp_path: Pat
 
 
 async def test_thinking_model_separates_ttft_any_and_content(tmp_path: Path) -> None:
-    runner = BenchRunner(spec(model="qwen3:4b", warmup=0, runs=1, num_predict=40), tmp_path,
-                         transport=fast_sim().transport())
+    runner = BenchRunner(
+        spec(model="qwen3:4b", warmup=0, runs=1, num_predict=40), tmp_path, transport=fast_sim().transport()
+    )
     session = await runner.run()
     m = session.runs[0].metrics
     assert m.thinking_token_count and m.thinking_token_count > 0

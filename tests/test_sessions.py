@@ -27,13 +27,23 @@ MANIFEST = {"mode": "single", "model": {"name": "gemma3:latest"}, "profile": {"n
 
 
 def record(index: int, rate: float | None, warmup: bool = False, status: str = "ok") -> RunRecord:
-    return RunRecord(index, warmup, status, "2026-01-01T00:00:00Z",  # type: ignore[arg-type]
-                     metrics=CallMetrics(server_decode_rate=rate, ttft_ms=100.0 + index, token_count=10))
+    return RunRecord(
+        index,
+        warmup,
+        status,
+        "2026-01-01T00:00:00Z",  # type: ignore[arg-type]
+        metrics=CallMetrics(server_decode_rate=rate, ttft_ms=100.0 + index, token_count=10),
+    )
 
 
 def test_round_trip_and_aggregates_exclude_warmup_and_failures(tmp_path: Path) -> None:
     w = SessionWriter(tmp_path, MANIFEST)
-    for r in [record(0, 999.0, warmup=True), record(1, 100.0), record(2, 110.0), record(3, None, status="failed")]:
+    for r in [
+        record(0, 999.0, warmup=True),
+        record(1, 100.0),
+        record(2, 110.0),
+        record(3, None, status="failed"),
+    ]:
         w.start_run(r)
         w.finish_run(r)
     w.finish("complete")
@@ -82,7 +92,9 @@ def test_killed_writer_leaves_completed_runs_and_an_incomplete_one(tmp_path: Pat
     assert s.aggregates["server_decode_rate"].n == 2
 
 
-def test_atomic_write_leaves_old_content_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_leaves_old_content_when_writing_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "f.json"
     atomic_write_text(target, "old")
 

@@ -23,7 +23,7 @@ def anyio_backend() -> str:
 
 
 class _Host(App[None]):
-    CSS_PATH = [CSS_FILE]  # noqa: RUF012
+    CSS_PATH = [CSS_FILE]
 
     def __init__(self, monitor: SystemMonitor | None = None) -> None:
         super().__init__()
@@ -142,7 +142,7 @@ async def test_update_before_mount_and_no_snapshot_do_not_raise() -> None:
     panel.update_from(s, [s], INFOS)  # not mounted yet: applied on mount
 
     class _Early(App[None]):
-        CSS_PATH = [CSS_FILE]  # noqa: RUF012
+        CSS_PATH = [CSS_FILE]
 
         def compose(self) -> ComposeResult:
             yield panel

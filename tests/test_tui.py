@@ -75,8 +75,14 @@ async def test_cancel_mid_run_keeps_the_app_running(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: "reachable" in status_text(app, "#endpoint-status"))
         app.screen.query_one("#num-predict", Input).value = "2000"
         await pilot.press("f5")
-        await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen) and app.screen._call is not None
-                         and app.screen._call.tokens > 3)
+        await wait_until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, LiveScreen)
+                and app.screen._call is not None
+                and app.screen._call.tokens > 3
+            ),
+        )
         await pilot.press("c")
         live = app.screen
         await wait_until(pilot, lambda: live.session is not None)

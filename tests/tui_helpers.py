@@ -15,7 +15,9 @@ from tests.fake_nvml import FakeNvml
 from tests.helpers import fast_sim
 
 
-def make_app(tmp_path: Path, sim: OllamaSimulator | None = None, **config: Any) -> tuple[ChimeraApp, OllamaSimulator]:
+def make_app(
+    tmp_path: Path, sim: OllamaSimulator | None = None, **config: Any
+) -> tuple[ChimeraApp, OllamaSimulator]:
     sim = sim or fast_sim()
     cfg = AppConfig(
         endpoints=["http://sim"],

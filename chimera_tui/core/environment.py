@@ -45,8 +45,16 @@ def collect_environment(nvml_module: Any | None = None) -> dict[str, Any]:
         if nvml.driver_version:
             env["gpu_driver"] = nvml.driver_version
         env["gpus"] = [
-            {k: v for k, v in {"index": g.index, "name": g.name, "uuid": g.uuid,
-                               "memory_total_bytes": g.memory_total_bytes}.items() if v is not None}
+            {
+                k: v
+                for k, v in {
+                    "index": g.index,
+                    "name": g.name,
+                    "uuid": g.uuid,
+                    "memory_total_bytes": g.memory_total_bytes,
+                }.items()
+                if v is not None
+            }
             for g in nvml.devices()
         ]
     finally:

@@ -132,8 +132,14 @@ class BenchRunner:
             self.session_path = writer.path
             self._emit(
                 SessionStarted(
-                    writer.id, writer.path, model.name, spec.profile.name, spec.endpoint,
-                    info.version, spec.runs, spec.warmup,
+                    writer.id,
+                    writer.path,
+                    model.name,
+                    spec.profile.name,
+                    spec.endpoint,
+                    info.version,
+                    spec.runs,
+                    spec.warmup,
                 )
             )
             think = spec.think if spec.think is not None else (True if "thinking" in capabilities else None)
@@ -286,7 +292,9 @@ class BenchRunner:
             status, error_kind, message = "failed", error.kind, str(error)
         else:
             status, error_kind, message = "ok", None, None
-        offsets = [round((t - trace.t_send_ns) / 1e6, 3) for t in trace.token_times_ns] if trace.t_send_ns else []
+        offsets = (
+            [round((t - trace.t_send_ns) / 1e6, 3) for t in trace.token_times_ns] if trace.t_send_ns else []
+        )
         return RunRecord(
             index=record.index,
             warmup=record.warmup,

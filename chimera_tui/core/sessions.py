@@ -268,7 +268,8 @@ def load_session(path: Path) -> Session:
         raise SessionError(f"{path.name}: {MANIFEST} has no schema_version")
     if version > SCHEMA_VERSION:
         raise SessionError(
-            f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); upgrade to read it"
+            f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); "
+            "upgrade to read it"
         )
     try:
         doc = json.loads(metrics_path.read_text(encoding="utf-8"))

@@ -65,10 +65,16 @@ class ChimeraApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Keys and what each screen does", self.action_help)
-        yield SystemCommand("Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme)
+        yield SystemCommand(
+            "Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme
+        )
         if isinstance(screen, SetupScreen):
             yield SystemCommand("Start benchmark", "Run with the current choices", screen.action_start)
-            yield SystemCommand("Re-check endpoint", "Probe the endpoint again", screen.action_refresh_endpoint)
+            yield SystemCommand(
+                "Re-check endpoint", "Probe the endpoint again", screen.action_refresh_endpoint
+            )
         if isinstance(screen, LiveScreen):
             yield SystemCommand("Cancel run", "Stop the run in progress", screen.action_cancel)
-            yield SystemCommand("Show session folder", "Where this session is saved", screen.action_open_session)
+            yield SystemCommand(
+                "Show session folder", "Where this session is saved", screen.action_open_session
+            )

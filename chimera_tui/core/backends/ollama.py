@@ -202,7 +202,9 @@ class OllamaClient:
         """`GET /` then `/api/version`. Opens the connection that the benchmark will reuse."""
         response = await self._request("GET", "/")
         if response.status_code != 200 or b"Ollama" not in response.content[:200]:
-            raise NotOllama(f"{self.url} answers but is not an Ollama server (GET / gave HTTP {response.status_code})")
+            raise NotOllama(
+                f"{self.url} answers but is not an Ollama server (GET / gave HTTP {response.status_code})"
+            )
         version: str | None = None
         try:
             data = await self._json("GET", "/api/version")
@@ -214,12 +216,20 @@ class OllamaClient:
     async def tags(self) -> list[ModelInfo]:
         data = await self._json("GET", "/api/tags")
         models = data.get("models")
-        return [ModelInfo.from_tags(m) for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+        return (
+            [ModelInfo.from_tags(m) for m in models if isinstance(m, dict)]
+            if isinstance(models, list)
+            else []
+        )
 
     async def ps(self) -> list[LoadedModel]:
         data = await self._json("GET", "/api/ps")
         models = data.get("models")
-        return [LoadedModel.from_ps(m) for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+        return (
+            [LoadedModel.from_ps(m) for m in models if isinstance(m, dict)]
+            if isinstance(models, list)
+            else []
+        )
 
     async def show(self, model: str) -> dict[str, Any]:
         try:
@@ -288,8 +298,11 @@ class OllamaClient:
                         except StopAsyncIteration:
                             data = None
                     if scope.cancelled_caught:
-                        raise BenchTimeout("first_byte" if first else "idle", timeouts.first_byte_s
-                                           if first else timeouts.idle_s, self.url)
+                        raise BenchTimeout(
+                            "first_byte" if first else "idle",
+                            timeouts.first_byte_s if first else timeouts.idle_s,
+                            self.url,
+                        )
                     if data is None:
                         lines = splitter.flush(time.perf_counter_ns())
                     else:
@@ -297,7 +310,9 @@ class OllamaClient:
                         lines = splitter.feed(t_ns, data)
                     done = self._consume(lines, trace, outcome, text, thinking, on_tokens)
                     if data is None and not done:
-                        raise StreamError("the stream ended without a final 'done' line (server stopped or crashed)")
+                        raise StreamError(
+                            "the stream ended without a final 'done' line (server stopped or crashed)"
+                        )
             finally:
                 with anyio.CancelScope(shield=True):
                     await response.aclose()

@@ -60,9 +60,11 @@ class LiveScreen(Screen[None]):
 
     app: ChimeraApp
 
-    def __init__(self, choice: BenchChoice) -> None:
+    def __init__(self, choice: BenchChoice, autostart: bool = True) -> None:
+        """`autostart=False` leaves the feed to the caller (tests feed scripted events)."""
         super().__init__()
         self.choice = choice
+        self.autostart = autostart
         self.feed = LiveFeed()
         self.runner: BenchRunner | None = None
         self.session: Session | None = None
@@ -118,11 +120,16 @@ class LiveScreen(Screen[None]):
             timeouts=config.timeouts,
         )
         self.runner = BenchRunner(
-            spec, config.sessions_root, emit=self.feed.push,
-            transport=config.transport(c.endpoint), nvml_module=config.nvml_module,
+            spec,
+            config.sessions_root,
+            emit=self.feed.push,
+            transport=config.transport(c.endpoint),
+            nvml_module=config.nvml_module,
         )
-        self.running = True
         self._timer = self.set_interval(1 / FLUSH_HZ, self.flush)
+        if not self.autostart:
+            return
+        self.running = True
         self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="bench", exit_on_error=False)
 
     def _run_in_thread(self) -> None:
@@ -134,7 +141,9 @@ class LiveScreen(Screen[None]):
             self.feed.push(BenchAborted(str(exc)))
         except Exception as exc:
             log.exception("benchmark crashed")
-            self.feed.push(BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)"))
+            self.feed.push(
+                BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)")
+            )
 
     # -- the bounded-rate flush ---------------------------------------------------------------------
     def flush(self) -> None:
@@ -168,11 +177,15 @@ class LiveScreen(Screen[None]):
     def _stream(self) -> StreamPane:
         return self.query_one(StreamPane)
 
-    def _update_readouts(self) -> None:
+    def _update_readouts(self, final_elapsed_s: float | None = None) -> None:
+        """Live figures; elapsed runs on the wall clock until the call ends, then shows its e2e time."""
         call = self._call
         if call is None:
             return
-        elapsed = (time.perf_counter_ns() - call.t_send_ns) / 1e9 if call.t_send_ns else None
+        if final_elapsed_s is not None:
+            elapsed: float | None = final_elapsed_s
+        else:
+            elapsed = (time.perf_counter_ns() - call.t_send_ns) / 1e9 if call.t_send_ns else None
         self.query_one(Readouts).show_live(call.ttft_ms, call.rate, call.rate_history(), call.tokens, elapsed)
 
     def _handle(self, item: object) -> None:
@@ -199,7 +212,8 @@ class LiveScreen(Screen[None]):
             self.query_one(Readouts).show_last_call(record.metrics)
             self._calls_done += 1
             self.query_one(ProgressBar).update(progress=self._calls_done)
-            self._update_readouts()
+            e2e = record.metrics.e2e_ms
+            self._update_readouts(final_elapsed_s=e2e / 1000 if e2e is not None else None)
             self._call = None
             if isinstance(item, RunFailed) and record.status == "failed":
                 self.notify(sanitize_line(record.error or "run failed"), severity="error", title="Run failed")
@@ -209,7 +223,9 @@ class LiveScreen(Screen[None]):
             self.running = False
             self.error = item.message
             phase.update(f"[b red]✗[/] {escape(sanitize_line(item.message))}")
-            self.notify(sanitize_line(item.message), severity="error", title="Benchmark did not start", timeout=10)
+            self.notify(
+                sanitize_line(item.message), severity="error", title="Benchmark did not start", timeout=10
+            )
             if self._leave_when_done:
                 self.dismiss()
 
@@ -220,7 +236,8 @@ class LiveScreen(Screen[None]):
         self.app.last_profile = self.choice.profile
         counts = session.counts
         self.query_one("#phase", Static).update(
-            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · saved as {escape(session.id)}"
+            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · "
+            f"saved as {escape(session.id)}"
         )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:

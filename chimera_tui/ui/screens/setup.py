@@ -52,8 +52,11 @@ def model_label(m: ModelInfo) -> str:
 
 def loaded_line(m: LoadedModel) -> str:
     share = m.gpu_share
-    where = "—" if share is None else ("100% GPU" if share >= 0.999 else
-                                      "100% CPU" if share == 0 else f"{share * 100:.0f}% GPU")
+    where = (
+        "—"
+        if share is None
+        else ("100% GPU" if share >= 0.999 else "100% CPU" if share == 0 else f"{share * 100:.0f}% GPU")
+    )
     ctx = f", ctx {m.context_length}" if m.context_length else ""
     return f"{sanitize_line(m.name)} ({_size(m.size_bytes)}, {where}{ctx})"
 
@@ -96,7 +99,9 @@ class SetupScreen(Screen[None]):
                     yield Label("Mode", classes="section-title")
                     with RadioSet(id="mode"):
                         for key, label in MODES:
-                            yield RadioButton(label, value=key == "single", disabled=key != "single", name=key)
+                            yield RadioButton(
+                                label, value=key == "single", disabled=key != "single", name=key
+                            )
                     yield Static("Shared and dual modes arrive with the multi-agent release.", classes="note")
                     yield Label("Workload", classes="section-title")
                     presets = [(name, name) for name in PRESETS] + [("custom prompt", "custom")]
@@ -130,7 +135,9 @@ class SetupScreen(Screen[None]):
         self._profile_errors = store.errors
         self.profiles = {p.name: p for p in profiles}
         options = [(p.name + ("" if p.builtin else "  (user)"), p.name) for p in profiles]
-        default = BASELINE_PROFILE if BASELINE_PROFILE in self.profiles else (options[0][1] if options else None)
+        default = (
+            BASELINE_PROFILE if BASELINE_PROFILE in self.profiles else (options[0][1] if options else None)
+        )
         if default is None:
             return Select[str]([], id="profile", prompt="(no profiles found)")
         return Select[str](options, id="profile", allow_blank=False, value=default)
@@ -175,8 +182,10 @@ class SetupScreen(Screen[None]):
             return
         finally:
             await client.aclose()
-        status.update(f"[b green]✓[/] reachable · Ollama {escape(info.version or 'version unknown')} · "
-                      f"{len(models)} models")
+        status.update(
+            f"[b green]✓[/] reachable · Ollama {escape(info.version or 'version unknown')} · "
+            f"{len(models)} models"
+        )
         loaded_text = ", ".join(loaded_line(m) for m in loaded) or "none"
         self.query_one("#loaded-models", Static).update(f"loaded now: {escape(loaded_text)}")
         self._set_models(models)

@@ -22,14 +22,20 @@ class Readouts(Vertical):
                 yield Label("TTFT ms", classes="readout-label")
                 yield Digits("—", id="ttft")
             with Vertical(classes="readout"):
-                yield Label("tok/s (client, live)", classes="readout-label")
+                yield Label("tok/s live", classes="readout-label")
                 yield Digits("—", id="rate")
         yield Sparkline([], id="rate-spark")
         yield Static("", id="progress-line")
         yield Static("", id="last-call")
 
-    def show_live(self, ttft_ms: float | None, rate: float | None, history: list[float],
-                  tokens: int, elapsed_s: float | None) -> None:
+    def show_live(
+        self,
+        ttft_ms: float | None,
+        rate: float | None,
+        history: list[float],
+        tokens: int,
+        elapsed_s: float | None,
+    ) -> None:
         self.query_one("#ttft", Digits).update(_num(ttft_ms, 0))
         self.query_one("#rate", Digits).update(_num(rate, 1))
         self.query_one("#rate-spark", Sparkline).data = history
@@ -38,8 +44,8 @@ class Readouts(Vertical):
 
     def show_last_call(self, m: CallMetrics) -> None:
         self.query_one("#last-call", Static).update(
-            "last call  "
-            f"server eval {_num(m.server_decode_rate)} tok/s · client {_num(m.client_decode_rate)} tok/s\n"
-            f"prompt eval {_num(m.prompt_eval_rate, 0)} tok/s · load {_num(m.load_ms)} ms · "
-            f"queue gap {_num(m.queue_gap_ms)} ms · TTFT {_num(m.ttft_ms)} ms"
+            "last call (server · client)\n"
+            f" eval {_num(m.server_decode_rate)} tok/s · {_num(m.client_decode_rate)} tok/s\n"
+            f" prompt eval {_num(m.prompt_eval_rate, 0)} tok/s\n"
+            f" load {_num(m.load_ms)} ms · gap {_num(m.queue_gap_ms)} ms"
         )

@@ -58,8 +58,15 @@ class RunsTable(Vertical):
             status = f"{record.status}: {sanitize_line(record.error)[:40]}"
         table = self.query_one(DataTable)
         table.add_row(
-            label, status, _n(m.server_decode_rate), _n(m.client_decode_rate), _n(m.ttft_ms),
-            _n(m.token_count), _n(m.load_ms), _n(m.e2e_ms, 0), m.done_reason or "—",
+            label,
+            status,
+            _n(m.server_decode_rate),
+            _n(m.client_decode_rate),
+            _n(m.ttft_ms),
+            _n(m.token_count),
+            _n(m.load_ms),
+            _n(m.e2e_ms, 0),
+            m.done_reason or "—",
             key=str(record.index),
         )
         table.move_cursor(row=table.row_count - 1)

@@ -143,7 +143,7 @@ class PercentSparkline(Sparkline):
 class _Line(Static):
     """A one-line Static that takes plain (untrusted) text and only refreshes when it changes."""
 
-    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(Content(text), id=id, classes=classes, markup=False)
         self._plain = text
 
@@ -198,7 +198,7 @@ class SystemPanel(Widget):
         refresh_s: float = 0.5,
         *,
         name: str | None = None,
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
