@@ -237,7 +237,7 @@ class LiveScreen(Screen[None]):
         counts = session.counts
         self.query_one("#phase", Static).update(
             f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · "
-            f"saved as {escape(session.id)}"
+            "saved (o: folder)"
         )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
