@@ -301,7 +301,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     from chimera_tui.core.sessions import SessionStore
 
     store = SessionStore(_sessions_root(args))
-    sessions, broken = store.list()
+    sessions, broken = store.summaries()
     if args.json:
         import json
 

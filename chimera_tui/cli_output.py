@@ -14,7 +14,7 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.sessions import BrokenSession, Session
+from chimera_tui.core.sessions import BrokenSession, Session, SessionSummary
 from chimera_tui.core.stats import Summary
 from chimera_tui.safe_text import sanitize_line
 
@@ -144,47 +144,45 @@ def session_json(session: Session) -> dict[str, Any]:
     }
 
 
-def _session_row(s: Session) -> dict[str, Any]:
-    tok = s.aggregates.get("server_decode_rate")
-    ttft = s.aggregates.get("ttft_ms")
+def _summary_row(s: SessionSummary) -> dict[str, Any]:
     return {
         "id": s.id,
         "path": str(s.path),
-        "created_at": s.manifest.get("created_at"),
-        "model": s.manifest.get("model", {}).get("name"),
-        "profile": s.manifest.get("profile", {}).get("name"),
-        "mode": s.manifest.get("mode"),
+        "created_at": s.created_at,
+        "label": s.label or None,
+        "model": s.model,
+        "profile": s.profile,
+        "mode": s.mode,
         "status": s.status,
-        "counts": s.counts,
-        "mean_tok_s": tok.mean if tok else None,
-        "mean_ttft_ms": ttft.mean if ttft else None,
-        "cv_tok_s_pct": tok.cv_pct if tok else None,
+        "runs_ok": s.runs_ok,
+        "runs_failed": s.runs_failed,
+        "mean_tok_s": s.mean_tok_s,
+        "mean_ttft_ms": s.mean_ttft_ms,
+        "cv_tok_s_pct": s.cv_tok_s_pct,
     }
 
 
-def sessions_json(sessions: list[Session], broken: list[BrokenSession]) -> dict[str, Any]:
+def sessions_json(sessions: list[SessionSummary], broken: list[BrokenSession]) -> dict[str, Any]:
     return {
-        "sessions": [_session_row(s) for s in sessions],
+        "sessions": [_summary_row(s) for s in sessions],
         "unreadable": [{"path": str(b.path), "reason": b.reason} for b in broken],
     }
 
 
-def sessions_table(sessions: list[Session], broken: list[BrokenSession], root: Path) -> str:
+def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], root: Path) -> str:
     if not sessions and not broken:
         return f"no sessions in {root}"
     lines = [
-        f"{'created':<20} {'model':<18} {'profile':<24} {'runs':>5} {'tok/s':>8} {'TTFT ms':>8} "
-        f"{'CV%':>5}  status"
+        f"{'created':<20} {'model':<18} {'profile':<24} {'ok':>3} {'tok/s':>8} {'TTFT ms':>8} {'CV%':>5}  "
+        "status      id"
     ]
     for s in sessions:
-        row = _session_row(s)
-        created = str(row["created_at"] or "")[:19].replace("T", " ")
+        created = s.created_at[:19].replace("T", " ")
+        ok = "—" if s.runs_ok is None else str(s.runs_ok)
         lines.append(
-            f"{created:<20} {sanitize_line(str(row['model']))[:18]:<18} "
-            f"{sanitize_line(str(row['profile']))[:24]:<24} {row['counts']['ok']:>5} "
-            f"{fmt(row['mean_tok_s'], 1):>8} {fmt(row['mean_ttft_ms'], 1):>8} "
-            f"{fmt(row['cv_tok_s_pct'], 1):>5}  "
-            f"{row['status']}  {s.path.name}"
+            f"{created:<20} {sanitize_line(s.model)[:18]:<18} {sanitize_line(s.profile)[:24]:<24} {ok:>3} "
+            f"{fmt(s.mean_tok_s, 1):>8} {fmt(s.mean_ttft_ms, 1):>8} {fmt(s.cv_tok_s_pct, 1):>5}  "
+            f"{s.status:<11} {s.path.name}"
         )
     for b in broken:
         lines.append(f"unreadable: {b.path.name}: {sanitize_line(b.reason)}")

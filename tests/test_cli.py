@@ -52,6 +52,7 @@ def test_bench_demo_json_saves_a_session(tmp_path: Path, capsys: pytest.CaptureF
     code = main(["sessions", "--json", "--sessions-dir", str(tmp_path)])
     listed = json.loads(capsys.readouterr().out)
     assert code == 0 and listed["sessions"][0]["id"] == doc["id"]
+    assert listed["sessions"][0]["runs_ok"] == 2 and listed["sessions"][0]["status"] == "complete"
 
 
 def test_bench_demo_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -154,3 +154,32 @@ def test_folder_names_from_hostile_model_names_stay_inside_the_root(tmp_path: Pa
     w = SessionWriter(tmp_path, {"model": {"name": "../../etc/passwd"}, "profile": {"name": "a/b\x1b[31m"}})
     assert w.path.parent == tmp_path
     assert safe_slug("../..") == "x"
+
+
+def test_summaries_read_manifests_only_and_report_status(tmp_path: Path) -> None:
+    done = SessionWriter(tmp_path, MANIFEST)
+    r = record(0, 120.0)
+    done.start_run(r)
+    done.finish_run(r)
+    done.finish("complete")
+    running = SessionWriter(tmp_path, MANIFEST)  # this process is alive: "running"
+    (tmp_path / "junk").mkdir()
+    rows, broken = SessionStore(tmp_path).summaries()
+    by_id = {row.id: row for row in rows}
+    assert by_id[done.id].status == "complete" and by_id[done.id].runs_ok == 1
+    assert by_id[done.id].mean_tok_s == 120.0 and by_id[done.id].model == "gemma3:latest"
+    assert by_id[running.id].status == "running" and by_id[running.id].runs_ok is None
+    assert [b.path.name for b in broken] == ["junk"]
+
+
+def test_label_and_delete_stay_inside_the_root(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s")
+    w = SessionWriter(store.root, MANIFEST)
+    store.set_label(w.path, "  before   tuning ")
+    assert load_session(w.path).manifest["label"] == "before tuning"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(SessionError, match="not a session folder"):
+        store.delete(outside)
+    store.delete(w.path)
+    assert not w.path.exists() and outside.exists()

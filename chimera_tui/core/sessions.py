@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -256,21 +257,8 @@ class SessionWriter:
 
 def load_session(path: Path) -> Session:
     """Load one session folder; raise SessionError saying what is wrong with it."""
-    manifest_path, metrics_path = path / MANIFEST, path / METRICS
-    if not manifest_path.is_file():
-        raise SessionError(f"{path.name}: not a session (no {MANIFEST})")
-    try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SessionError(f"{path.name}: unreadable {MANIFEST}: {exc}") from None
-    version = manifest.get("schema_version")
-    if not isinstance(version, int):
-        raise SessionError(f"{path.name}: {MANIFEST} has no schema_version")
-    if version > SCHEMA_VERSION:
-        raise SessionError(
-            f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); "
-            "upgrade to read it"
-        )
+    manifest = read_manifest(path)
+    metrics_path = path / METRICS
     try:
         doc = json.loads(metrics_path.read_text(encoding="utf-8"))
         runs = [RunRecord.from_dict(r) for r in doc.get("runs", [])]
@@ -295,8 +283,95 @@ def load_session(path: Path) -> Session:
     return Session(path, manifest, runs, status, compute_aggregates(runs))
 
 
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One row of a sessions listing, read from session.toml alone (metrics.json stays unread)."""
+
+    path: Path
+    id: str
+    created_at: str
+    label: str
+    model: str
+    profile: str
+    mode: str
+    status: str
+    runs_ok: int | None
+    runs_failed: int | None
+    mean_tok_s: float | None
+    mean_ttft_ms: float | None
+    cv_tok_s_pct: float | None
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> SessionSummary:
+        result = manifest.get("result") if isinstance(manifest.get("result"), dict) else None
+        status = str(result.get("status")) if result else _unfinished_status(path)
+
+        def num(key: str) -> float | None:
+            value = result.get(key) if result else None
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        def count(key: str) -> int | None:
+            value = result.get(key) if result else None
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        def text(section: str) -> str:
+            value = manifest.get(section)
+            return str(value.get("name", "?")) if isinstance(value, dict) else "?"
+
+        return cls(
+            path=path,
+            id=str(manifest.get("id", path.name)),
+            created_at=str(manifest.get("created_at", "")),
+            label=str(manifest.get("label", "")),
+            model=text("model"),
+            profile=text("profile"),
+            mode=str(manifest.get("mode", "?")),
+            status=status,
+            runs_ok=count("runs_ok"),
+            runs_failed=count("runs_failed"),
+            mean_tok_s=num("mean_server_decode_rate"),
+            mean_ttft_ms=num("mean_ttft_ms"),
+            cv_tok_s_pct=num("cv_server_decode_rate_pct"),
+        )
+
+
+def _unfinished_status(path: Path) -> str:
+    """A manifest without a result: still running (writer alive) or left incomplete by a crash."""
+    try:
+        doc = json.loads((path / METRICS).read_text(encoding="utf-8"))
+        writer = doc.get("writer") or {}
+    except (OSError, ValueError, AttributeError):
+        return "incomplete"
+    alive = (
+        writer.get("host") == socket.gethostname()
+        and isinstance(writer.get("pid"), int)
+        and _pid_alive(writer["pid"])
+    )
+    return "running" if alive else "incomplete"
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of a session folder, checked for a usable schema version."""
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise SessionError(f"{path.name}: not a session (no {MANIFEST})")
+    try:
+        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SessionError(f"{path.name}: unreadable {MANIFEST}: {exc}") from None
+    version = manifest.get("schema_version")
+    if not isinstance(version, int):
+        raise SessionError(f"{path.name}: {MANIFEST} has no schema_version")
+    if version > SCHEMA_VERSION:
+        raise SessionError(
+            f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); "
+            "upgrade to read it"
+        )
+    return manifest
+
+
 class SessionStore:
-    """The sessions directory: list, load and delete sessions."""
+    """The sessions directory: list, load, relabel and delete sessions."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else default_sessions_dir()
@@ -316,6 +391,51 @@ class SessionStore:
                 broken.append(BrokenSession(entry, str(exc)))
         good.sort(key=lambda s: str(s.manifest.get("created_at", "")), reverse=True)
         return good, broken
+
+    def summaries(self) -> tuple[list[SessionSummary], list[BrokenSession]]:
+        """Every session's summary row, newest first, reading only manifests (fast for 1000s)."""
+        good: list[SessionSummary] = []
+        broken: list[BrokenSession] = []
+        if not self.root.is_dir():
+            return good, broken
+        for entry in self.root.iterdir():
+            if not entry.is_dir() or entry.name.startswith("."):
+                continue
+            try:
+                good.append(SessionSummary.from_manifest(entry, read_manifest(entry)))
+            except SessionError as exc:
+                broken.append(BrokenSession(entry, str(exc)))
+        good.sort(key=lambda s: s.created_at, reverse=True)
+        broken.sort(key=lambda b: b.path.name)
+        return good, broken
+
+    def _inside(self, path: Path) -> Path:
+        resolved = path.resolve()
+        if resolved.parent != self.root.resolve():
+            raise SessionError(f"{path} is not a session folder of {self.root}")
+        return resolved
+
+    def set_label(self, path: Path, label: str) -> None:
+        """Rename a session's label (its folder and id stay: they are its identity)."""
+        folder = self._inside(path)
+        manifest = read_manifest(folder)
+        clean = " ".join(label.split())[:80]
+        if clean:
+            manifest["label"] = clean
+        else:
+            manifest.pop("label", None)
+        try:
+            atomic_write_text(folder / MANIFEST, tomli_w.dumps(drop_none(manifest)))
+        except OSError as exc:
+            raise SessionError(f"cannot write {folder / MANIFEST}: {exc.strerror or exc}") from None
+
+    def delete(self, path: Path) -> None:
+        """Delete one session folder (and nothing outside the sessions directory)."""
+        folder = self._inside(path)
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            raise SessionError(f"cannot delete {folder}: {exc.strerror or exc}") from None
 
     def resolve(self, ref: str) -> Path:
         """A session by path, id, or unique id prefix."""
