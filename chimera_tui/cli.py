@@ -105,6 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
 
+    ex = sub.add_parser(
+        "export", help="export sessions as a report (one session, or a comparison of several)"
+    )
+    ex.add_argument(
+        "sessions", nargs="+", metavar="SESSION", help="session id, id prefix, folder, or metrics.json"
+    )
+    ex.add_argument("--format", "-f", choices=("md", "json", "csv", "html"), default="md")
+    ex.add_argument("-o", "--output", type=Path, default=None, help="file to write (default: stdout)")
+    ex.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+
+    cp = sub.add_parser("compare", help="compare sessions (the first is the baseline)")
+    cp.add_argument(
+        "sessions", nargs="+", metavar="SESSION", help="session id, id prefix, folder, or metrics.json"
+    )
+    cp.add_argument("--json", action="store_true")
+    cp.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+
     pr = sub.add_parser("profiles", help="list profiles (built-in and user)")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("name", nargs="?", help="show one profile's options")
@@ -308,6 +325,55 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
         print(json.dumps(sessions_json(sessions, broken), indent=2))
     else:
         print(sessions_table(sessions, broken, store.root))
+    return EXIT_OK
+
+
+def _load_refs(args: argparse.Namespace) -> list[Any]:
+    """Sessions by id/prefix/folder; a `.json` file is read as a Chimeraforge metrics.json (read-only)."""
+    from chimera_tui.core.chimeraforge import import_chimeraforge_all
+    from chimera_tui.core.sessions import SessionStore
+
+    store = SessionStore(_sessions_root(args))
+    sessions = []
+    for ref in args.sessions:
+        path = Path(ref)
+        if path.suffix == ".json" and path.is_file():
+            sessions.extend(import_chimeraforge_all(path))
+        else:
+            sessions.append(store.load(ref))
+    return sessions
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from chimera_tui.core.reports import export_sessions, write_export
+
+    text = export_sessions(_load_refs(args), args.format)
+    if args.output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return EXIT_OK
+    try:
+        write_export(text, args.output)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"exported: {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from chimera_tui.core.compare import compare_sessions, comparison_to_dict
+
+    sessions = _load_refs(args)
+    if len(sessions) < 2:
+        raise UserError("compare needs at least two sessions (the first is the baseline)")
+    comparison = compare_sessions(sessions)
+    if args.json:
+        import json
+
+        print(json.dumps(comparison_to_dict(comparison), indent=2))
+    else:
+        from chimera_tui.cli_output import comparison_table
+
+        print(comparison_table(comparison))
     return EXIT_OK
 
 

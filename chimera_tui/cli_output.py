@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TextIO
 
+from chimera_tui.core.compare import Comparison
 from chimera_tui.core.events import (
     PhaseChanged,
     RunEvent,
@@ -186,4 +187,32 @@ def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], 
         )
     for b in broken:
         lines.append(f"unreadable: {b.path.name}: {sanitize_line(b.reason)}")
+    return "\n".join(lines)
+
+
+def comparison_table(c: Comparison) -> str:
+    """Metric rows, one mean ± sd column per session, then Δ% and the verdict for each non-baseline."""
+    labels = [sanitize_line(label) for label in c.labels]
+    head = ["metric", *labels]
+    for label in labels[1:]:
+        head += [f"Δ% {label}", "verdict"]
+    rows: list[list[str]] = []
+    for mc in c.metrics:
+        spec = mc.spec
+        row = [f"{spec.label} ({spec.unit})" if spec.unit else spec.label]
+        for col in mc.columns:
+            s = col.summary
+            row.append(
+                fmt(s.mean, 2) + (f" ± {fmt(s.stddev, 2)}" if s.stddev is not None else "") + f" n={s.n}"
+            )
+        for col in mc.columns[1:]:
+            row += ["—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%", col.verdict]
+        rows.append(row)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines = [f"baseline: {labels[0]}"]
+    lines += [f"warning: {sanitize_line(w)}" for w in c.warnings]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    lines.append(f"verdicts: {c.method}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from textual.screen import Screen
 
 from chimera_tui.core.monitor import SystemMonitor
 from chimera_tui.core.profiles import Profile
+from chimera_tui.core.sessions import Session
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.config import AppConfig
 from chimera_tui.ui.screens.help import HelpScreen
@@ -27,8 +28,10 @@ class ChimeraApp(App[None]):
         STYLES / "setup.tcss",
         STYLES / "live.tcss",
         STYLES / "system_panel.tcss",
+        STYLES / "sessions.tcss",
     ]
     BINDINGS = [
+        Binding("f2", "sessions", "Sessions"),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -40,6 +43,8 @@ class ChimeraApp(App[None]):
         self.monitor: SystemMonitor | None = None
         #: the profile of the last session run here, for the reload warning
         self.last_profile: Profile | None = None
+        #: read-only sessions imported from Chimeraforge metrics.json files (kept in memory)
+        self.imported_sessions: list[Session] = []
 
     def on_mount(self) -> None:
         self.theme = "textual-dark"
@@ -55,6 +60,17 @@ class ChimeraApp(App[None]):
     def start_benchmark(self, choice: BenchChoice) -> None:
         self.push_screen(LiveScreen(choice))
 
+    def action_sessions(self) -> None:
+        from chimera_tui.ui.screens.sessions import SessionsScreen
+
+        if not isinstance(self.screen, SessionsScreen):
+            self.push_screen(SessionsScreen())
+
+    def open_session(self, session: Session) -> None:
+        from chimera_tui.ui.screens.session_detail import SessionDetailScreen
+
+        self.push_screen(SessionDetailScreen(session))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -65,6 +81,7 @@ class ChimeraApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Keys and what each screen does", self.action_help)
+        yield SystemCommand("Sessions", "Browse, compare and export saved sessions", self.action_sessions)
         yield SystemCommand(
             "Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme
         )

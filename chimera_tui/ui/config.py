@@ -16,6 +16,7 @@ from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
 class AppConfig:
     endpoints: list[str] = field(default_factory=lambda: [DEFAULT_URL])
     sessions_root: Path = Path("sessions")
+    exports_dir: Path = Path("exports")
     demo: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
     #: for tests: an in-process transport per endpoint URL instead of a socket

@@ -56,6 +56,7 @@ class LiveScreen(Screen[None]):
         Binding("c", "cancel", "Cancel run"),
         Binding("escape", "back", "Back to setup"),
         Binding("o", "open_session", "Session path"),
+        Binding("v", "view_session", "View session"),
     ]
 
     app: ChimeraApp
@@ -236,8 +237,7 @@ class LiveScreen(Screen[None]):
         self.app.last_profile = self.choice.profile
         counts = session.counts
         self.query_one("#phase", Static).update(
-            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · "
-            "saved (o: folder)"
+            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · saved (o: folder)"
         )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
@@ -264,6 +264,12 @@ class LiveScreen(Screen[None]):
             self.notify(f"{self.session_path}", title="Session folder", timeout=10)
         else:
             self.notify("no session saved yet")
+
+    def action_view_session(self) -> None:
+        if self.session is None:
+            self.notify("the session opens here once it has finished")
+            return
+        self.app.open_session(self.session)
 
     def on_unmount(self) -> None:
         if self.runner is not None and self.running:

@@ -107,14 +107,17 @@ class SetupScreen(Screen[None]):
                     presets = [(name, name) for name in PRESETS] + [("custom prompt", "custom")]
                     yield Select[str](presets, id="preset", value="short", allow_blank=False)
                     yield Input("", id="custom-prompt", placeholder="your prompt")
-                    with Horizontal(classes="row"):
-                        yield Label("runs", classes="field-label")
-                        yield Input("3", id="runs", type="integer", classes="small")
-                        yield Label("warm-up", classes="field-label")
-                        yield Input("1", id="warmup", type="integer", classes="small")
-                        yield Label("num_predict", classes="field-label")
-                        yield Input("", id="num-predict", type="integer", placeholder="—", classes="small")
-                    yield Checkbox("Cold runs (unload the model before each run)", id="cold")
+                    with Horizontal(classes="row", id="counts"):
+                        with Vertical(classes="field"):
+                            yield Label("runs", classes="field-label")
+                            yield Input("3", id="runs", type="integer")
+                        with Vertical(classes="field"):
+                            yield Label("warm-up", classes="field-label")
+                            yield Input("1", id="warmup", type="integer")
+                        with Vertical(classes="field"):
+                            yield Label("num_predict", classes="field-label")
+                            yield Input("", id="num-predict", type="integer", placeholder="profile's")
+                    yield Checkbox("Cold: unload the model before each run", id="cold")
         yield Button("Start benchmark  (Enter / F5)", id="start", variant="primary")
         yield Footer()
 

@@ -30,6 +30,25 @@ def _agg(s: Summary | None, digits: int = 1) -> str:
     return text
 
 
+def run_cells(record: RunRecord, number: int, total: int) -> tuple[str, ...]:
+    """The table cells of one run (shared by the live table and the session view)."""
+    m = record.metrics
+    status = record.status
+    if record.error:
+        status = f"{record.status}: {sanitize_line(record.error)[:40]}"
+    return (
+        f"{'w' if record.warmup else ''}{number}/{total}",
+        status,
+        _n(m.server_decode_rate),
+        _n(m.client_decode_rate),
+        _n(m.ttft_ms),
+        _n(m.token_count),
+        _n(m.load_ms),
+        _n(m.e2e_ms, 0),
+        m.done_reason or "—",
+    )
+
+
 class RunsTable(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -51,24 +70,8 @@ class RunsTable(Vertical):
 
     def add(self, record: RunRecord, number: int, total: int) -> None:
         self.records.append(record)
-        m = record.metrics
-        label = f"{'w' if record.warmup else ''}{number}/{total}"
-        status = record.status if record.status != "ok" else "ok"
-        if record.error:
-            status = f"{record.status}: {sanitize_line(record.error)[:40]}"
         table = self.query_one(DataTable)
-        table.add_row(
-            label,
-            status,
-            _n(m.server_decode_rate),
-            _n(m.client_decode_rate),
-            _n(m.ttft_ms),
-            _n(m.token_count),
-            _n(m.load_ms),
-            _n(m.e2e_ms, 0),
-            m.done_reason or "—",
-            key=str(record.index),
-        )
+        table.add_row(*run_cells(record, number, total), key=str(record.index))
         table.move_cursor(row=table.row_count - 1)
         self._update_aggregate()
 

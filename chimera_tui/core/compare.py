@@ -1,0 +1,384 @@
+"""Comparing two or more sessions, metric by metric, against the first (the baseline).
+
+A difference is called only when the two 95% confidence intervals do not overlap **and** a two-sided
+permutation test on the difference of means gives p < alpha: conservative on purpose, since sessions
+usually hold 3-10 runs. The rules are documented in docs/metrics.md, "Comparing sessions".
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from chimera_tui.core.errors import SessionError
+from chimera_tui.core.sessions import Session, measured_ok
+from chimera_tui.core.stats import Summary, summarize
+
+Better = Literal["higher", "lower", "neutral"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """A compared metric: its CallMetrics key, display label, unit, and which direction is better."""
+
+    key: str
+    label: str
+    unit: str
+    better: Better
+
+
+#: the metrics a comparison covers, in display order
+COMPARE_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("server_decode_rate", "decode rate (server)", "tok/s", "higher"),
+    MetricSpec("client_decode_rate", "decode rate (client)", "tok/s", "higher"),
+    MetricSpec("ttft_ms", "TTFT", "ms", "lower"),
+    MetricSpec("ttft_content_ms", "TTFT (content)", "ms", "lower"),
+    MetricSpec("e2e_ms", "end-to-end", "ms", "lower"),
+    MetricSpec("prompt_eval_rate", "prompt-eval rate", "tok/s", "higher"),
+    MetricSpec("load_ms", "load", "ms", "lower"),
+    MetricSpec("eval_ms", "eval", "ms", "lower"),
+    MetricSpec("queue_gap_ms", "server queue gap", "ms", "lower"),
+    MetricSpec("itl_p50_ms", "inter-token gap p50", "ms", "lower"),
+    MetricSpec("itl_p99_ms", "inter-token gap p99", "ms", "lower"),
+    MetricSpec("token_count", "tokens", "tok", "neutral"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionColumn:
+    """One session's value of one metric, and how it compares with the baseline's (None for the baseline)."""
+
+    summary: Summary
+    delta: float | None
+    delta_pct: float | None
+    p_value: float | None
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricComparison:
+    """One metric across sessions: one column per session, baseline first."""
+
+    spec: MetricSpec
+    columns: list[SessionColumn]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The result of compare_sessions()."""
+
+    #: a short label per session (manifest label or id), unique within the comparison
+    labels: list[str]
+    session_ids: list[str]
+    metrics: list[MetricComparison]
+    #: reasons the sessions may not be comparable, one sentence each
+    warnings: list[str]
+    #: how differences were tested, in words
+    method: str
+
+    def metric(self, key: str) -> MetricComparison:
+        """The comparison of metric `key`; KeyError when it is not compared."""
+        for mc in self.metrics:
+            if mc.spec.key == key:
+                return mc
+        raise KeyError(key)
+
+
+def _present(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _raw_values(session: Session, key: str) -> list[Any]:
+    return [getattr(run.metrics, key, None) for run in measured_ok(session.runs)]
+
+
+def values_for(session: Session, key: str) -> list[float]:
+    """The metric's values over the measured successful runs, missing (None/NaN) ones dropped."""
+    return [float(v) for v in _raw_values(session, key) if _present(v)]
+
+
+def permutation_p_value(
+    a: Sequence[float], b: Sequence[float], resamples: int = 10_000, seed: int = 0
+) -> float | None:
+    """Two-sided permutation test p-value for the difference of means of `a` and `b`.
+
+    Exact (every split of the pooled values enumerated) when the number of distinct splits
+    C(n_a + n_b, n_a) is <= `resamples`, e.g. 3 vs 3 = 20 splits; otherwise Monte Carlo with
+    `resamples` random permutations from numpy's Generator(seed), giving (hits + 1) / (resamples + 1).
+    None when either side has fewer than 2 values.
+    """
+    xa = np.asarray([float(v) for v in a], dtype=np.float64)
+    xb = np.asarray([float(v) for v in b], dtype=np.float64)
+    na, nb = len(xa), len(xb)
+    if na < 2 or nb < 2:
+        return None
+    pooled = np.concatenate([xa, xb])
+    n = na + nb
+    total = float(pooled.sum())
+    observed = abs(float(xa.mean()) - float(xb.mean()))
+    # splits whose |difference| equals the observed one count as "as extreme": allow rounding noise
+    threshold = observed - 1e-9 * max(1.0, float(np.abs(pooled).max()))
+
+    if math.comb(n, na) <= resamples:
+        splits = np.array(list(itertools.combinations(range(n), na)), dtype=np.intp)
+        sums = pooled[splits].sum(axis=1)
+        diffs = np.abs(sums / na - (total - sums) / nb)
+        return float(np.count_nonzero(diffs >= threshold)) / len(diffs)
+
+    rng = np.random.default_rng(seed)
+    hits = 0
+    batch = max(1, min(resamples, 4_000_000 // n))
+    done = 0
+    while done < resamples:
+        rows = min(batch, resamples - done)
+        perms = rng.permuted(np.broadcast_to(pooled, (rows, n)), axis=1)
+        sums = perms[:, :na].sum(axis=1)
+        diffs = np.abs(sums / na - (total - sums) / nb)
+        hits += int(np.count_nonzero(diffs >= threshold))
+        done += rows
+    return (hits + 1) / (resamples + 1)
+
+
+def _ci_overlap(x: Summary, y: Summary) -> bool:
+    if None in (x.ci95_low, x.ci95_high, y.ci95_low, y.ci95_high):
+        return True
+    return x.ci95_low <= y.ci95_high and y.ci95_low <= x.ci95_high  # type: ignore[operator]
+
+
+def verdict(
+    spec: MetricSpec, baseline: Summary, other: Summary, p_value: float | None, alpha: float = 0.05
+) -> str:
+    """ "too few runs", "within noise", or the direction of a significant difference (see module doc).
+
+    Directions: "faster"/"slower" for rates (higher is better) and latencies (lower is better),
+    "higher"/"lower" for neutral metrics.
+    """
+    if baseline.n < 2 or other.n < 2 or baseline.mean is None or other.mean is None:
+        return "too few runs"
+    if _ci_overlap(baseline, other) or p_value is None or p_value >= alpha:
+        return "within noise"
+    up = other.mean > baseline.mean
+    if spec.better == "higher":
+        return "faster" if up else "slower"
+    if spec.better == "lower":
+        return "slower" if up else "faster"
+    return "higher" if up else "lower"
+
+
+def session_labels(sessions: Sequence[Session]) -> list[str]:
+    """A short label per session: the manifest's label, else its id; repeats get " #2", " #3"..."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for s in sessions:
+        base = str(s.manifest.get("label") or "").strip() or s.id
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
+    return out
+
+
+def compare_sessions(
+    sessions: Sequence[Session], alpha: float = 0.05, resamples: int = 10_000, seed: int = 0
+) -> Comparison:
+    """Compare every session with the first, for every metric of COMPARE_METRICS."""
+    if len(sessions) < 2:
+        raise SessionError("a comparison needs at least two sessions")
+    metrics: list[MetricComparison] = []
+    for spec in COMPARE_METRICS:
+        base_values = values_for(sessions[0], spec.key)
+        base = summarize(_raw_values(sessions[0], spec.key))
+        columns = [SessionColumn(base, None, None, None, "baseline")]
+        for other_session in sessions[1:]:
+            other = summarize(_raw_values(other_session, spec.key))
+            delta = delta_pct = None
+            if base.mean is not None and other.mean is not None:
+                delta = other.mean - base.mean
+                if base.mean != 0:
+                    delta_pct = delta / abs(base.mean) * 100
+            p = permutation_p_value(base_values, values_for(other_session, spec.key), resamples, seed)
+            columns.append(SessionColumn(other, delta, delta_pct, p, verdict(spec, base, other, p, alpha)))
+        metrics.append(MetricComparison(spec, columns))
+    method = (
+        f"two-sided permutation test on the difference of means, {resamples:,} resamples "
+        f"(exact when there are fewer distinct splits), seed {seed}; alpha {alpha:g}; "
+        "a difference is called only when the 95% CIs also do not overlap"
+    )
+    return Comparison(
+        labels=session_labels(sessions),
+        session_ids=[s.id for s in sessions],
+        metrics=metrics,
+        warnings=comparability_warnings(sessions),
+        method=method,
+    )
+
+
+# -- comparability ----------------------------------------------------------------------------------
+
+_UNKNOWN = object()
+
+
+def _dig(manifest: dict[str, Any], *keys: str | int) -> Any:
+    """manifest[k1][k2]..., or None when any step is missing or of the wrong type."""
+    node: Any = manifest
+    for key in keys:
+        if isinstance(key, int):
+            if not isinstance(node, list) or len(node) <= key:
+                return None
+            node = node[key]
+        else:
+            if not isinstance(node, dict):
+                return None
+            node = node.get(key)
+    return node
+
+
+def _short(text: str, limit: int = 32) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _prompts(ma: dict[str, Any], mb: dict[str, Any]) -> tuple[Any, Any, tuple[str, str]]:
+    """What identifies each side's prompt (the text when both have it, else the label) and its names."""
+    ta, tb = _dig(ma, "workload", "prompt"), _dig(mb, "workload", "prompt")
+    la, lb = _text(_dig(ma, "workload", "prompt_label")), _text(_dig(mb, "workload", "prompt_label"))
+    if isinstance(ta, str) and isinstance(tb, str):
+        x, y = ta, tb
+    elif la is not _UNKNOWN and lb is not _UNKNOWN:
+        x, y = la, lb
+    else:
+        return _UNKNOWN, _UNKNOWN, ("", "")
+    if la is not _UNKNOWN and lb is not _UNKNOWN and la != lb:
+        return x, y, (str(la), str(lb))
+    return x, y, (_short(str(x)), _short(str(y)))
+
+
+def _num_predict(m: dict[str, Any]) -> Any:
+    raw = m.get("workload")
+    workload: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    for value in (
+        workload.get("num_predict"),
+        _dig(m, "workload", "options_sent", "num_predict"),
+        _dig(m, "profile", "options", "num_predict"),
+    ):
+        if value is not None:
+            return value
+    known = "num_predict" in workload or isinstance(workload.get("options_sent"), dict)
+    known = known or isinstance(_dig(m, "profile", "options"), dict)
+    return "model default" if known else _UNKNOWN
+
+
+def _gpus(m: dict[str, Any]) -> Any:
+    gpus = _dig(m, "environment", "gpus")
+    if not isinstance(gpus, list):
+        return _UNKNOWN
+    names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict) and g.get("name"))
+    return ", ".join(names) if names else _UNKNOWN
+
+
+def _text(value: Any) -> Any:
+    return _UNKNOWN if value is None or value == "" else value
+
+
+def _cold(m: dict[str, Any]) -> Any:
+    cold = _dig(m, "workload", "cold")
+    return ("cold" if cold else "warm") if isinstance(cold, bool) else _UNKNOWN
+
+
+def _pair_warnings(base: dict[str, Any], other: dict[str, Any], a: str, b: str) -> list[str]:
+    """The differences between two manifests that make their numbers not comparable."""
+    out: list[str] = []
+    unknown: list[str] = []
+
+    def check(what: str, x: Any, y: Any, show: tuple[str, str] | None = None) -> None:
+        if x is _UNKNOWN or y is _UNKNOWN:
+            unknown.append(what)
+        elif x != y:
+            sx, sy = show or (str(x), str(y))
+            out.append(f"not comparable: {what} differ ({a}: {sx}, {b}: {sy})")
+
+    x, y, names = _prompts(base, other)
+    check("prompts", x, y, names)
+    check("num_predict values", _num_predict(base), _num_predict(other))
+    for what, path in (
+        ("Ollama versions", ("endpoints", 0, "version")),
+        ("hosts", ("environment", "hostname")),
+        ("APIs", ("workload", "api")),
+    ):
+        check(what, _text(_dig(base, *path)), _text(_dig(other, *path)))
+    check("GPUs", _gpus(base), _gpus(other))
+    check("warm/cold modes", _cold(base), _cold(other))
+    name = _text(_dig(base, "model", "name"))
+    if name not in (_UNKNOWN, "unknown") and name == _text(_dig(other, "model", "name")):
+        da, db = _text(_dig(base, "model", "digest")), _text(_dig(other, "model", "digest"))
+        check(f"model digests of {name}", da, db, (str(da)[:12], str(db)[:12]))
+    if unknown:
+        out.append(f"not checked ({a} vs {b}: unknown on one side): {', '.join(unknown)}")
+    return out
+
+
+def comparability_warnings(sessions: Sequence[Session]) -> list[str]:
+    """Why the sessions may not be comparable with the first, one sentence each.
+
+    A field missing on either side (imported sessions lack most) is never flagged as a difference;
+    such fields are listed in one "not checked" sentence per pair instead.
+    """
+    if not sessions:
+        return []
+    labels = session_labels(sessions)
+    out: list[str] = []
+    for session, label in zip(sessions[1:], labels[1:], strict=True):
+        out.extend(_pair_warnings(sessions[0].manifest, session.manifest, labels[0], label))
+    for session, label in zip(sessions, labels, strict=True):
+        n = len(measured_ok(session.runs))
+        if n < 2:
+            plural = "run" if n == 1 else "runs"
+            out.append(f"too few runs: {label} has {n} measured {plural} (statistics need at least 2)")
+    return out
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def _json_num(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def comparison_to_dict(c: Comparison) -> dict[str, Any]:
+    """A JSON-ready dict of the comparison (None for anything not computable, never NaN)."""
+    return {
+        "labels": list(c.labels),
+        "session_ids": list(c.session_ids),
+        "method": c.method,
+        "warnings": list(c.warnings),
+        "metrics": [
+            {
+                "key": mc.spec.key,
+                "label": mc.spec.label,
+                "unit": mc.spec.unit,
+                "better": mc.spec.better,
+                "columns": [
+                    {
+                        "label": label,
+                        "session_id": sid,
+                        "summary": {k: _json_num(v) for k, v in col.summary.to_dict().items()},
+                        "delta": _json_num(col.delta),
+                        "delta_pct": _json_num(col.delta_pct),
+                        "p_value": _json_num(col.p_value),
+                        "verdict": col.verdict,
+                    }
+                    for label, sid, col in zip(c.labels, c.session_ids, mc.columns, strict=True)
+                ],
+            }
+            for mc in c.metrics
+        ],
+    }

@@ -1,0 +1,419 @@
+"""What every report format shares: metric labels, number formatting, and the rows of each table.
+
+Rows are plain (unescaped) text; each renderer escapes them for its own format. Nothing here depends on
+the clock or the machine, so the same session always gives the same report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chimera_tui.core.metrics import CLIENT_METRICS, NUMERIC_METRICS
+from chimera_tui.core.sessions import RunRecord, Session, measured_ok
+from chimera_tui.core.stats import Summary
+from chimera_tui.safe_text import sanitize_line
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """How a report shows one metric."""
+
+    key: str
+    label: str
+    unit: str
+    digits: int
+
+    @property
+    def side(self) -> str:
+        return "client" if self.key in CLIENT_METRICS else "server"
+
+    @property
+    def title(self) -> str:
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+#: every numeric metric, in report order (labels as the CLI summary shows them)
+REPORT_METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("server_decode_rate", "decode rate (server)", "tok/s", 2),
+    MetricInfo("client_decode_rate", "decode rate (client)", "tok/s", 2),
+    MetricInfo("ttft_ms", "TTFT (any token)", "ms", 1),
+    MetricInfo("ttft_content_ms", "TTFT (content)", "ms", 1),
+    MetricInfo("e2e_ms", "end-to-end", "ms", 1),
+    MetricInfo("prompt_eval_rate", "prompt eval rate", "tok/s", 1),
+    MetricInfo("load_ms", "load", "ms", 1),
+    MetricInfo("prompt_eval_ms", "prompt eval", "ms", 1),
+    MetricInfo("eval_ms", "eval", "ms", 1),
+    MetricInfo("total_ms", "total (server)", "ms", 1),
+    MetricInfo("queue_gap_ms", "server queue gap", "ms", 2),
+    MetricInfo("token_count", "tokens (client)", "", 0),
+    MetricInfo("thinking_token_count", "thinking tokens (client)", "", 0),
+    MetricInfo("eval_count", "eval_count (server)", "", 0),
+    MetricInfo("prompt_eval_count", "prompt_eval_count (server)", "", 0),
+    MetricInfo("itl_p50_ms", "inter-token p50", "ms", 2),
+    MetricInfo("itl_p95_ms", "inter-token p95", "ms", 2),
+    MetricInfo("itl_p99_ms", "inter-token p99", "ms", 2),
+    MetricInfo("itl_max_ms", "inter-token max", "ms", 2),
+)
+METRIC_INFO: dict[str, MetricInfo] = {m.key: m for m in REPORT_METRICS}
+assert set(METRIC_INFO) == set(NUMERIC_METRICS), "REPORT_METRICS must cover every numeric metric"
+
+DASH = "—"
+
+RESULT_HEADERS: tuple[str, ...] = ("metric", "mean", "stddev", "CV%", "min", "max", "95% CI", "n")
+RUN_HEADERS: tuple[str, ...] = (
+    "run",
+    "warm-up",
+    "status",
+    "server tok/s",
+    "client tok/s",
+    "TTFT ms",
+    "tokens",
+    "load ms",
+    "e2e ms",
+    "done_reason",
+    "error",
+)
+#: how much of an error message the per-run table shows (the failed-runs list shows all of it)
+ERROR_CELL_CHARS = 120
+
+METHODOLOGY: tuple[str, ...] = (
+    "Statistics are computed over successful, measured runs only: warm-up runs, failed, cancelled "
+    "and incomplete runs are listed but never enter the statistics. n counts the runs where a metric "
+    "is present; a missing value is left out, never counted as 0.",
+    "Client-side metrics (TTFT, end-to-end, client decode rate, token counts, inter-token gaps) are "
+    "timed by Chimera TUI from the arrival of each streamed chunk; server-side metrics (server decode "
+    "rate = eval_count / eval_duration, prompt eval, load, total, queue gap) are the durations Ollama "
+    "reports in its final chunk.",
+    "stddev is the sample standard deviation (ddof = 1), CV% = stddev / |mean| × 100, and the 95% CI "
+    "is mean ± t(0.975, n−1) × stddev / √n (Student t). Every definition is in docs/metrics.md.",
+)
+
+
+# -- numbers -----------------------------------------------------------------------------------------
+def finite(value: Any) -> float | None:
+    """`value` as a float when it is a finite number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    out = float(value)
+    return out if math.isfinite(out) else None
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """Fixed-point with `digits` decimals; "—" for None or a non-finite value; never "-0.0"."""
+    number = finite(value)
+    if number is None:
+        return DASH
+    text = f"{number:.{digits}f}"
+    return text[1:] if re.fullmatch(r"-0\.?0*", text) else text
+
+
+def fmt_signed(value: Any, digits: int = 1, suffix: str = "") -> str:
+    """As `fmt`, with an explicit sign (+1.0, −1.0 with a true minus), or "—"."""
+    text = fmt(value, digits)
+    if text == DASH:
+        return text
+    return ("−" + text[1:] if text.startswith("-") else "+" + text) + suffix
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value: `p < 0.001` or `p = 0.012`; "" when there is none."""
+    value = finite(p)
+    if value is None:
+        return ""
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+def fmt_mean_sd_cv(s: Summary | None, digits: int) -> str:
+    """`mean ± sd (CV x.x%)`, shortened when parts are missing; "—" without data."""
+    if s is None or s.n == 0 or finite(s.mean) is None:
+        return DASH
+    out = fmt(s.mean, digits)
+    if finite(s.stddev) is not None:
+        out += f" ± {fmt(s.stddev, digits)}"
+    if finite(s.cv_pct) is not None:
+        out += f" ({fmt(s.cv_pct, 1)}%)"
+    return out
+
+
+def fmt_gib(n_bytes: Any) -> str:
+    value = finite(n_bytes)
+    return DASH if value is None else f"{value / 2**30:.1f} GiB"
+
+
+# -- manifest access -----------------------------------------------------------------------------------
+def get(data: Any, *keys: str) -> Any:
+    """`data[k1][k2]...`, or None where a level is missing or not a table."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def value_text(value: Any) -> str:
+    """Any manifest value as plain text (tables as `k=v, ...`, lists comma-separated)."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={value_text(v)}" for k, v in value.items()) or "(none)"
+    if isinstance(value, list | tuple):
+        return ", ".join(value_text(v) for v in value) or "(none)"
+    return str(value)
+
+
+def model_name(session: Session) -> str:
+    return value_text(get(session.manifest, "model", "name") or "?")
+
+
+def profile_name(session: Session) -> str:
+    return value_text(get(session.manifest, "profile", "name") or "?")
+
+
+def endpoints(session: Session) -> list[dict[str, Any]]:
+    raw = session.manifest.get("endpoints")
+    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+
+
+def endpoint_url(session: Session) -> str:
+    """Every endpoint URL of the session, comma-separated ("" when none is recorded)."""
+    return ", ".join(value_text(e.get("url")) for e in endpoints(session))
+
+
+def prompt_text(session: Session) -> str | None:
+    prompt = get(session.manifest, "workload", "prompt")
+    return str(prompt) if prompt is not None else None
+
+
+def session_title(session: Session) -> str:
+    return f"{model_name(session)} / {profile_name(session)}"
+
+
+# -- table rows (plain text) ---------------------------------------------------------------------------
+Row = tuple[str, str]
+
+
+def _add(rows: list[Row], label: str, value: Any) -> None:
+    if value is not None and value != "":
+        rows.append((label, value_text(value)))
+
+
+def config_rows(session: Session) -> list[Row]:
+    """(setting, value) for what was run: session, model, profile and each option, server, workload."""
+    m = session.manifest
+    rows: list[Row] = [("session id", session.id)]
+    _add(rows, "label", m.get("label"))
+    _add(rows, "created", m.get("created_at"))
+    _add(rows, "finished", get(m, "result", "finished_at"))
+    rows.append(("status", session.status))
+    tool = get(m, "tool", "name")
+    if tool is not None:
+        rows.append(("tool", f"{value_text(tool)} {value_text(get(m, 'tool', 'version') or '')}".strip()))
+    rows.append(("model", model_name(session)))
+    _add(rows, "model digest", get(m, "model", "digest"))
+    _add(rows, "quantization", get(m, "model", "quantization"))
+    _add(rows, "parameter size", get(m, "model", "parameter_size"))
+    _add(rows, "model family", get(m, "model", "family"))
+    size = get(m, "model", "size_bytes")
+    if finite(size) is not None:
+        rows.append(("model size", fmt_gib(size)))
+    _add(rows, "capabilities", get(m, "model", "capabilities"))
+    rows.append(("profile", profile_name(session)))
+    _add(rows, "profile description", get(m, "profile", "description"))
+    options = get(m, "profile", "options")
+    options = options if isinstance(options, dict) else {}
+    rows.append(("profile options", f"{len(options)} set" if options else "none set: Ollama defaults"))
+    rows += [(f"option {k}", value_text(v)) for k, v in options.items()]
+    _add(rows, "mode", m.get("mode"))
+    eps = endpoints(session)
+    for i, ep in enumerate(eps, start=1):
+        suffix = f" {i}" if len(eps) > 1 else ""
+        rows.append((f"endpoint{suffix}", value_text(ep.get("url"))))
+        rows.append((f"Ollama version{suffix}", value_text(ep.get("version") or "unknown")))
+    workload = m.get("workload")
+    w: dict[str, Any] = workload if isinstance(workload, dict) else {}
+    _add(rows, "prompt preset", w.get("prompt_label"))
+    _add(rows, "API", w.get("api"))
+    _add(rows, "runs", w.get("runs"))
+    _add(rows, "warm-up runs", w.get("warmup"))
+    _add(rows, "cold", w.get("cold"))
+    _add(rows, "unique prompt prefix", w.get("unique_prompt"))
+    _add(rows, "num_predict", w.get("num_predict"))
+    _add(rows, "keep_alive", w.get("keep_alive"))
+    _add(rows, "think", w.get("think"))
+    _add(rows, "options sent", w.get("options_sent"))
+    t = m.get("timeouts")
+    if isinstance(t, dict) and t:
+        parts = [
+            f"{name} {value_text(t.get(key))} s"
+            for key, name in (("connect_s", "connect"), ("first_byte_s", "first byte"), ("idle_s", "idle"))
+            if t.get(key) is not None
+        ]
+        _add(rows, "timeouts", ", ".join(parts))
+    return rows
+
+
+def missing_value(label: str) -> str:
+    """What a side-by-side table shows for a row one session lacks (an unset option is a default)."""
+    return "(default)" if label.startswith("option ") else DASH
+
+
+def merged_labels(row_lists: Sequence[Sequence[Row]]) -> list[str]:
+    """Every label once, each new one placed right after the label that precedes it where it occurs."""
+    merged: list[str] = []
+    for rows in row_lists:
+        previous: str | None = None
+        for label, _ in rows:
+            if label not in merged:
+                merged.insert(merged.index(previous) + 1 if previous is not None else 0, label)
+            previous = label
+    return merged
+
+
+def environment_rows(session: Session) -> list[Row]:
+    """(item, value) for the machine: OS, Python, CPU, RAM, GPUs and driver (or why there is none)."""
+    env = session.manifest.get("environment")
+    if not isinstance(env, dict):
+        return [("environment", "not recorded")]
+    rows: list[Row] = []
+    _add(rows, "OS", env.get("os"))
+    _add(rows, "Python", env.get("python"))
+    cpu = env.get("cpu")
+    if cpu is not None:
+        cores = [
+            f"{value_text(env[k])} {name}"
+            for k, name in (("cpu_cores_logical", "logical"), ("cpu_cores_physical", "physical"))
+            if env.get(k)
+        ]
+        rows.append(("CPU", value_text(cpu) + (f" ({' / '.join(cores)} cores)" if cores else "")))
+    if finite(env.get("ram_total_bytes")) is not None:
+        rows.append(("RAM", fmt_gib(env["ram_total_bytes"])))
+    gpus = [g for g in env.get("gpus") or [] if isinstance(g, dict)]
+    for i, gpu in enumerate(gpus):
+        name = value_text(gpu.get("name") or "?")
+        mem = gpu.get("memory_total_bytes")
+        memory = f" ({fmt_gib(mem)})" if finite(mem) is not None else ""
+        rows.append((f"GPU {value_text(gpu.get('index', i))}", name + memory))
+    if gpus:
+        _add(rows, "GPU driver", env.get("gpu_driver"))
+    else:
+        rows.append(("GPU", f"none ({value_text(env.get('gpu_status') or 'not recorded')})"))
+    return rows
+
+
+def result_rows(session: Session) -> list[tuple[str, ...]]:
+    """One row per metric with data, cells as RESULT_HEADERS."""
+    rows: list[tuple[str, ...]] = []
+    for info in REPORT_METRICS:
+        s = session.aggregates.get(info.key)
+        if s is None or s.n == 0:
+            continue
+        d = info.digits
+        ci = DASH
+        if finite(s.ci95_low) is not None and finite(s.ci95_high) is not None:
+            ci = f"{fmt(s.ci95_low, d)} – {fmt(s.ci95_high, d)}"
+        rows.append(
+            (
+                info.title,
+                fmt(s.mean, d),
+                fmt(s.stddev, d),
+                fmt(s.cv_pct, 1),
+                fmt(s.min, d),
+                fmt(s.max, d),
+                ci,
+                str(s.n),
+            )
+        )
+    return rows
+
+
+def error_text(run: RunRecord, limit: int | None = None) -> str:
+    """`kind: message` of a run's error on one line, cut to `limit` characters; "" when none."""
+    parts = [p for p in (run.error_kind, run.error) if p]
+    text = sanitize_line(": ".join(str(p) for p in parts)).strip()
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _int_text(value: Any) -> str:
+    number = finite(value)
+    return DASH if number is None else str(int(number))
+
+
+def run_rows(session: Session) -> list[tuple[str, ...]]:
+    """One row per call (warm-ups and failures included), cells as RUN_HEADERS."""
+    rows: list[tuple[str, ...]] = []
+    for run in session.runs:
+        m = run.metrics
+        rows.append(
+            (
+                str(run.index),
+                "yes" if run.warmup else "no",
+                str(run.status),
+                fmt(m.server_decode_rate, 2),
+                fmt(m.client_decode_rate, 2),
+                fmt(m.ttft_ms, 1),
+                _int_text(m.token_count),
+                fmt(m.load_ms, 1),
+                fmt(m.e2e_ms, 1),
+                value_text(m.done_reason),
+                error_text(run, ERROR_CELL_CHARS) or DASH,
+            )
+        )
+    return rows
+
+
+def problem_runs(session: Session) -> list[RunRecord]:
+    """The runs that did not succeed (failed, cancelled, incomplete, still in flight)."""
+    return [r for r in session.runs if r.status != "ok"]
+
+
+def problem_text(run: RunRecord) -> str:
+    """One line saying which run went wrong and why (plain text, full error message)."""
+    kind = "warm-up run" if run.warmup else "run"
+    cause = error_text(run) or "no error recorded"
+    return f"{kind} {run.index}: {run.status}: {cause}"
+
+
+def counts_text(session: Session) -> str:
+    c = session.counts
+    return (
+        f"{c['ok']} ok, {c['failed']} failed, {c['cancelled']} cancelled, {c['incomplete']} incomplete "
+        f"(+{c['warmup']} warm-up)"
+    )
+
+
+def headline(session: Session) -> str:
+    """One sentence with the key results (server decode rate and TTFT), or why there are none."""
+    tok = session.aggregates.get("server_decode_rate")
+    ttft = session.aggregates.get("ttft_ms")
+    parts = []
+    if tok is not None and tok.n:
+        parts.append(f"server decode rate {fmt_mean_sd_cv(tok, 2)} tok/s")
+    if ttft is not None and ttft.n:
+        parts.append(f"TTFT {fmt_mean_sd_cv(ttft, 1)} ms")
+    n = len(measured_ok(session.runs))
+    if not parts:
+        return f"No successful measured runs ({counts_text(session)})."
+    return f"Over {n} successful measured run{'s' if n != 1 else ''}: " + "; ".join(parts) + "."
+
+
+def run_values(session: Session, key: str) -> list[float]:
+    """The finite values of one metric over the successful measured runs, in run order."""
+    out = []
+    for run in measured_ok(session.runs):
+        value = finite(getattr(run.metrics, key, None))
+        if value is not None:
+            out.append(value)
+    return out
+
+
+def response_runs(session: Session) -> list[RunRecord]:
+    """The runs that have any response or thinking text to show."""
+    return [r for r in session.runs if r.response or r.thinking]

@@ -1,0 +1,111 @@
+"""Two or more sessions side by side: every metric with its verdict, warnings, and charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from chimera_tui.core.compare import Comparison, compare_sessions, values_for
+from chimera_tui.core.sessions import Session
+from chimera_tui.safe_text import sanitize_line
+from chimera_tui.ui.screens.dialogs import ExportDialog
+from chimera_tui.ui.widgets.chart import ChartWidget
+
+if TYPE_CHECKING:
+    from chimera_tui.ui.app import ChimeraApp
+
+VERDICT_STYLE = {
+    "faster": "bold green",
+    "slower": "bold red",
+    "within noise": "dim",
+    "too few runs": "yellow",
+}
+
+
+def _cell(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class CompareScreen(Screen[None]):
+    BINDINGS = [Binding("e", "export", "Export"), Binding("escape", "back", "Back")]
+
+    app: ChimeraApp
+
+    def __init__(self, sessions: list[Session]) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.comparison: Comparison = compare_sessions(sessions)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="compare-body"):
+            yield Static("", id="compare-warnings")
+            yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="compare-method")
+            with Grid(id="compare-charts"):
+                yield ChartWidget("decode rate per run (server)", "tok/s", id="c-rate")
+                yield ChartWidget("TTFT per run", "ms", id="c-ttft")
+                yield ChartWidget("decode rate distribution", "tok/s", id="c-rate-dist")
+                yield ChartWidget("TTFT distribution", "ms", id="c-ttft-dist")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        c = self.comparison
+        labels = [sanitize_line(label) for label in c.labels]
+        self.sub_title = f"baseline: {labels[0]}"
+        warnings = self.query_one("#compare-warnings", Static)
+        if c.warnings:
+            warnings.update("\n".join(f"⚠ {escape(sanitize_line(w))}" for w in c.warnings))
+            warnings.add_class("-warn")
+        else:
+            warnings.update(
+                "✓ comparable: same prompt, num_predict, Ollama version, GPU and warm/cold setting"
+            )
+        table = self.query_one("#compare-table", DataTable)
+        columns = ["metric"] + [f"{label}" for label in labels]
+        for label in labels[1:]:
+            columns += [f"Δ% {label}", f"verdict {label}"]
+        table.add_columns(*columns)
+        for mc in c.metrics:
+            spec = mc.spec
+            row: list[str | Text] = [f"{spec.label} ({spec.unit})" if spec.unit else spec.label]
+            for col in mc.columns:
+                s = col.summary
+                text = _cell(s.mean)
+                if s.stddev is not None:
+                    text += f" ± {_cell(s.stddev)}"
+                if s.cv_pct is not None:
+                    text += f" ({_cell(s.cv_pct)}%)"
+                row.append(f"{text} n={s.n}")
+            for col in mc.columns[1:]:
+                row.append("—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%")
+                row.append(Text(col.verdict, style=VERDICT_STYLE.get(col.verdict, "")))
+            table.add_row(*row)
+        self.query_one("#compare-method", Static).update(f"verdicts: {escape(c.method)}")
+        rate = [
+            (label, values_for(s, "server_decode_rate"))
+            for label, s in zip(labels, self.sessions, strict=True)
+        ]
+        ttft = [(label, values_for(s, "ttft_ms")) for label, s in zip(labels, self.sessions, strict=True)]
+        self.query_one("#c-rate", ChartWidget).per_run(rate)
+        self.query_one("#c-ttft", ChartWidget).per_run(ttft)
+        self.query_one("#c-rate-dist", ChartWidget).distribution(rate)
+        self.query_one("#c-ttft-dist", ChartWidget).distribution(ttft)
+
+    def action_export(self) -> None:
+        self.app.push_screen(ExportDialog(self.sessions, self.app.config.exports_dir), self._exported)
+
+    def _exported(self, path: Path | None) -> None:
+        if path is not None:
+            self.notify(str(path), title="Exported", timeout=8)
+
+    def action_back(self) -> None:
+        self.dismiss()

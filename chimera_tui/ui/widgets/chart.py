@@ -1,0 +1,63 @@
+"""ChartWidget: our own chart API, so the charting library (textual-plotext today) can be swapped.
+
+Screens call `per_run(...)` or `distribution(...)` with plain numbers; nothing outside this module
+knows plotext exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.widget import Widget
+from textual_plotext import PlotextPlot
+
+Series = Sequence[tuple[str, Sequence[float]]]
+
+
+class ChartWidget(Widget):
+    """A titled chart of per-run values or of their distribution, one series per session."""
+
+    def __init__(
+        self, title: str, unit: str = "", *, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.unit = unit
+        self._plot = PlotextPlot()
+
+    def compose(self) -> ComposeResult:
+        yield self._plot
+
+    def _start(self) -> object:
+        plt = self._plot.plt
+        plt.clear_figure()
+        plt.title(self.title)
+        if self.unit:
+            plt.ylabel(self.unit)
+        return plt
+
+    def per_run(self, series: Series) -> None:
+        """Each session's values run by run, side by side (grouped bars; empty series are skipped)."""
+        plt = self._plot.plt
+        self._start()
+        present = [(label, list(values)) for label, values in series if values]
+        if not present:
+            plt.title(f"{self.title}: no data")
+        else:
+            runs = max(len(v) for _, v in present)
+            xs = [f"run {i + 1}" for i in range(runs)]
+            padded = [v + [0.0] * (runs - len(v)) for _, v in present]
+            plt.multiple_bar(xs, padded, labels=[label for label, _ in present])
+        self._plot.refresh()
+
+    def distribution(self, series: Series) -> None:
+        """A box plot per session: median, quartiles and range of its values."""
+        plt = self._plot.plt
+        self._start()
+        present = [(label, list(values)) for label, values in series if values]
+        if not present:
+            plt.title(f"{self.title}: no data")
+        else:
+            plt.box([label for label, _ in present], [v for _, v in present])
+        self._plot.refresh()
