@@ -155,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sessions": _cmd_sessions,
             "profiles": _cmd_profiles,
             "sim": _cmd_sim,
+            "export": _cmd_export,
+            "compare": _cmd_compare,
         }[command]
         return handler(args)
     except KeyboardInterrupt:

@@ -192,7 +192,8 @@ def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], 
 
 def comparison_table(c: Comparison) -> str:
     """Metric rows, one mean ± sd column per session, then Δ% and the verdict for each non-baseline."""
-    labels = [sanitize_line(label) for label in c.labels]
+    full = [sanitize_line(label) for label in c.labels]
+    labels = [chr(ord("A") + i) if i < 26 else str(i + 1) for i in range(len(full))]
     head = ["metric", *labels]
     for label in labels[1:]:
         head += [f"Δ% {label}", "verdict"]
@@ -209,7 +210,8 @@ def comparison_table(c: Comparison) -> str:
             row += ["—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%", col.verdict]
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines = [f"baseline: {labels[0]}"]
+    lines = [f"baseline: A = {full[0]}"]
+    lines += [f"          {label} = {name}" for label, name in zip(labels[1:], full[1:], strict=True)]
     lines += [f"warning: {sanitize_line(w)}" for w in c.warnings]
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     lines.append("  ".join("-" * w for w in widths))

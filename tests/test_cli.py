@@ -125,3 +125,47 @@ def test_profiles_and_sessions_listing(tmp_path: Path) -> None:
     assert "num_gpu = 60" in out.stdout
     out = run_cli("sessions", "--sessions-dir", str(tmp_path / "empty"))
     assert out.returncode == 0 and "no sessions" in out.stdout
+
+
+def _two_sessions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    ids = []
+    for profile in ("baseline_default", "tier1_resource_constrained"):
+        code = main(["bench", "--demo", "--runs", "2", "--warmup", "0", "--num-predict", "6", "--json",
+                     "--profile", profile, "--sessions-dir", str(tmp_path)])
+        assert code == 0
+        ids.append(json.loads(capsys.readouterr().out)["id"])
+    return ids
+
+
+def test_compare_and_export_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _two_sessions(tmp_path, capsys)
+    assert main(["compare", a, b, "--json", "--sessions-dir", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["session_ids"] == [a, b]
+    assert any(m["key"] == "server_decode_rate" for m in doc["metrics"]) or doc["metrics"]
+
+    assert main(["compare", a[:18], b, "--sessions-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "baseline:" in out and "verdict" in out
+
+    for fmt in ("md", "json", "csv", "html"):
+        target = tmp_path / "out" / f"report.{fmt}"
+        assert main(["export", a, b, "--format", fmt, "-o", str(target), "--sessions-dir", str(tmp_path)]) == 0
+        assert target.stat().st_size > 100
+    assert main(["export", a, "--format", "md", "--sessions-dir", str(tmp_path)]) == 0
+    assert "|" in capsys.readouterr().out
+
+
+def test_compare_against_an_imported_chimeraforge_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "chimeraforge_metrics.json"
+    assert main(["compare", str(fixture), "--sessions-dir", str(tmp_path)]) == 0  # baseline vs chimera agents
+    assert "baseline:" in capsys.readouterr().out
+
+
+def test_compare_errors_are_one_line(tmp_path: Path) -> None:
+    line = _one_line_error(run_cli("compare", "nope", "nada", "--sessions-dir", str(tmp_path)))
+    assert "no session 'nope'" in line
+    broken = tmp_path / "x.json"
+    broken.write_text("{not json")
+    line = _one_line_error(run_cli("export", str(broken), "--sessions-dir", str(tmp_path)))
+    assert "x.json" in line

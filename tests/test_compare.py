@@ -351,7 +351,7 @@ def test_missing_fields_are_unknown_not_differences() -> None:
     warnings = pair_warnings(bare)
     assert not any(w.startswith("not comparable") for w in warnings)
     assert warnings == [
-        "not checked (A vs B: unknown on one side): prompts, num_predict values, Ollama versions, hosts, "
+        "not checked (A vs B: unknown on at least one side): prompts, num_predict values, Ollama versions, hosts, "
         "APIs, GPUs, warm/cold modes"
     ]
     # odd types where dicts/lists are expected must not crash either
@@ -363,7 +363,7 @@ def test_missing_fields_are_unknown_not_differences() -> None:
 def test_no_gpu_list_is_unknown_and_same_name_without_digest_is_unknown() -> None:
     other = with_changes(environment__gpus=[], model__digest=...)
     assert pair_warnings(other) == [
-        "not checked (A vs B: unknown on one side): GPUs, model digests of gemma3:latest"
+        "not checked (A vs B: unknown on at least one side): GPUs, model digests of gemma3:latest"
     ]
 
 

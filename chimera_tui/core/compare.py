@@ -280,7 +280,10 @@ def _gpus(m: dict[str, Any]) -> Any:
     if not isinstance(gpus, list):
         return _UNKNOWN
     names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict) and g.get("name"))
-    return ", ".join(names) if names else _UNKNOWN
+    if names:
+        return ", ".join(names)
+    # an empty list with a recorded reason is known: this machine had no GPU that NVML could see
+    return "no GPU" if isinstance(_dig(m, "environment", "gpu_status"), str) else _UNKNOWN
 
 
 def _text(value: Any) -> Any:
@@ -320,7 +323,7 @@ def _pair_warnings(base: dict[str, Any], other: dict[str, Any], a: str, b: str) 
         da, db = _text(_dig(base, "model", "digest")), _text(_dig(other, "model", "digest"))
         check(f"model digests of {name}", da, db, (str(da)[:12], str(db)[:12]))
     if unknown:
-        out.append(f"not checked ({a} vs {b}: unknown on one side): {', '.join(unknown)}")
+        out.append(f"not checked ({a} vs {b}: unknown on at least one side): {', '.join(unknown)}")
     return out
 
 
