@@ -130,8 +130,23 @@ def test_profiles_and_sessions_listing(tmp_path: Path) -> None:
 def _two_sessions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     ids = []
     for profile in ("baseline_default", "tier1_resource_constrained"):
-        code = main(["bench", "--demo", "--runs", "2", "--warmup", "0", "--num-predict", "6", "--json",
-                     "--profile", profile, "--sessions-dir", str(tmp_path)])
+        code = main(
+            [
+                "bench",
+                "--demo",
+                "--runs",
+                "2",
+                "--warmup",
+                "0",
+                "--num-predict",
+                "6",
+                "--json",
+                "--profile",
+                profile,
+                "--sessions-dir",
+                str(tmp_path),
+            ]
+        )
         assert code == 0
         ids.append(json.loads(capsys.readouterr().out)["id"])
     return ids
@@ -150,13 +165,17 @@ def test_compare_and_export_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     for fmt in ("md", "json", "csv", "html"):
         target = tmp_path / "out" / f"report.{fmt}"
-        assert main(["export", a, b, "--format", fmt, "-o", str(target), "--sessions-dir", str(tmp_path)]) == 0
+        assert (
+            main(["export", a, b, "--format", fmt, "-o", str(target), "--sessions-dir", str(tmp_path)]) == 0
+        )
         assert target.stat().st_size > 100
     assert main(["export", a, "--format", "md", "--sessions-dir", str(tmp_path)]) == 0
     assert "|" in capsys.readouterr().out
 
 
-def test_compare_against_an_imported_chimeraforge_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_against_an_imported_chimeraforge_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fixture = Path(__file__).parent / "fixtures" / "chimeraforge_metrics.json"
     assert main(["compare", str(fixture), "--sessions-dir", str(tmp_path)]) == 0  # baseline vs chimera agents
     assert "baseline:" in capsys.readouterr().out

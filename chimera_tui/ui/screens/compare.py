@@ -47,6 +47,7 @@ class CompareScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="compare-body"):
+            yield Static("", id="compare-legend")
             yield Static("", id="compare-warnings")
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="compare-method")
@@ -59,8 +60,15 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         c = self.comparison
-        labels = [sanitize_line(label) for label in c.labels]
-        self.sub_title = f"baseline: {labels[0]}"
+        names = [sanitize_line(label) for label in c.labels]
+        labels = [chr(ord("A") + i) if i < 26 else str(i + 1) for i in range(len(names))]
+        self.sub_title = f"baseline: {names[0]}"
+        self.query_one("#compare-legend", Static).update(
+            "\n".join(
+                f"{label} = {escape(name)}" + ("  (baseline)" if i == 0 else "")
+                for i, (label, name) in enumerate(zip(labels, names, strict=True))
+            )
+        )
         warnings = self.query_one("#compare-warnings", Static)
         if c.warnings:
             warnings.update("\n".join(f"⚠ {escape(sanitize_line(w))}" for w in c.warnings))
@@ -70,9 +78,9 @@ class CompareScreen(Screen[None]):
                 "✓ comparable: same prompt, num_predict, Ollama version, GPU and warm/cold setting"
             )
         table = self.query_one("#compare-table", DataTable)
-        columns = ["metric"] + [f"{label}" for label in labels]
+        columns = ["metric", *labels]
         for label in labels[1:]:
-            columns += [f"Δ% {label}", f"verdict {label}"]
+            columns += [f"Δ% {label}", f"{label} vs A"]
         table.add_columns(*columns)
         for mc in c.metrics:
             spec = mc.spec
