@@ -351,8 +351,8 @@ def test_missing_fields_are_unknown_not_differences() -> None:
     warnings = pair_warnings(bare)
     assert not any(w.startswith("not comparable") for w in warnings)
     assert warnings == [
-        "not checked (A vs B: unknown on at least one side): prompts, num_predict values, Ollama versions, hosts, "
-        "APIs, GPUs, warm/cold modes"
+        "not checked (A vs B: unknown on at least one side): prompts, num_predict values, "
+        "Ollama versions, hosts, APIs, GPUs, warm/cold modes"
     ]
     # odd types where dicts/lists are expected must not crash either
     odd: dict[str, Any] = {"workload": "x", "endpoints": {}, "environment": {"gpus": "none"}, "model": 3}
