@@ -69,8 +69,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     b = sub.add_parser("bench", help="run a benchmark headless and save it as a session")
-    b.add_argument("--model", "-m", help="model name (default: the first model the server lists)")
-    b.add_argument("--profile", "-p", default="baseline_default", help="profile name or .toml path")
+    b.add_argument(
+        "--model",
+        "-m",
+        action="append",
+        default=None,
+        help="model name (default: the first model the server lists); repeat to give each agent its own",
+    )
+    b.add_argument(
+        "--profile",
+        "-p",
+        action="append",
+        default=None,
+        help="profile name or .toml path (default baseline_default); repeat to give each agent its own",
+    )
+    b.add_argument(
+        "--mode",
+        choices=("single", "shared", "dual", "multi"),
+        default="single",
+        help="single: one agent; shared: N agents on one endpoint; dual/multi: one endpoint per agent",
+    )
+    b.add_argument("--agents", type=int, default=None, help="number of agents (shared: default 2)")
+    b.add_argument("--solo-baseline", action="store_true", help="run each agent alone first (contention)")
+    b.add_argument(
+        "--contention-rate-drop",
+        type=float,
+        default=10.0,
+        metavar="PCT",
+        help="contended when an agent's decode rate drops more than this vs solo (default 10)",
+    )
+    b.add_argument(
+        "--contention-ttft-growth",
+        type=float,
+        default=50.0,
+        metavar="PCT",
+        help="contended when an agent's TTFT grows more than this vs solo (default 50)",
+    )
     b.add_argument("--runs", "-n", type=int, default=3, help="measured runs (default 3)")
     b.add_argument(
         "--warmup", "-w", type=int, default=1, help="warm-up runs, excluded from statistics (default 1)"
@@ -96,7 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
     )
-    b.add_argument("--endpoint", dest="bench_endpoint", default=None, metavar="URL", help="Ollama endpoint")
+    b.add_argument(
+        "--endpoint",
+        dest="bench_endpoint",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="Ollama endpoint; repeat for dual/multi (default :11434 and :11435)",
+    )
     b.add_argument("--demo", dest="bench_demo", action="store_true", help="use the embedded simulator")
     b.add_argument("--sessions-dir", dest="bench_sessions_dir", type=Path, default=None, help="where to save")
     _add_timeouts(b)
@@ -190,27 +231,31 @@ def _sessions_root(args: argparse.Namespace) -> Path:
     return default_sessions_dir()
 
 
-def start_demo_simulator() -> RunningSimulator:
+def start_demo_simulator(num_parallel: int = 1) -> RunningSimulator:
     """The embedded simulator on a free loopback port, with demo-friendly speeds."""
     from chimera_tui.sim import OllamaSimulator, SimConfig, start_background
 
-    return start_background(OllamaSimulator(SimConfig(load_s=0.8)))
+    return start_background(OllamaSimulator(SimConfig(load_s=0.8, num_parallel=num_parallel)))
+
+
+def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
+    """One simulator (single, shared: one slot, like OLLAMA_NUM_PARALLEL=1), or one per agent."""
+    count = agents if mode in ("dual", "multi") else 1
+    sims: list[RunningSimulator] = []
+    try:
+        for _ in range(count):
+            sims.append(start_demo_simulator())
+    except BaseException:
+        for sim in sims:
+            sim.stop()
+        raise
+    return sims
 
 
 # -- bench ----------------------------------------------------------------------------------------
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import anyio
-
-    from chimera_tui.cli_output import HeadlessProgress, session_json, summary_table
-    from chimera_tui.core.profiles import ProfileStore
+def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
     from chimera_tui.core.prompts import resolve_prompt
-    from chimera_tui.core.runner import BenchRunner, BenchSpec
 
-    if args.runs < 1:
-        raise UserError("--runs must be at least 1")
-    if args.warmup < 0:
-        raise UserError("--warmup cannot be negative")
-    profile = ProfileStore().get(args.profile)
     if args.prompt_file is not None:
         try:
             label, prompt = f"file:{args.prompt_file.name}", args.prompt_file.read_text(encoding="utf-8")
@@ -223,41 +268,67 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise UserError(exc.args[0]) from None
     if not prompt.strip():
         raise UserError("the prompt is empty")
+    return label, prompt
+
+
+def _per_agent(values: list[str] | None, n: int, what: str) -> list[str | None]:
+    """One value for every agent: none given → None each; one → shared; n → one each."""
+    if not values:
+        return [None] * n
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise UserError(f"give one {what} for all agents or exactly {n} (got {len(values)})")
+    return list(values)
+
+
+def _agent_count(args: argparse.Namespace) -> int:
+    if args.mode == "single":
+        return 1
+    if args.agents is not None:
+        if args.agents < 2:
+            raise UserError("--agents must be at least 2 in a multi-agent mode")
+        return int(args.agents)
+    if args.mode in ("dual", "multi") and args.bench_endpoint and len(args.bench_endpoint) > 1:
+        return len(args.bench_endpoint)
+    return 2
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import signal
+
+    import anyio
+
+    from chimera_tui.cli_output import session_json, summary_table
+    from chimera_tui.core.profiles import ProfileStore
+
+    if args.runs < 1:
+        raise UserError("--runs must be at least 1")
+    if args.warmup < 0:
+        raise UserError("--warmup cannot be negative")
+    n = _agent_count(args)
+    store = ProfileStore()
+    profiles = [store.get(name or "baseline_default") for name in _per_agent(args.profile, n, "--profile")]
+    label, prompt = _read_prompt(args)
 
     demo = args.demo or args.bench_demo
-    sim = start_demo_simulator() if demo else None
+    sims = start_demo_simulators(args.mode, n) if demo else []
     try:
-        endpoint = (
-            sim.url if sim else (args.bench_endpoint or (args.endpoint or [None])[0] or _default_endpoint())
-        )
-        model = args.model or _first_model(endpoint, _timeouts(args))
-        spec = BenchSpec(
-            model=model,
-            profile=profile,
-            prompt=prompt,
-            prompt_label=label,
-            endpoint=endpoint,
-            runs=args.runs,
-            warmup=args.warmup,
-            cold=args.cold,
-            api=args.api,
-            unique_prompt=not args.same_prompt,
-            keep_alive=_keep_alive(args.keep_alive),
-            num_predict=args.num_predict,
-            think=None if args.think is None else args.think == "on",
-            timeouts=_timeouts(args),
-        )
-        progress = HeadlessProgress(sys.stderr)
-        runner = BenchRunner(spec, _sessions_root(args), emit=progress)
-        import signal
-
+        endpoints = [s.url for s in sims] if sims else _bench_endpoints(args, n)
+        if args.mode == "shared":
+            endpoints = [endpoints[0]] * n
+        models = [
+            name or _first_model(endpoint, _timeouts(args))
+            for name, endpoint in zip(_per_agent(args.model, n, "--model"), endpoints, strict=True)
+        ]
+        runner = _make_runner(args, endpoints, models, profiles, label, prompt)
         previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
         try:
             session = anyio.run(runner.run)
         finally:
             signal.signal(signal.SIGINT, previous)
     finally:
-        if sim is not None:
+        for sim in sims:
             sim.stop()
     if args.json:
         import json
@@ -266,6 +337,70 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(summary_table(session))
         print(f"session saved: {session.path}")
+    return _bench_exit_code(session)
+
+
+def _bench_endpoints(args: argparse.Namespace, n: int) -> list[str]:
+    given = list(args.bench_endpoint or args.endpoint or [])
+    if args.mode in ("dual", "multi"):
+        from chimera_tui.core.multi import DUAL_DEFAULT_ENDPOINTS
+
+        if not given:
+            if n > len(DUAL_DEFAULT_ENDPOINTS):
+                raise UserError(f"--mode {args.mode} with {n} agents needs {n} --endpoint values")
+            return list(DUAL_DEFAULT_ENDPOINTS[:n])
+        if len(given) != n:
+            raise UserError(
+                f"--mode {args.mode} with {n} agents needs {n} --endpoint values (got {len(given)})"
+            )
+        return given
+    return [given[0] if given else _default_endpoint()]
+
+
+def _make_runner(
+    args: argparse.Namespace,
+    endpoints: list[str],
+    models: list[str],
+    profiles: list[Any],
+    label: str,
+    prompt: str,
+) -> Any:
+    from chimera_tui.cli_output import HeadlessProgress
+
+    common = {
+        "prompt": prompt,
+        "prompt_label": label,
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "cold": args.cold,
+        "api": args.api,
+        "unique_prompt": not args.same_prompt,
+        "keep_alive": _keep_alive(args.keep_alive),
+        "num_predict": args.num_predict,
+        "think": None if args.think is None else args.think == "on",
+        "timeouts": _timeouts(args),
+    }
+    progress = HeadlessProgress(sys.stderr)
+    if args.mode == "single":
+        from chimera_tui.core.runner import BenchRunner, BenchSpec
+
+        spec = BenchSpec(model=models[0], profile=profiles[0], endpoint=endpoints[0], **common)
+        return BenchRunner(spec, _sessions_root(args), emit=progress)
+    from chimera_tui.core.multi import AgentSpec, MultiRunner, MultiSpec
+
+    agents = [AgentSpec(e, m, p) for e, m, p in zip(endpoints, models, profiles, strict=True)]
+    multi = MultiSpec(
+        mode=args.mode,
+        agents=agents,
+        solo_baseline=args.solo_baseline,
+        rate_drop_pct=args.contention_rate_drop,
+        ttft_growth_pct=args.contention_ttft_growth,
+        **common,
+    )
+    return MultiRunner(multi, _sessions_root(args), emit=progress)
+
+
+def _bench_exit_code(session: Any) -> int:
     counts = session.counts
     if session.status == "cancelled":
         return EXIT_CANCELLED

@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chimera_tui.core.compare import Comparison
+from chimera_tui.core.concurrency import ROUND_STATS, contention_rate, round_aggregates
 from chimera_tui.core.events import (
     PhaseChanged,
+    RoundFinished,
+    RoundStarted,
     RunEvent,
     RunFailed,
     RunFinished,
@@ -15,8 +18,8 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.sessions import BrokenSession, Session, SessionSummary
-from chimera_tui.core.stats import Summary
+from chimera_tui.core.sessions import BrokenSession, Session, SessionSummary, measured_ok
+from chimera_tui.core.stats import Summary, aggregate
 from chimera_tui.safe_text import sanitize_line
 
 #: (metric key, label, unit, digits) in the order the summary shows them
@@ -50,11 +53,12 @@ class HeadlessProgress:
         self.tty = out.isatty()
         self._tokens = 0
         self._label = ""
+        self._in_round = False
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, TokenBatch):
             self._tokens += len(event.tokens)
-            if self.tty:
+            if self.tty and not self._in_round:
                 self.out.write(f"\r{self._label} {self._tokens} tokens")
                 self.out.flush()
             return
@@ -66,11 +70,26 @@ class HeadlessProgress:
             )
         elif isinstance(event, PhaseChanged):
             self._line(f"  {sanitize_line(event.message)}")
+        elif isinstance(event, RoundStarted):
+            kind = "warm-up round" if event.warmup else "round"
+            self._line(f"  {kind} {event.number}/{event.total}:")
+            self._in_round = True
+        elif isinstance(event, RoundFinished):
+            m = event.metrics
+            self._line(
+                f"    → {m['status']}: efficiency {fmt(m.get('efficiency_pct'))}%, speedup "
+                f"{fmt(m.get('speedup'), 2)}x, makespan {fmt(m.get('makespan_ms'))} ms, "
+                f"start skew {fmt(m.get('start_skew_ms'), 2)} ms; {m.get('cause') or ''}"
+            )
         elif isinstance(event, RunStarted):
             self._tokens = 0
-            kind = "warm-up" if event.warmup else "run"
-            self._label = f"  {kind} {event.number}/{event.total}:"
-            if self.tty:
+            kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
+            if self._in_round and not event.solo:
+                self._label = f"    agent {event.agent + 1}:"
+            else:
+                agent = f" agent {event.agent + 1}" if self._in_round or event.solo else ""
+                self._label = f"  {kind}{agent} {event.number}/{event.total}:"
+            if self.tty and not self._in_round:
                 self.out.write(self._label)
                 self.out.flush()
         elif isinstance(event, RunFinished):
@@ -88,7 +107,7 @@ class HeadlessProgress:
             )
 
     def _line(self, text: str, clear: bool = False) -> None:
-        prefix = "\r\x1b[K" if (clear and self.tty) else ""
+        prefix = "\r\x1b[K" if (clear and self.tty and not self._in_round) else ""
         self.out.write(f"{prefix}{text}\n")
         self.out.flush()
 
@@ -114,11 +133,67 @@ def summary_table(session: Session) -> str:
         rows.append((name, mean_sd, fmt(s.cv_pct, 1), fmt(s.min, digits), fmt(s.max, digits), ci, str(s.n)))
     if not rows:
         return head + "\n(no successful measured runs)"
+    lines = [head, *_table(cols, rows)]
+    if session.rounds:
+        lines += ["", *concurrency_lines(session)]
+    return "\n".join(lines)
+
+
+def _table(cols: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    lines = [head, "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+    return lines
+
+
+def concurrency_lines(session: Session) -> list[str]:
+    """Multi-agent sessions: per-agent means, then round statistics (efficiency, speedup, skew)."""
+    agents = session.manifest.get("agents", [])
+    lines = [f"mode {session.manifest.get('mode')}: {len(agents)} agents"]
+    agent_rows = []
+    for agent in agents:
+        i = agent.get("index", 0)
+        runs = [r for r in measured_ok(session.runs) if r.agent == i]
+        agg = aggregate([r.metrics for r in runs])
+        tok, ttft, gap = agg["server_decode_rate"], agg["ttft_ms"], agg["queue_gap_ms"]
+        agent_rows.append(
+            (
+                f"agent {i + 1}",
+                sanitize_line(str(agent.get("endpoint", "?"))),
+                sanitize_line(str(agent.get("model", {}).get("name", "?"))),
+                fmt(tok.mean, 2) + (f" ± {fmt(tok.stddev, 2)}" if tok.stddev is not None else ""),
+                fmt(ttft.mean, 1),
+                fmt(gap.mean, 1),
+                str(tok.n),
+            )
+        )
+    lines += _table(
+        ("agent", "endpoint", "model", "tok/s (server)", "TTFT ms", "queue gap ms", "n"), agent_rows
+    )
+    agg_rounds = round_aggregates(session.rounds)
+    round_rows = []
+    for key, label, unit in ROUND_STATS:
+        s = agg_rounds[key]
+        if s.n == 0:
+            continue
+        ci = f"{fmt(s.ci95_low, 2)}–{fmt(s.ci95_high, 2)}" if s.ci95_low is not None else "—"
+        mean_sd = fmt(s.mean, 2) + (f" ± {fmt(s.stddev, 2)}" if s.stddev is not None else "")
+        round_rows.append((f"{label} ({unit})", mean_sd, fmt(s.cv_pct, 1), ci, str(s.n)))
+    lines.append("")
+    lines += _table(("round metric", "mean ± sd", "CV%", "95% CI", "n"), round_rows)
+    statuses = [r.get("status") for r in session.rounds if not r.get("warmup")]
+    partial = statuses.count("partial")
+    rate = contention_rate(session.rounds)
+    result = session.manifest.get("result", {})
+    lines.append(
+        f"rounds: {statuses.count('ok')} complete, {partial} partial; contention rate "
+        f"{'—' if rate is None else f'{rate:.0f}%'} (needs --solo-baseline); "
+        f"where time went: {result.get('dominant_cause') or '—'}"
+    )
+    for warning in session.manifest.get("concurrency", {}).get("preflight_warnings", []):
+        lines.append(f"warning: {sanitize_line(str(warning))}")
+    return lines
 
 
 def session_json(session: Session) -> dict[str, Any]:
@@ -131,9 +206,19 @@ def session_json(session: Session) -> dict[str, Any]:
         "profile": session.manifest.get("profile", {}).get("name"),
         "endpoints": session.manifest.get("endpoints", []),
         "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
+        "mode": session.manifest.get("mode"),
+        "agents": session.manifest.get("agents", []),
+        "rounds": session.rounds,
+        "round_aggregates": {k: v.to_dict() for k, v in round_aggregates(session.rounds).items()}
+        if session.rounds
+        else {},
+        "result": session.manifest.get("result", {}),
         "runs": [
             {
                 "index": r.index,
+                "agent": r.agent,
+                "round": r.round,
+                "solo": r.solo,
                 "warmup": r.warmup,
                 "status": r.status,
                 "error": r.error,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chimera_tui.core.sessions import RunRecord, Session
 from chimera_tui.core.stream import TokenEvent
@@ -41,6 +42,10 @@ class RunStarted:
     total: int
     warmup: bool
     t_send_ns: int | None = None
+    agent: int = 0
+    """Which agent makes the call (multi-agent modes)."""
+    solo: bool = False
+    """A solo-baseline call: the agent runs alone before the concurrent rounds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class TokenBatch:
     tokens: list[TokenEvent]
     t_send_ns: int
     """When this call's request was sent (same clock as the token stamps)."""
+    agent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +70,36 @@ class RunFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class RoundStarted:
+    """A concurrent round (multi-agent modes): every agent's request starts at once."""
+
+    round: int
+    number: int
+    total: int
+    warmup: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoundFinished:
+    """A concurrent round's figures (RoundMetrics.to_dict(): efficiency, speedup, makespan...)."""
+
+    round: int
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class SessionFinished:
     session: Session
 
 
-RunEvent = SessionStarted | PhaseChanged | RunStarted | TokenBatch | RunFinished | RunFailed | SessionFinished
+RunEvent = (
+    SessionStarted
+    | PhaseChanged
+    | RunStarted
+    | TokenBatch
+    | RunFinished
+    | RunFailed
+    | RoundStarted
+    | RoundFinished
+    | SessionFinished
+)

@@ -10,7 +10,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +86,81 @@ class BenchSpec:
         return options
 
 
+def request_body(
+    api: str, model: str, prompt: str, options: dict[str, Any], keep_alive: str | int, think: bool | None
+) -> dict[str, Any]:
+    """A generate/chat body with every option and keep_alive explicit (identical on every call)."""
+    body: dict[str, Any] = {"model": model}
+    if api == "chat":
+        body["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        body["prompt"] = prompt
+    body["options"] = options
+    body["keep_alive"] = keep_alive
+    if think is not None:
+        body["think"] = think
+    return body
+
+
+def unique_prompt(prompt: str) -> str:
+    """A random marker in front of the prompt, so no run hits the previous run's prompt cache."""
+    return f"[run {secrets.token_hex(4)}] {prompt}"
+
+
+async def wait_for_ps(client: OllamaClient, model: str, present: bool, wait_s: float) -> None:
+    """Poll /api/ps until the model is (or is no longer) listed; BenchTimeout after wait_s."""
+    with anyio.move_on_after(wait_s):
+        while await client.is_loaded(model) != present:
+            await anyio.sleep(0.1)
+        return
+    state = "loaded" if present else "unloaded"
+    raise BenchTimeout("idle", wait_s, f"(/api/ps never showed {model} {state})")
+
+
+async def find_model(client: OllamaClient, name: str) -> ModelInfo:
+    """The model as /api/tags lists it, or ModelNotFound naming the ones that exist."""
+    models = await client.tags()
+    for m in models:
+        if same_model(m.name, name):
+            return m
+    raise ModelNotFound(name, [m.name for m in models], client.url)
+
+
+async def resolve_error(client: OllamaClient, model: str, error: ChimeraError | None) -> ChimeraError | None:
+    """A 404 'model not found' from generate/chat becomes ModelNotFound with the list of models."""
+    if isinstance(error, ServerError) and error.status == 404 and "not found" in error.message:
+        try:
+            return ModelNotFound(model, [m.name for m in await client.tags()], client.url)
+        except ChimeraError:
+            return ModelNotFound(model, [], client.url)
+    return error
+
+
+def build_record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | None) -> RunRecord:
+    """The finished record of a call: metrics from its trace, its status and cause."""
+    trace = outcome.trace
+    metrics = compute_call_metrics(trace)
+    if outcome.cancelled:
+        status, error_kind, message = "cancelled", "cancelled", "cancelled by the user"
+    elif error is not None:
+        status, error_kind, message = "failed", error.kind, str(error)
+    else:
+        status, error_kind, message = "ok", None, None
+    offsets = [round((t - trace.t_send_ns) / 1e6, 3) for t in trace.token_times_ns] if trace.t_send_ns else []
+    return replace(
+        record,
+        status=status,
+        metrics=metrics,
+        error_kind=error_kind,
+        error=message,
+        response=outcome.text,
+        thinking=outcome.thinking,
+        token_offsets_ms=offsets,
+        server_final=trace.final,
+        notes=list(record.notes) + outcome.notes,
+    )
+
+
 class BenchRunner:
     """Runs one session. `cancel()` may be called from any thread."""
 
@@ -124,7 +199,7 @@ class BenchRunner:
         async with OllamaClient(spec.endpoint, spec.timeouts, self._transport) as client:
             self._emit(PhaseChanged(f"connecting to {spec.endpoint}"))
             info = await client.probe()
-            model = await self._find_model(client)
+            model = await find_model(client, spec.model)
             show = await client.show(model.name)
             capabilities = [c for c in show.get("capabilities", []) if isinstance(c, str)]
             manifest = self._manifest(info, model, capabilities)
@@ -147,13 +222,6 @@ class BenchRunner:
             session = writer.finish(status, error)
         self._emit(SessionFinished(session))
         return session
-
-    async def _find_model(self, client: OllamaClient) -> ModelInfo:
-        models = await client.tags()
-        for m in models:
-            if same_model(m.name, self.spec.model):
-                return m
-        raise ModelNotFound(self.spec.model, [m.name for m in models], client.url)
 
     async def _run_calls(
         self, client: OllamaClient, writer: SessionWriter, model: str, think: bool | None
@@ -211,35 +279,14 @@ class BenchRunner:
         spec = self.spec
         self._emit(PhaseChanged(f"loading {model} with the profile's options (warm mode)"))
         await client.load(spec.api, model, spec.request_options(), spec.keep_alive)
-        await self._wait_ps(client, model, present=True)
+        await wait_for_ps(client, model, True, spec.ps_wait_s)
 
     async def _unload(self, client: OllamaClient, model: str) -> None:
         self._emit(PhaseChanged(f"unloading {model} (cold mode)"))
         await client.load(self.spec.api, model, self.spec.request_options(), 0)
-        await self._wait_ps(client, model, present=False)
-
-    async def _wait_ps(self, client: OllamaClient, model: str, present: bool) -> None:
-        with anyio.move_on_after(self.spec.ps_wait_s):
-            while await client.is_loaded(model) != present:
-                await anyio.sleep(0.1)
-            return
-        state = "loaded" if present else "unloaded"
-        raise BenchTimeout("idle", self.spec.ps_wait_s, f"(/api/ps never showed {model} {state})")
+        await wait_for_ps(client, model, False, self.spec.ps_wait_s)
 
     # -- one call ---------------------------------------------------------------------------------
-    def _body(self, model: str, prompt: str, think: bool | None) -> dict[str, Any]:
-        spec = self.spec
-        body: dict[str, Any] = {"model": model}
-        if spec.api == "chat":
-            body["messages"] = [{"role": "user", "content": prompt}]
-        else:
-            body["prompt"] = prompt
-        body["options"] = spec.request_options()
-        body["keep_alive"] = spec.keep_alive
-        if think is not None:
-            body["think"] = think
-        return body
-
     async def _one_call(
         self,
         client: OllamaClient,
@@ -252,9 +299,7 @@ class BenchRunner:
         total: int,
     ) -> RunRecord:
         spec = self.spec
-        prompt = spec.prompt
-        if spec.unique_prompt:
-            prompt = f"[run {secrets.token_hex(4)}] {prompt}"
+        prompt = unique_prompt(spec.prompt) if spec.unique_prompt else spec.prompt
         record = RunRecord(index=index, warmup=warmup, status="ok", started_at=now_iso(), prompt=prompt)
         writer.start_run(record)
         self._emit(RunStarted(index, number, total, warmup))
@@ -266,50 +311,17 @@ class BenchRunner:
 
         with anyio.CancelScope() as scope:
             self._call_scope = scope
-            await client.stream_call(spec.api, self._body(model, prompt, think), on_tokens, outcome)
+            body = request_body(spec.api, model, prompt, spec.request_options(), spec.keep_alive, think)
+            await client.stream_call(spec.api, body, on_tokens, outcome)
         self._call_scope = None
         if scope.cancelled_caught:
             outcome.cancelled = True
 
-        error = outcome.error
-        if isinstance(error, ServerError) and error.status == 404 and "not found" in error.message:
-            try:
-                error = ModelNotFound(model, [m.name for m in await client.tags()], client.url)
-            except ChimeraError:
-                error = ModelNotFound(model, [], client.url)
-        finished = self._record(record, outcome, error)
+        error = await resolve_error(client, model, outcome.error)
+        finished = build_record(record, outcome, error)
         writer.finish_run(finished)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished
-
-    @staticmethod
-    def _record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | None) -> RunRecord:
-        trace = outcome.trace
-        metrics = compute_call_metrics(trace)
-        if outcome.cancelled:
-            status, error_kind, message = "cancelled", "cancelled", "cancelled by the user"
-        elif error is not None:
-            status, error_kind, message = "failed", error.kind, str(error)
-        else:
-            status, error_kind, message = "ok", None, None
-        offsets = (
-            [round((t - trace.t_send_ns) / 1e6, 3) for t in trace.token_times_ns] if trace.t_send_ns else []
-        )
-        return RunRecord(
-            index=record.index,
-            warmup=record.warmup,
-            status=status,  # type: ignore[arg-type]
-            started_at=record.started_at,
-            metrics=metrics,
-            error_kind=error_kind,
-            error=message,
-            prompt=record.prompt,
-            response=outcome.text,
-            thinking=outcome.thinking,
-            token_offsets_ms=offsets,
-            server_final=trace.final,
-            notes=outcome.notes,
-        )
 
     # -- manifest -----------------------------------------------------------------------------------
     def _manifest(self, info: ServerInfo, model: ModelInfo, capabilities: list[str]) -> dict[str, Any]:

@@ -76,10 +76,19 @@ class RunRecord:
     token_offsets_ms: list[float] = field(default_factory=list)
     server_final: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    #: which agent made the call (multi-agent modes; 0 in single mode)
+    agent: int = 0
+    #: the concurrent round the call belonged to (multi-agent modes; None in single mode)
+    round: int | None = None
+    #: a solo-baseline call (multi-agent modes): the agent ran alone; kept out of the statistics
+    solo: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
+            "agent": self.agent,
+            "round": self.round,
+            "solo": self.solo,
             "warmup": self.warmup,
             "status": self.status,
             "started_at": self.started_at,
@@ -110,12 +119,15 @@ class RunRecord:
             token_offsets_ms=list(data.get("token_offsets_ms") or []),
             server_final=data.get("server_final"),
             notes=list(data.get("notes") or []),
+            agent=int(data.get("agent") or 0),
+            round=data.get("round") if isinstance(data.get("round"), int) else None,
+            solo=bool(data.get("solo", False)),
         )
 
 
 def measured_ok(runs: list[RunRecord]) -> list[RunRecord]:
-    """The runs that count in statistics: successful and not warm-up."""
-    return [r for r in runs if r.status == "ok" and not r.warmup]
+    """The runs that count in statistics: successful, not warm-up, not a solo baseline."""
+    return [r for r in runs if r.status == "ok" and not r.warmup and not r.solo]
 
 
 def compute_aggregates(runs: list[RunRecord]) -> dict[str, Summary]:
@@ -131,6 +143,8 @@ class Session:
     runs: list[RunRecord]
     status: SessionStatus
     aggregates: dict[str, Summary]
+    #: multi-agent modes: one record per concurrent round (see core/concurrency.py)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -138,10 +152,13 @@ class Session:
 
     @property
     def counts(self) -> dict[str, int]:
+        """Measured calls by status; warm-up and solo-baseline calls are counted on their own."""
         out = {"ok": 0, "failed": 0, "cancelled": 0, "incomplete": 0, "warmup": 0}
         for run in self.runs:
             if run.warmup:
                 out["warmup"] += 1
+            elif run.solo:
+                out["solo"] = out.get("solo", 0) + 1
             elif run.status in out:
                 out[run.status] += 1
         return out
@@ -186,6 +203,7 @@ class SessionWriter:
             **manifest,
         }
         self.runs: list[RunRecord] = []
+        self.rounds: list[dict[str, Any]] = []
         self.status: SessionStatus = "running"
         self.error: str | None = None
         self._write_manifest()
@@ -207,7 +225,23 @@ class SessionWriter:
             self.runs.append(record)
         self._write_metrics()
 
-    def finish(self, status: SessionStatus, error: str | None = None) -> Session:
+    def finish_round(self, record: dict[str, Any], runs: list[RunRecord]) -> None:
+        """Record a concurrent round and its finished calls in one write (multi-agent modes), so no
+        disk write happens while another agent of the round is still streaming; on disk before the
+        next round starts."""
+        for run in runs:
+            for i, existing in enumerate(self.runs):
+                if existing.index == run.index:
+                    self.runs[i] = run
+                    break
+            else:
+                self.runs.append(run)
+        self.rounds.append(record)
+        self._write_metrics()
+
+    def finish(
+        self, status: SessionStatus, error: str | None = None, extra_result: dict[str, Any] | None = None
+    ) -> Session:
         """Write the final status (and why, when the session stopped early) and the aggregates."""
         self.status = status
         self.error = error
@@ -217,6 +251,7 @@ class SessionWriter:
         ttft = aggregates.get("ttft_ms")
         self.manifest["result"] = drop_none(
             {
+                **(extra_result or {}),
                 "status": status,
                 "error": error,
                 "finished_at": now_iso(),
@@ -230,7 +265,7 @@ class SessionWriter:
         )
         self._write_metrics()
         self._write_manifest()
-        return Session(self.path, self.manifest, list(self.runs), status, aggregates)
+        return Session(self.path, self.manifest, list(self.runs), status, aggregates, list(self.rounds))
 
     # -- files ----------------------------------------------------------------------------------
     def _write_manifest(self) -> None:
@@ -247,6 +282,7 @@ class SessionWriter:
             "error": self.error,
             "writer": {"pid": os.getpid(), "host": socket.gethostname()},
             "runs": [r.to_dict() for r in self.runs],
+            "rounds": self.rounds,
             "aggregates": {k: v.to_dict() for k, v in compute_aggregates(self.runs).items()},
         }
         try:
@@ -262,6 +298,7 @@ def load_session(path: Path) -> Session:
     try:
         doc = json.loads(metrics_path.read_text(encoding="utf-8"))
         runs = [RunRecord.from_dict(r) for r in doc.get("runs", [])]
+        rounds = [r for r in doc.get("rounds", []) if isinstance(r, dict)]
     except FileNotFoundError:
         raise SessionError(f"{path.name}: {METRICS} is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -280,7 +317,7 @@ def load_session(path: Path) -> Session:
         for run in runs:
             if run.status == "in_flight":
                 run.status = "incomplete"
-    return Session(path, manifest, runs, status, compute_aggregates(runs))
+    return Session(path, manifest, runs, status, compute_aggregates(runs), rounds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,507 @@
+"""Multi-agent benchmarking: N agents at once against one endpoint (`shared`) or one each (`dual`,
+`multi`). Every round starts all agents' requests together behind a barrier; each round's speedup,
+parallel efficiency, start skew and contention are computed by core/concurrency.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import anyio
+import httpx
+
+from chimera_tui import __version__
+from chimera_tui.core.backends.ollama import CallOutcome, ModelInfo, OllamaClient, ServerInfo, Timeouts
+from chimera_tui.core.concurrency import (
+    RATE_DROP_PCT,
+    TTFT_GROWTH_PCT,
+    AgentCall,
+    SoloBaseline,
+    contention_rate,
+    dominant_cause,
+    round_aggregates,
+    round_metrics,
+)
+from chimera_tui.core.environment import collect_environment
+from chimera_tui.core.errors import ChimeraError
+from chimera_tui.core.events import (
+    PhaseChanged,
+    RoundFinished,
+    RoundStarted,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionFinished,
+    SessionStarted,
+    TokenBatch,
+)
+from chimera_tui.core.gpu import Nvml
+from chimera_tui.core.metrics import CallTrace
+from chimera_tui.core.profiles import Profile
+from chimera_tui.core.runner import (
+    FATAL_ERRORS,
+    build_record,
+    find_model,
+    request_body,
+    resolve_error,
+    unique_prompt,
+    wait_for_ps,
+)
+from chimera_tui.core.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
+from chimera_tui.core.stats import summarize
+from chimera_tui.core.stream import TokenEvent
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["shared", "dual", "multi"]
+DUAL_DEFAULT_ENDPOINTS = ("http://127.0.0.1:11434", "http://127.0.0.1:11435")
+#: resident bytes of a loaded model are roughly its file size plus KV cache and buffers
+LOAD_OVERHEAD = 1.2
+
+
+@dataclass(slots=True)
+class AgentSpec:
+    endpoint: str
+    model: str
+    profile: Profile
+
+
+@dataclass(slots=True)
+class MultiSpec:
+    """A concurrent benchmark: the agents, the shared workload, and the contention thresholds."""
+
+    mode: Mode
+    agents: list[AgentSpec]
+    prompt: str
+    prompt_label: str = "custom"
+    runs: int = 3
+    warmup: int = 1
+    cold: bool = False
+    api: Literal["generate", "chat"] = "generate"
+    unique_prompt: bool = True
+    keep_alive: str | int = "30m"
+    num_predict: int | None = None
+    think: bool | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    ps_wait_s: float = 60.0
+    solo_baseline: bool = False
+    rate_drop_pct: float = RATE_DROP_PCT
+    ttft_growth_pct: float = TTFT_GROWTH_PCT
+
+    def options_for(self, agent: AgentSpec) -> dict[str, Any]:
+        options = dict(agent.profile.options)
+        if self.num_predict is not None:
+            options["num_predict"] = self.num_predict
+        return options
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One agent's live state: its own client (own connection), model and capabilities."""
+
+    index: int
+    spec: AgentSpec
+    client: OllamaClient
+    info: ServerInfo
+    model: ModelInfo
+    capabilities: list[str]
+    think: bool | None
+
+
+class MultiRunner:
+    """Runs one multi-agent session. `cancel()` may be called from any thread."""
+
+    def __init__(
+        self,
+        spec: MultiSpec,
+        sessions_root: Path,
+        emit: Callable[[RunEvent], None] | None = None,
+        transport_factory: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
+        nvml_module: Any | None = None,
+    ) -> None:
+        if len(spec.agents) < 2:
+            raise ValueError("a multi-agent session needs at least two agents")
+        self.spec = spec
+        self.sessions_root = sessions_root
+        self._emit = emit or (lambda _event: None)
+        self._factory = transport_factory
+        self._nvml_module = nvml_module
+        self._cancel = threading.Event()
+        self._scopes: set[anyio.CancelScope] = set()
+        self._next_index = 0
+        self.session_path: Path | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- the session --------------------------------------------------------------------------------
+    async def run(self) -> Session:
+        spec = self.spec
+        async with AsyncExitStack() as stack:
+            lanes: list[_Lane] = []
+            for i, agent in enumerate(spec.agents):
+                transport = self._factory(agent.endpoint) if self._factory else None
+                client = OllamaClient(agent.endpoint, spec.timeouts, transport)
+                stack.push_async_callback(client.aclose)
+                self._emit(PhaseChanged(f"agent {i + 1}: connecting to {agent.endpoint}"))
+                info = await client.probe()  # opens this agent's own connection before any clock
+                model = await find_model(client, agent.model)
+                show = await client.show(model.name)
+                caps = [c for c in show.get("capabilities", []) if isinstance(c, str)]
+                think = spec.think if spec.think is not None else (True if "thinking" in caps else None)
+                lanes.append(_Lane(i, agent, client, info, model, caps, think))
+            warnings = await self._preflight(lanes)
+            writer = SessionWriter(self.sessions_root, self._manifest(lanes, warnings))
+            self.session_path = writer.path
+            self._emit(
+                SessionStarted(
+                    writer.id,
+                    writer.path,
+                    " + ".join(dict.fromkeys(lane.model.name for lane in lanes)),
+                    " + ".join(dict.fromkeys(lane.spec.profile.name for lane in lanes)),
+                    " + ".join(dict.fromkeys(lane.spec.endpoint for lane in lanes)),
+                    " / ".join(dict.fromkeys(lane.info.version or "?" for lane in lanes)),
+                    spec.runs,
+                    spec.warmup,
+                )
+            )
+            status, error = await self._run_rounds(lanes, writer)
+            session = writer.finish(status, error, self._result(writer.rounds))
+        self._emit(SessionFinished(session))
+        return session
+
+    @staticmethod
+    def _result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+        agg = round_aggregates(rounds)
+        eff = agg["efficiency_pct"]
+        return {
+            "mean_efficiency_pct": eff.mean,
+            "efficiency_ci95_low": eff.ci95_low,
+            "efficiency_ci95_high": eff.ci95_high,
+            "mean_speedup": agg["speedup"].mean,
+            "mean_start_skew_ms": agg["start_skew_ms"].mean,
+            "contention_rate_pct": contention_rate(rounds),
+            "dominant_cause": dominant_cause(rounds),
+        }
+
+    async def _preflight(self, lanes: list[_Lane]) -> list[str]:
+        """Before a dual/multi run: what is loaded where, and whether the models likely fit."""
+        warnings: list[str] = []
+        needed = 0
+        for lane in lanes:
+            loaded = await lane.client.ps()
+            if any(m.name == lane.model.name for m in loaded):
+                continue
+            if lane.model.size_bytes:
+                needed += int(lane.model.size_bytes * LOAD_OVERHEAD)
+            names = ", ".join(m.name for m in loaded)
+            if loaded and self.spec.mode != "shared":
+                warnings.append(
+                    f"{lane.spec.endpoint} already holds {names}; loading {lane.model.name} adds to it"
+                )
+        local = all(
+            urlparse(lane.spec.endpoint).hostname in ("127.0.0.1", "localhost", "::1") for lane in lanes
+        )
+        nvml, reason = Nvml.open(self._nvml_module)
+        if nvml is None:
+            if self.spec.mode != "shared":
+                warnings.append(f"GPU memory not checked: {reason}")
+        else:
+            try:
+                samples = nvml.sample()
+            finally:
+                nvml.close()
+            free = sum((s.mem_total_bytes or 0) - (s.mem_used_bytes or 0) for s in samples)
+            if local and needed and free and needed > free:
+                warnings.append(
+                    f"the models likely do not fit: about {needed / 2**30:.1f} GiB needed, "
+                    f"{free / 2**30:.1f} GiB free on the GPU(s); Ollama may spill to CPU"
+                )
+        for warning in warnings:
+            self._emit(PhaseChanged(f"warning: {warning}"))
+        return warnings
+
+    async def _run_rounds(
+        self, lanes: list[_Lane], writer: SessionWriter
+    ) -> tuple[SessionStatus, str | None]:
+        spec = self.spec
+        plan = [(True, k + 1, spec.warmup) for k in range(spec.warmup)]
+        plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
+        status: SessionStatus = "complete"
+        error: str | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch_cancel)
+            try:
+                if not spec.cold:
+                    await self._guarded(self._preload(lanes))
+                solo = await self._solo_baselines(lanes, writer) if spec.solo_baseline else {}
+                for r, (warmup, number, total) in enumerate(plan):
+                    if self.cancelled:
+                        status = "cancelled"
+                        break
+                    if spec.cold:
+                        await self._guarded(self._unload(lanes))
+                    self._emit(RoundStarted(r, number, total, warmup))
+                    records = await self._round(lanes, writer, r, warmup, number, total)
+                    metrics = round_metrics(
+                        r,
+                        warmup,
+                        [self._agent_call(rec, out) for rec, out in records],
+                        solo,
+                        spec.rate_drop_pct,
+                        spec.ttft_growth_pct,
+                    )
+                    if any(rec.status == "cancelled" for rec, _ in records):
+                        metrics.status = "cancelled"
+                    writer.finish_round(metrics.to_dict(), [rec for rec, _ in records])
+                    self._emit(RoundFinished(r, metrics.to_dict()))
+                    if metrics.status == "cancelled":
+                        status = "cancelled"
+                        break
+                    fatal = [rec for rec, _ in records if rec.error_kind in {c.kind for c in FATAL_ERRORS}]
+                    if fatal and len(fatal) == len(records):
+                        status, error = "failed", fatal[0].error
+                        break
+            except ChimeraError as exc:
+                self._emit(PhaseChanged(f"stopped: {exc}"))
+                status, error = "failed", str(exc)
+            finally:
+                tg.cancel_scope.cancel()
+        return status, error
+
+    @staticmethod
+    def _agent_call(record: RunRecord, outcome: CallOutcome) -> AgentCall:
+        trace = outcome.trace
+        return AgentCall(
+            agent=record.agent,
+            ok=record.status == "ok",
+            t_send_ns=trace.t_send_ns or None,
+            t_end_ns=trace.t_end_ns,
+            metrics=record.metrics,
+        )
+
+    async def _watch_cancel(self) -> None:
+        while not self._cancel.is_set():
+            await anyio.sleep(0.02)
+        for scope in list(self._scopes):
+            scope.cancel()
+
+    async def _guarded(self, step: Any) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                await step
+            finally:
+                self._scopes.discard(scope)
+
+    # -- warm / cold / solo ---------------------------------------------------------------------------
+    def _distinct(self, lanes: list[_Lane]) -> list[_Lane]:
+        """One lane per (endpoint, model): shared mode loads its model once."""
+        seen: dict[tuple[str, str], _Lane] = {}
+        for lane in lanes:
+            seen.setdefault((lane.spec.endpoint, lane.model.name), lane)
+        return list(seen.values())
+
+    async def _preload(self, lanes: list[_Lane]) -> None:
+        for lane in self._distinct(lanes):  # staggered: two loads at once can race for VRAM
+            self._emit(PhaseChanged(f"agent {lane.index + 1}: loading {lane.model.name} (warm mode)"))
+            await lane.client.load(
+                self.spec.api, lane.model.name, self.spec.options_for(lane.spec), self.spec.keep_alive
+            )
+            await wait_for_ps(lane.client, lane.model.name, True, self.spec.ps_wait_s)
+
+    async def _unload(self, lanes: list[_Lane]) -> None:
+        for lane in self._distinct(lanes):
+            self._emit(PhaseChanged(f"agent {lane.index + 1}: unloading {lane.model.name} (cold mode)"))
+            await lane.client.load(self.spec.api, lane.model.name, self.spec.options_for(lane.spec), 0)
+            await wait_for_ps(lane.client, lane.model.name, False, self.spec.ps_wait_s)
+
+    async def _solo_baselines(self, lanes: list[_Lane], writer: SessionWriter) -> dict[int, SoloBaseline]:
+        """Each agent alone, same workload, before the concurrent rounds (kept out of the statistics)."""
+        baselines: dict[int, SoloBaseline] = {}
+        for lane in lanes:
+            self._emit(PhaseChanged(f"agent {lane.index + 1}: solo baseline"))
+            done: list[RunRecord] = []
+            for k in range(self.spec.runs):
+                if self.cancelled:
+                    return baselines
+                index = self._take_index()
+                record, _ = await self._call(
+                    lane, writer, index, None, False, k + 1, self.spec.runs, solo=True
+                )
+                writer.finish_run(record)
+                done.append(record)
+            ok = [r.metrics for r in done if r.status == "ok"]
+            baselines[lane.index] = SoloBaseline(
+                summarize([m.server_decode_rate for m in ok]).mean,
+                summarize([m.ttft_ms for m in ok]).mean,
+                summarize([m.e2e_ms for m in ok]).mean,
+            )
+        return baselines
+
+    # -- one round ------------------------------------------------------------------------------------
+    def _take_index(self) -> int:
+        index = self._next_index
+        self._next_index += 1
+        return index
+
+    async def _round(
+        self, lanes: list[_Lane], writer: SessionWriter, r: int, warmup: bool, number: int, total: int
+    ) -> list[tuple[RunRecord, CallOutcome]]:
+        """All agents' calls behind one barrier; records are written together once all have ended."""
+        go = anyio.Event()
+        results: dict[int, tuple[RunRecord, CallOutcome]] = {}
+        indexes = {lane.index: self._take_index() for lane in lanes}
+
+        async def agent_task(lane: _Lane) -> None:
+            results[lane.index] = await self._call(
+                lane, writer, indexes[lane.index], r, warmup, number, total, go=go
+            )
+
+        async with anyio.create_task_group() as tg:
+            for lane in lanes:
+                tg.start_soon(agent_task, lane)
+            await anyio.sleep(0)  # let every task reach the barrier
+            while not self._all_waiting(lanes, indexes, writer):
+                await anyio.sleep(0)
+            go.set()
+        return [results[lane.index] for lane in lanes]
+
+    @staticmethod
+    def _all_waiting(lanes: list[_Lane], indexes: dict[int, int], writer: SessionWriter) -> bool:
+        started = {run.index for run in writer.runs}
+        return all(indexes[lane.index] in started for lane in lanes)
+
+    async def _call(
+        self,
+        lane: _Lane,
+        writer: SessionWriter,
+        index: int,
+        round_index: int | None,
+        warmup: bool,
+        number: int,
+        total: int,
+        solo: bool = False,
+        go: anyio.Event | None = None,
+    ) -> tuple[RunRecord, CallOutcome]:
+        spec = self.spec
+        prompt = unique_prompt(spec.prompt) if spec.unique_prompt else spec.prompt
+        record = RunRecord(
+            index, warmup, "ok", now_iso(), prompt=prompt, agent=lane.index, round=round_index, solo=solo
+        )
+        body = request_body(
+            spec.api, lane.model.name, prompt, spec.options_for(lane.spec), spec.keep_alive, lane.think
+        )
+        writer.start_run(record)  # before the barrier: no disk write while another agent streams
+        outcome = CallOutcome(CallTrace(0))
+
+        def on_tokens(tokens: list[TokenEvent]) -> None:
+            self._emit(TokenBatch(index, tokens, outcome.trace.t_send_ns, lane.index))
+
+        if go is not None:
+            await go.wait()
+        self._emit(RunStarted(index, number, total, warmup, agent=lane.index, solo=solo))
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                if not self.cancelled:
+                    await lane.client.stream_call(spec.api, body, on_tokens, outcome)
+            finally:
+                self._scopes.discard(scope)
+        if scope.cancelled_caught or (self.cancelled and outcome.trace.t_send_ns == 0):
+            outcome.cancelled = True
+        error = await resolve_error(lane.client, lane.model.name, outcome.error)
+        finished = build_record(record, outcome, error)
+        self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
+        return finished, outcome
+
+    # -- manifest -------------------------------------------------------------------------------------
+    def _manifest(self, lanes: list[_Lane], warnings: list[str]) -> dict[str, Any]:
+        spec = self.spec
+        t = spec.timeouts
+        agents = [
+            {
+                "index": lane.index,
+                "endpoint": lane.spec.endpoint,
+                "server_version": lane.info.version,
+                "model": {
+                    "name": lane.model.name,
+                    "digest": lane.model.digest,
+                    "parameter_size": lane.model.parameter_size,
+                    "quantization": lane.model.quantization,
+                    "size_bytes": lane.model.size_bytes,
+                    "capabilities": lane.capabilities,
+                },
+                "profile": {
+                    "name": lane.spec.profile.name,
+                    "description": lane.spec.profile.description,
+                    "options": dict(lane.spec.profile.options),
+                },
+                "options_sent": spec.options_for(lane.spec),
+            }
+            for lane in lanes
+        ]
+        endpoints = list(
+            {
+                lane.spec.endpoint: {
+                    "url": lane.spec.endpoint,
+                    "kind": "ollama",
+                    "version": lane.info.version,
+                }
+                for lane in lanes
+            }.values()
+        )
+        first = agents[0]
+        return {
+            "tool": {"name": "chimera-tui", "version": __version__},
+            "mode": spec.mode,
+            # model/profile of the first agent, named for every agent: what listings and reports show
+            "model": {
+                **first["model"],
+                "name": " + ".join(dict.fromkeys(a["model"]["name"] for a in agents)),
+            },
+            "profile": {
+                **first["profile"],
+                "name": " + ".join(dict.fromkeys(a["profile"]["name"] for a in agents)),
+            },
+            "agents": agents,
+            "endpoints": endpoints,
+            "workload": {
+                "prompt_label": spec.prompt_label,
+                "prompt": spec.prompt,
+                "api": spec.api,
+                "runs": spec.runs,
+                "warmup": spec.warmup,
+                "cold": spec.cold,
+                "unique_prompt": spec.unique_prompt,
+                "keep_alive": spec.keep_alive,
+                "num_predict": spec.num_predict,
+                "think": spec.think,
+                "options_sent": first["options_sent"],
+            },
+            "concurrency": {
+                "agents": len(lanes),
+                "solo_baseline": spec.solo_baseline,
+                "rate_drop_threshold_pct": spec.rate_drop_pct,
+                "ttft_growth_threshold_pct": spec.ttft_growth_pct,
+                "preflight_warnings": warnings,
+            },
+            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
+            "environment": collect_environment(self._nvml_module),
+        }
+
+
+def run_multi_sync(runner: MultiRunner) -> Session:
+    return anyio.run(runner.run)
