@@ -1,0 +1,112 @@
+"""Multi-agent sessions against simulators: dual ≈ 100%, shared with one slot ≈ 50% (slot wait),
+the barrier, a failing agent, cancellation, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from chimera_tui.cli import main
+from chimera_tui.core.backends.ollama import Timeouts
+from chimera_tui.core.events import RoundFinished, RunEvent, RunStarted, TokenBatch
+from chimera_tui.core.multi import AgentSpec, MultiRunner, MultiSpec
+from chimera_tui.core.profiles import Profile
+from chimera_tui.core.sessions import load_session
+from chimera_tui.sim import OllamaSimulator, SimFaults
+from tests.helpers import fast_sim
+
+pytestmark = pytest.mark.anyio
+BASE = Profile("baseline_default", "", {}, None, True)
+
+
+def multi_spec(mode: str, urls: list[str], **kw: object) -> MultiSpec:
+    agents = [AgentSpec(u, "gemma3:latest", BASE) for u in urls]
+    args: dict = {"runs": 5, "warmup": 1, "num_predict": 40, "timeouts": Timeouts(2, 10, 5), "ps_wait_s": 5.0}
+    args.update(kw)
+    return MultiSpec(mode, agents, "Say hi", **args)  # type: ignore[arg-type]
+
+
+def runner(spec: MultiSpec, sims: dict[str, OllamaSimulator], tmp_path: Path, emit=None) -> MultiRunner:  # type: ignore[no-untyped-def]
+    return MultiRunner(spec, tmp_path, emit, transport_factory=lambda url: sims[url].transport())
+
+
+async def test_dual_reaches_near_perfect_efficiency(tmp_path: Path) -> None:
+    sims = {"http://a": fast_sim(tokens_per_s=300.0), "http://b": fast_sim(tokens_per_s=300.0)}
+    session = await runner(multi_spec("dual", list(sims)), sims, tmp_path).run()
+    measured = [r for r in session.rounds if not r["warmup"]]
+    assert len(measured) == 5 and all(r["status"] == "ok" for r in measured)
+    assert session.manifest["result"]["mean_efficiency_pct"] >= 99.0
+    for r in measured:
+        assert r["start_skew_ms"] < 5.0  # the barrier
+    saved = load_session(session.path)
+    assert saved.manifest["mode"] == "dual" and len(saved.manifest["agents"]) == 2
+    assert {r.agent for r in saved.runs} == {0, 1} and len(saved.rounds) == 6
+
+
+async def test_shared_with_one_slot_serializes_and_names_the_slot_wait(tmp_path: Path) -> None:
+    sims = {"http://a": fast_sim(tokens_per_s=300.0, num_parallel=1)}
+    spec = multi_spec("shared", ["http://a", "http://a"], solo_baseline=True, runs=3)
+    session = await runner(spec, sims, tmp_path).run()
+    result = session.manifest["result"]
+    assert 45.0 <= result["mean_efficiency_pct"] <= 55.0
+    assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
+    assert result["contention_rate_pct"] == 100.0  # the waiting agent's TTFT more than doubles
+    assert session.counts["solo"] == 6 and session.aggregates["server_decode_rate"].n == 6
+
+
+async def test_an_agent_failing_mid_run_keeps_the_other_and_marks_the_round_partial(tmp_path: Path) -> None:
+    sims = {"http://a": fast_sim(), "http://b": fast_sim()}
+    events: list[RunEvent] = []
+
+    def emit(event: RunEvent) -> None:
+        events.append(event)
+        if isinstance(event, RunStarted) and not event.warmup:
+            sims["http://b"].config.faults = SimFaults(midstream_error_after=5)
+
+    session = await runner(multi_spec("dual", list(sims), runs=2), sims, tmp_path, emit).run()
+    measured = [r for r in session.rounds if not r["warmup"]]
+    assert [r["status"] for r in measured] == ["partial", "partial"]
+    agent0 = [r for r in session.runs if r.agent == 0 and not r.warmup]
+    agent1 = [r for r in session.runs if r.agent == 1 and not r.warmup]
+    assert all(r.status == "ok" for r in agent0) and all(r.status == "failed" for r in agent1)
+    assert session.aggregates["server_decode_rate"].n == 2  # only the successful agent's calls
+    assert any(isinstance(e, RoundFinished) for e in events)
+
+
+async def test_cancel_stops_every_agent(tmp_path: Path) -> None:
+    sims = {"http://a": fast_sim(tokens_per_s=100.0), "http://b": fast_sim(tokens_per_s=100.0)}
+    tokens = 0
+
+    def emit(event: RunEvent) -> None:
+        nonlocal tokens
+        if isinstance(event, TokenBatch):
+            tokens += len(event.tokens)
+            if tokens > 10:
+                r.cancel()
+
+    r = runner(multi_spec("dual", list(sims), num_predict=3000, warmup=0), sims, tmp_path, emit)
+    with anyio.fail_after(15):
+        session = await r.run()
+    assert session.status == "cancelled"
+    assert {run.status for run in session.runs} == {"cancelled"}
+
+
+def test_cli_dual_and_shared_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--demo", "--mode", "dual", "--runs", "5", "--warmup", "1", "--num-predict", "20",
+                 "--json", "--sessions-dir", str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["mode"] == "dual"
+    assert doc["result"]["mean_efficiency_pct"] >= 99.0
+    code = main(["bench", "--demo", "--mode", "shared", "--runs", "3", "--warmup", "0", "--num-predict", "20",
+                 "--sessions-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "parallel efficiency" in out and "waiting for a slot" in out
+
+
+def test_cli_rejects_mismatched_agent_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--mode", "dual", "--endpoint", "http://a:1", "--endpoint", "http://b:2",
+                 "--endpoint", "http://c:3", "--agents", "2", "--sessions-dir", str(tmp_path)])
+    assert code == 1 and "needs 2 --endpoint values" in capsys.readouterr().err
