@@ -29,6 +29,7 @@ class ChimeraApp(App[None]):
         STYLES / "live.tcss",
         STYLES / "system_panel.tcss",
         STYLES / "sessions.tcss",
+        STYLES / "multi.tcss",
     ]
     BINDINGS = [
         Binding("f2", "sessions", "Sessions"),
@@ -58,7 +59,12 @@ class ChimeraApp(App[None]):
             self.monitor.stop()
 
     def start_benchmark(self, choice: BenchChoice) -> None:
-        self.push_screen(LiveScreen(choice))
+        if choice.second is not None:
+            from chimera_tui.ui.screens.multi_live import MultiLiveScreen
+
+            self.push_screen(MultiLiveScreen(choice))
+        else:
+            self.push_screen(LiveScreen(choice))
 
     def action_sessions(self) -> None:
         from chimera_tui.ui.screens.sessions import SessionsScreen

@@ -8,6 +8,15 @@ from chimera_tui.core.profiles import Profile
 
 
 @dataclass(frozen=True, slots=True)
+class AgentChoice:
+    """The second agent of a shared or dual session."""
+
+    endpoint: str
+    model: str
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
 class BenchChoice:
     endpoint: str
     model: str
@@ -19,3 +28,5 @@ class BenchChoice:
     warmup: int
     cold: bool
     num_predict: int | None
+    second: AgentChoice | None = None
+    solo_baseline: bool = False

@@ -8,16 +8,18 @@ from chimera_tui.core.backends.ollama import DEFAULT_URL
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from chimera_tui.cli import _sessions_root, start_demo_simulator
+    from chimera_tui.cli import _sessions_root, start_demo_simulators
     from chimera_tui.ui.app import ChimeraApp
     from chimera_tui.ui.config import AppConfig
 
-    sim = start_demo_simulator() if args.demo else None
+    # demo: two simulators, so dual mode works; each has one parallel slot (Ollama's default),
+    # so shared mode shows the serialization the research measured
+    sims = start_demo_simulators("dual", 2) if args.demo else []
     try:
-        endpoints = [sim.url] if sim else (args.endpoint or [DEFAULT_URL])
-        config = AppConfig(endpoints=endpoints, sessions_root=_sessions_root(args), demo=bool(sim))
+        endpoints = [sim.url for sim in sims] if sims else (args.endpoint or [DEFAULT_URL])
+        config = AppConfig(endpoints=endpoints, sessions_root=_sessions_root(args), demo=bool(sims))
         ChimeraApp(config).run()
     finally:
-        if sim is not None:
+        for sim in sims:
             sim.stop()
     return 0

@@ -25,10 +25,11 @@ from textual.widgets import (
 
 from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, OllamaClient, Timeouts
 from chimera_tui.core.errors import ChimeraError
+from chimera_tui.core.multi import DUAL_DEFAULT_ENDPOINTS
 from chimera_tui.core.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
 from chimera_tui.core.prompts import PRESETS
 from chimera_tui.safe_text import sanitize_line
-from chimera_tui.ui.choice import BenchChoice
+from chimera_tui.ui.choice import AgentChoice, BenchChoice
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -87,6 +88,18 @@ class SetupScreen(Screen[None]):
                     yield Button("Check", id="check")
                 yield Static("checking…", id="endpoint-status")
                 yield Static("", id="loaded-models")
+            with Vertical(classes="section", id="agent2-section"):
+                yield Label("Agent 2", classes="section-title")
+                with Horizontal(classes="row"):
+                    yield Input(
+                        self._second_endpoint(), id="endpoint-b", placeholder="http://127.0.0.1:11435"
+                    )
+                    yield Button("Check", id="check-b")
+                yield Static("", id="endpoint-b-status")
+                with Horizontal(classes="row"):
+                    yield Select[str]([], id="model-b", prompt="(no models yet)")
+                    yield self._profile_select("profile-b")
+                yield Checkbox("Solo baseline first (each agent alone: contention figures)", id="solo")
             with Horizontal(id="columns"):
                 with Vertical(classes="section", id="model-section"):
                     yield Label("Model", classes="section-title")
@@ -99,10 +112,8 @@ class SetupScreen(Screen[None]):
                     yield Label("Mode", classes="section-title")
                     with RadioSet(id="mode"):
                         for key, label in MODES:
-                            yield RadioButton(
-                                label, value=key == "single", disabled=key != "single", name=key
-                            )
-                    yield Static("Shared and dual modes arrive with the multi-agent release.", classes="note")
+                            yield RadioButton(label, value=key == "single", name=key)
+                    yield Static("", id="mode-note", classes="note")
                     yield Label("Workload", classes="section-title")
                     presets = [(name, name) for name in PRESETS] + [("custom prompt", "custom")]
                     yield Select[str](presets, id="preset", value="short", allow_blank=False)
@@ -125,25 +136,34 @@ class SetupScreen(Screen[None]):
         self.title = "Chimera TUI"
         self.sub_title = "setup" + ("  (demo: embedded simulator)" if self.app.config.demo else "")
         self.query_one("#custom-prompt").display = False
+        self._mode_changed()
         for path, reason in self._profile_errors:
             self.notify(f"skipped invalid profile {path.name}: {reason}", severity="warning", timeout=8)
         self.query_one("#start", Button).focus()
         self.check_endpoint(self.query_one("#endpoint", Input).value)
 
     # -- profiles -----------------------------------------------------------------------------------
-    def _profile_select(self) -> Select[str]:
+    def _second_endpoint(self) -> str:
+        endpoints = self.app.config.endpoints
+        return endpoints[1] if len(endpoints) > 1 else DUAL_DEFAULT_ENDPOINTS[1]
+
+    def _load_profiles(self) -> None:
+        """Read the profile store once per screen; invalid files are reported on mount."""
         config = self.app.config
         store = ProfileStore(config.profiles_builtin_dir, config.profiles_user_dir)
-        profiles = store.list()
+        self.profiles = {p.name: p for p in store.list()}
         self._profile_errors = store.errors
-        self.profiles = {p.name: p for p in profiles}
-        options = [(p.name + ("" if p.builtin else "  (user)"), p.name) for p in profiles]
+
+    def _profile_select(self, widget_id: str = "profile") -> Select[str]:
+        if not hasattr(self, "profiles"):
+            self._load_profiles()
+        options = [(p.name + ("" if p.builtin else "  (user)"), p.name) for p in self.profiles.values()]
         default = (
             BASELINE_PROFILE if BASELINE_PROFILE in self.profiles else (options[0][1] if options else None)
         )
         if default is None:
-            return Select[str]([], id="profile", prompt="(no profiles found)")
-        return Select[str](options, id="profile", allow_blank=False, value=default)
+            return Select[str]([], id=widget_id, prompt="(no profiles found)")
+        return Select[str](options, id=widget_id, allow_blank=False, value=default)
 
     @on(Select.Changed, "#profile")
     def _profile_changed(self, event: Select.Changed) -> None:
@@ -166,12 +186,45 @@ class SetupScreen(Screen[None]):
     def _check_pressed(self) -> None:
         self.action_refresh_endpoint()
 
-    def action_refresh_endpoint(self) -> None:
-        self.check_endpoint(self.query_one("#endpoint", Input).value)
+    @on(Button.Pressed, "#check-b")
+    def _check_b_pressed(self) -> None:
+        self._refresh_second()
 
-    @work(exclusive=True, group="probe", exit_on_error=False)
-    async def check_endpoint(self, url: str) -> None:
-        status = self.query_one("#endpoint-status", Static)
+    def action_refresh_endpoint(self) -> None:
+        self.check_endpoint(self.query_one("#endpoint", Input).value, "a")
+        self._refresh_second()
+
+    def _refresh_second(self) -> None:
+        if self.mode == "dual":
+            self.check_endpoint(self.query_one("#endpoint-b", Input).value, "b")
+
+    @property
+    def mode(self) -> str:
+        pressed = self.query_one("#mode", RadioSet).pressed_button
+        return pressed.name if pressed is not None and pressed.name else "single"
+
+    @on(RadioSet.Changed, "#mode")
+    def _mode_changed(self) -> None:
+        mode = self.mode
+        self.query_one("#agent2-section").display = mode != "single"
+        self.query_one("#endpoint-b", Input).disabled = mode == "shared"
+        self.query_one("#check-b", Button).disabled = mode == "shared"
+        notes = {
+            "single": "One agent, one endpoint.",
+            "shared": "Two agents on endpoint A at once (its parallel slots decide how they share it).",
+            "dual": "Agent 2 runs on endpoint B (e.g. a second `ollama serve` on :11435), concurrently.",
+        }
+        self.query_one("#mode-note", Static).update(notes[mode])
+        if mode == "shared":
+            self.query_one("#endpoint-b-status", Static).update("shared mode: agent 2 uses endpoint A")
+            self._set_models(self.models, "model-b")
+        elif mode == "dual":
+            self._refresh_second()
+
+    @work(exclusive=False, group="probe", exit_on_error=False)
+    async def check_endpoint(self, url: str, which: str = "a") -> None:
+        """Probe an endpoint and fill its model list (`which`: "a" the main one, "b" agent 2's)."""
+        status = self.query_one("#endpoint-status" if which == "a" else "#endpoint-b-status", Static)
         status.update(f"checking {escape(url)} …")
         client = OllamaClient(url, PROBE_TIMEOUTS, self.app.config.transport(url))
         try:
@@ -180,22 +233,31 @@ class SetupScreen(Screen[None]):
             loaded = await client.ps()
         except ChimeraError as exc:
             status.update(f"[b red]✗[/] {escape(str(exc))}")
-            self.query_one("#loaded-models", Static).update("")
-            self._set_models([])
+            if which == "a":
+                self.query_one("#loaded-models", Static).update("")
+            self._set_models([], "model" if which == "a" else "model-b")
             return
         finally:
             await client.aclose()
-        status.update(
+        loaded_text = ", ".join(loaded_line(m) for m in loaded) or "none"
+        text = (
             f"[b green]✓[/] reachable · Ollama {escape(info.version or 'version unknown')} · "
             f"{len(models)} models"
         )
-        loaded_text = ", ".join(loaded_line(m) for m in loaded) or "none"
-        self.query_one("#loaded-models", Static).update(f"loaded now: {escape(loaded_text)}")
-        self._set_models(models)
+        if which == "a":
+            status.update(text)
+            self.query_one("#loaded-models", Static).update(f"loaded now: {escape(loaded_text)}")
+            self._set_models(models, "model")
+            if self.mode == "shared":
+                self._set_models(models, "model-b")
+        else:
+            status.update(f"{text} · loaded now: {escape(loaded_text)}")
+            self._set_models(models, "model-b")
 
-    def _set_models(self, models: list[ModelInfo]) -> None:
-        self.models = models
-        select = self.query_one("#model", Select)
+    def _set_models(self, models: list[ModelInfo], widget_id: str = "model") -> None:
+        if widget_id == "model":
+            self.models = models
+        select = self.query_one(f"#{widget_id}", Select)
         current = select.value
         select.set_options([(model_label(m), m.name) for m in models])
         names = [m.name for m in models]
@@ -213,6 +275,8 @@ class SetupScreen(Screen[None]):
     def _submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "endpoint":
             self.action_refresh_endpoint()
+        elif event.input.id == "endpoint-b":
+            self._refresh_second()
         else:
             self.action_start()
 
@@ -250,11 +314,21 @@ class SetupScreen(Screen[None]):
         runs = self._int("runs", 1, "runs")
         warmup = self._int("warmup", 0, "warm-up runs")
         num_predict = self._int("num-predict", -2, "num_predict", allow_empty=True)
-        pressed = self.query_one("#mode", RadioSet).pressed_button
-        mode = pressed.name if pressed is not None and pressed.name else "single"
+        mode = self.mode
         assert runs is not None and warmup is not None
+        endpoint = self.query_one("#endpoint", Input).value.strip().rstrip("/")
+        second: AgentChoice | None = None
+        if mode != "single":
+            model_b = self.query_one("#model-b", Select).value
+            if model_b is Select.NULL or not model_b:
+                raise ValueError("no model selected for agent 2: check its endpoint")
+            profile_b = self.profiles.get(str(self.query_one("#profile-b", Select).value))
+            if profile_b is None:
+                raise ValueError("no profile selected for agent 2")
+            endpoint_b = endpoint if mode == "shared" else self.query_one("#endpoint-b", Input).value.strip()
+            second = AgentChoice(endpoint_b.rstrip("/"), str(model_b), profile_b)
         return BenchChoice(
-            endpoint=self.query_one("#endpoint", Input).value.strip().rstrip("/"),
+            endpoint=endpoint,
             model=str(model),
             profile=profile,
             mode=mode,
@@ -264,6 +338,8 @@ class SetupScreen(Screen[None]):
             warmup=warmup,
             cold=self.query_one("#cold", Checkbox).value,
             num_predict=num_predict,
+            second=second,
+            solo_baseline=self.query_one("#solo", Checkbox).value,
         )
 
     def action_start(self) -> None:

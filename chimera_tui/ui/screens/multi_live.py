@@ -1,0 +1,290 @@
+"""The live view of a shared / dual run: one stream pane per agent, the concurrency panel, the GPU
+panel, and a table of rounds. Same one-way flow as the single-agent screen: the runner's thread
+fills a LiveFeed, one 30 Hz timer drains it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+
+from chimera_tui.core.errors import ChimeraError
+from chimera_tui.core.events import (
+    PhaseChanged,
+    RoundFinished,
+    RoundStarted,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionFinished,
+    SessionStarted,
+    TokenBatch,
+)
+from chimera_tui.core.multi import AgentSpec, MultiRunner, MultiSpec, run_multi_sync
+from chimera_tui.core.sessions import Session
+from chimera_tui.safe_text import sanitize_line
+from chimera_tui.ui.choice import BenchChoice
+from chimera_tui.ui.feed import BenchAborted, LiveFeed
+from chimera_tui.ui.live_state import LiveCall
+from chimera_tui.ui.widgets.agent_pane import AgentPane
+from chimera_tui.ui.widgets.concurrency_panel import ConcurrencyPanel
+from chimera_tui.ui.widgets.system_panel import SystemPanel
+
+if TYPE_CHECKING:
+    from chimera_tui.ui.app import ChimeraApp
+
+log = logging.getLogger(__name__)
+FLUSH_HZ = 30
+ROUND_COLUMNS = (
+    "round",
+    "status",
+    "efficiency %",
+    "speedup",
+    "makespan ms",
+    "skew ms",
+    "tok/s total",
+    "cause",
+)
+
+
+def _n(value: Any, digits: int = 1) -> str:
+    return "—" if not isinstance(value, int | float) else f"{value:.{digits}f}"
+
+
+class MultiLiveScreen(Screen[None]):
+    """Runs one multi-agent session and shows every agent side by side."""
+
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel"),
+        Binding("escape", "back", "Back to setup"),
+        Binding("v", "view_session", "View session"),
+    ]
+
+    app: ChimeraApp
+
+    def __init__(self, choice: BenchChoice, autostart: bool = True) -> None:
+        super().__init__()
+        assert choice.second is not None
+        self.choice = choice
+        self.autostart = autostart
+        self.agents = [
+            AgentSpec(choice.endpoint, choice.model, choice.profile),
+            AgentSpec(choice.second.endpoint, choice.second.model, choice.second.profile),
+        ]
+        self.feed = LiveFeed()
+        self.runner: MultiRunner | None = None
+        self.session: Session | None = None
+        self.running = False
+        self.error: str | None = None
+        self.rounds: list[dict[str, Any]] = []
+        self._calls: dict[int, LiveCall] = {}
+        self._done = 0
+        self._leave_when_done = False
+        self._round_label = ""
+
+    @property
+    def total_rounds(self) -> int:
+        return self.choice.warmup + self.choice.runs
+
+    def compose(self) -> ComposeResult:
+        c = self.choice
+        yield Header()
+        yield Static(
+            f"{c.mode} · {len(self.agents)} agents · {escape(c.prompt_label)} · "
+            f"{'cold' if c.cold else 'warm'}" + (" · solo baseline first" if c.solo_baseline else ""),
+            id="live-title",
+        )
+        with Horizontal(id="progress-row"):
+            yield Static("starting…", id="phase")
+            yield ProgressBar(total=self.total_rounds, show_eta=False, id="progress")
+        with Grid(id="agents-grid"):
+            for i, agent in enumerate(self.agents):
+                yield AgentPane(i, f"{agent.model} · {agent.profile.name} · {agent.endpoint}")
+        with Horizontal(id="multi-bottom"):
+            with Vertical(id="rounds-box"):
+                yield DataTable(id="rounds", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="multi-side"):
+                yield ConcurrencyPanel(id="concurrency")
+                yield SystemPanel(self.app.monitor)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"live run · {self.choice.mode}"
+        self.query_one("#rounds", DataTable).add_columns(*ROUND_COLUMNS)
+        self.set_interval(1 / FLUSH_HZ, self.flush)
+        if not self.autostart:
+            return
+        config = self.app.config
+        c = self.choice
+        spec = MultiSpec(
+            mode="shared" if c.mode == "shared" else "dual",
+            agents=self.agents,
+            prompt=c.prompt,
+            prompt_label=c.prompt_label,
+            runs=c.runs,
+            warmup=c.warmup,
+            cold=c.cold,
+            num_predict=c.num_predict,
+            timeouts=config.timeouts,
+            solo_baseline=c.solo_baseline,
+        )
+        self.runner = MultiRunner(
+            spec,
+            config.sessions_root,
+            emit=self.feed.push,
+            transport_factory=config.transport,
+            nvml_module=config.nvml_module,
+        )
+        self.running = True
+        self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="bench", exit_on_error=False)
+
+    def _run_in_thread(self) -> None:
+        assert self.runner is not None
+        try:
+            run_multi_sync(self.runner)
+        except ChimeraError as exc:
+            self.feed.push(BenchAborted(str(exc)))
+        except Exception as exc:
+            log.exception("multi-agent benchmark crashed")
+            self.feed.push(
+                BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)")
+            )
+
+    # -- the bounded-rate flush ---------------------------------------------------------------------
+    def flush(self) -> None:
+        items = self.feed.drain()
+        if not items and not self._calls:
+            return
+        with self.app.batch_update():
+            text: dict[int, tuple[list[str], list[str], int]] = {}
+            for item in items:
+                if isinstance(item, TokenBatch):
+                    call = self._calls.get(item.agent)
+                    if call is not None and call.index == item.index:
+                        call.add(item)
+                    content, thinking, count = text.setdefault(item.agent, ([], [], 0))
+                    for tok in item.tokens:
+                        (content if tok.kind == "content" else thinking).append(tok.text)
+                    text[item.agent] = (
+                        content,
+                        thinking,
+                        count + sum(t.kind != "content" for t in item.tokens),
+                    )
+                    continue
+                self._write_text(text)
+                text = {}
+                self._handle(item)
+            self._write_text(text)
+            for agent, call in self._calls.items():
+                self._pane(agent).show(call)
+
+    def _pane(self, agent: int) -> AgentPane:
+        return self.query_one(f"#agent-{agent}", AgentPane)
+
+    def _write_text(self, text: dict[int, tuple[list[str], list[str], int]]) -> None:
+        for agent, (content, thinking, count) in text.items():
+            if content or thinking:
+                self._pane(agent).stream.append("".join(content), "".join(thinking), count)
+
+    def _handle(self, item: object) -> None:
+        phase = self.query_one("#phase", Static)
+        if isinstance(item, SessionStarted):
+            phase.update(f"session {escape(item.session_id)} · Ollama {escape(item.server_version or '?')}")
+        elif isinstance(item, PhaseChanged):
+            phase.update(escape(sanitize_line(item.message)))
+        elif isinstance(item, RoundStarted):
+            self._round_label = f"{'w' if item.warmup else ''}{item.number}/{item.total}"
+            kind = "warm-up round" if item.warmup else "round"
+            phase.update(f"{kind} {item.number} of {item.total}")
+        elif isinstance(item, RunStarted):
+            self._calls[item.agent] = LiveCall(item.index)
+            kind = "solo" if item.solo else ("warm-up" if item.warmup else "run")
+            self._pane(item.agent).stream.reset(f"{kind} {item.number} of {item.total}")
+        elif isinstance(item, RunFinished | RunFailed):
+            record = item.record
+            call = self._calls.pop(record.agent, None)
+            status = "" if record.status == "ok" else f"{record.status}: {sanitize_line(record.error or '')}"
+            self._pane(record.agent).show(call, status)
+            if isinstance(item, RunFailed) and record.status == "failed":
+                self.notify(
+                    f"agent {record.agent + 1}: {sanitize_line(record.error or 'failed')}",
+                    severity="error",
+                    title="Run failed",
+                )
+        elif isinstance(item, RoundFinished):
+            self._round_finished(item.metrics)
+        elif isinstance(item, SessionFinished):
+            self._finish(item.session)
+        elif isinstance(item, BenchAborted):
+            self.running = False
+            self.error = item.message
+            phase.update(f"[b red]✗[/] {escape(sanitize_line(item.message))}")
+            self.notify(
+                sanitize_line(item.message), severity="error", title="Benchmark did not start", timeout=10
+            )
+            if self._leave_when_done:
+                self.dismiss()
+
+    def _round_finished(self, metrics: dict[str, Any]) -> None:
+        self.rounds.append(metrics)
+        self._done += 1
+        self.query_one(ProgressBar).update(progress=self._done)
+        label = self._round_label
+        status = metrics.get("status", "?")
+        style = {"ok": "", "partial": "yellow", "failed": "bold red", "cancelled": "dim"}.get(status, "")
+        self.query_one("#rounds", DataTable).add_row(
+            label,
+            Text(status, style=style),
+            _n(metrics.get("efficiency_pct")),
+            _n(metrics.get("speedup"), 2),
+            _n(metrics.get("makespan_ms"), 0),
+            _n(metrics.get("start_skew_ms"), 2),
+            _n(metrics.get("aggregate_tok_s")),
+            sanitize_line(str(metrics.get("cause") or "—")),
+        )
+        self.query_one(ConcurrencyPanel).show_round(metrics, self.rounds)
+
+    def _finish(self, session: Session) -> None:
+        self.running = False
+        self.session = session
+        self.app.last_profile = self.choice.profile
+        result = session.manifest.get("result", {})
+        self.query_one("#phase", Static).update(
+            f"{session.status} · mean efficiency {_n(result.get('mean_efficiency_pct'))}% · saved (v: view)"
+        )
+        self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
+        if self._leave_when_done:
+            self.dismiss()
+
+    # -- actions ------------------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        if self.running and self.runner is not None:
+            self.runner.cancel()
+            self.query_one("#phase", Static).update("cancelling…")
+        else:
+            self.notify("nothing is running")
+
+    def action_back(self) -> None:
+        if self.running and self.runner is not None:
+            self._leave_when_done = True
+            self.runner.cancel()
+            self.notify("cancelling the run in progress; the session is saved before leaving")
+            return
+        self.dismiss()
+
+    def action_view_session(self) -> None:
+        if self.session is None:
+            self.notify("the session opens here once it has finished")
+            return
+        self.app.open_session(self.session)
+
+    def on_unmount(self) -> None:
+        if self.runner is not None and self.running:
+            self.runner.cancel()

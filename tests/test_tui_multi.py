@@ -1,0 +1,86 @@
+"""Pilot tests of the dual and shared live screens against two in-process simulators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, RadioButton, Select
+
+from chimera_tui.core.sessions import load_session
+from chimera_tui.ui.app import ChimeraApp
+from chimera_tui.ui.config import AppConfig
+from chimera_tui.ui.screens.multi_live import MultiLiveScreen
+from chimera_tui.ui.screens.setup import SetupScreen
+from chimera_tui.ui.widgets.agent_pane import AgentPane
+from tests.fake_nvml import FakeNvml
+from tests.helpers import fast_sim
+from tests.tui_helpers import wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+def two_sim_app(tmp_path: Path) -> ChimeraApp:
+    sims = {
+        "http://a": fast_sim(tokens_per_s=300.0, num_parallel=1),
+        "http://b": fast_sim(tokens_per_s=300.0),
+    }
+    config = AppConfig(
+        endpoints=["http://a", "http://b"],
+        sessions_root=tmp_path / "sessions",
+        transport_factory=lambda url: sims[url].transport() if url in sims else None,  # type: ignore[arg-type,return-value]
+        nvml_module=FakeNvml(gpus=1),
+        monitor_interval_s=0.05,
+    )
+    return ChimeraApp(config)
+
+
+async def choose_mode(app: ChimeraApp, pilot, mode: str) -> SetupScreen:  # type: ignore[no-untyped-def]
+    await wait_until(pilot, lambda: isinstance(app.screen, SetupScreen))
+    setup = app.screen
+    await wait_until(pilot, lambda: "reachable" in str(setup.query_one("#endpoint-status").render()))
+    next(rb for rb in setup.query(RadioButton) if rb.name == mode).value = True
+    await pilot.pause()
+    assert setup.query_one("#agent2-section").display
+    await wait_until(pilot, lambda: setup.query_one("#model-b", Select).value == "gemma3:latest")
+    setup.query_one("#num-predict", Input).value = "30"
+    setup.query_one("#runs", Input).value = "2"
+    return setup
+
+
+async def test_dual_live_screen_runs_both_agents_side_by_side(tmp_path: Path) -> None:
+    app = two_sim_app(tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await choose_mode(app, pilot, "dual")
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: isinstance(app.screen, MultiLiveScreen))
+        live = app.screen
+        assert len(live.query(AgentPane)) == 2
+        await wait_until(pilot, lambda: live.session is not None, timeout=20)
+        assert live.query_one("#rounds", DataTable).row_count == 3  # 1 warm-up + 2 rounds
+        for pane in live.query(AgentPane):
+            assert pane.stream.content_text.strip()
+        saved = load_session(live.session.path)
+        assert saved.manifest["mode"] == "dual"
+        assert [a["endpoint"] for a in saved.manifest["agents"]] == ["http://a", "http://b"]
+        assert saved.manifest["result"]["mean_efficiency_pct"] > 90
+        assert "efficiency" in str(live.query_one("#phase").render())
+
+
+async def test_shared_live_screen_shows_the_serialization(tmp_path: Path) -> None:
+    app = two_sim_app(tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        setup = await choose_mode(app, pilot, "shared")
+        assert setup.query_one("#endpoint-b", Input).disabled
+        await pilot.press("f5")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, MultiLiveScreen) and app.screen.session is not None,
+            timeout=20,
+        )
+        session = app.screen.session
+        assert session.manifest["mode"] == "shared"
+        assert session.manifest["result"]["mean_efficiency_pct"] < 60
+        assert session.manifest["result"]["dominant_cause"].startswith("waiting for a slot")
+        await pilot.press("v")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "SessionDetailScreen")
