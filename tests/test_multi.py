@@ -110,3 +110,28 @@ def test_cli_rejects_mismatched_agent_lists(tmp_path: Path, capsys: pytest.Captu
     code = main(["bench", "--mode", "dual", "--endpoint", "http://a:1", "--endpoint", "http://b:2",
                  "--endpoint", "http://c:3", "--agents", "2", "--sessions-dir", str(tmp_path)])
     assert code == 1 and "needs 2 --endpoint values" in capsys.readouterr().err
+
+
+async def test_compare_shared_with_dual_shows_the_efficiency_difference(tmp_path: Path) -> None:
+    from chimera_tui.core.compare import compare_sessions
+
+    dual_sims = {"http://a": fast_sim(tokens_per_s=300.0), "http://b": fast_sim(tokens_per_s=300.0)}
+    dual = await runner(multi_spec("dual", list(dual_sims), runs=4), dual_sims, tmp_path).run()
+    shared_sims = {"http://a": fast_sim(tokens_per_s=300.0, num_parallel=1)}
+    shared = await runner(multi_spec("shared", ["http://a", "http://a"], runs=4), shared_sims, tmp_path).run()
+    c = compare_sessions([shared, dual])
+    eff = c.metric("efficiency_pct")
+    assert eff.columns[0].summary.mean is not None and eff.columns[0].summary.mean < 60
+    assert eff.columns[1].verdict == "faster"  # higher efficiency, far outside the noise
+
+
+async def test_multi_session_reports_have_a_concurrency_section(tmp_path: Path) -> None:
+    from chimera_tui.core.reports import export_sessions
+
+    sims = {"http://a": fast_sim(), "http://b": fast_sim()}
+    session = await runner(multi_spec("dual", list(sims), runs=2), sims, tmp_path).run()
+    md = export_sessions([session], "md")
+    assert "### Concurrency: dual mode, 2 agents" in md and "parallel efficiency" in md
+    assert "| w1 |" in md and "| 1 |" in md and "| 2 |" in md
+    html = export_sessions([session], "html")
+    assert "Concurrency: dual mode" in html

@@ -48,6 +48,15 @@ COMPARE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("token_count", "tokens", "tok", "neutral"),
 )
 
+#: round metrics of multi-agent sessions (compared when any session has rounds: shared vs dual)
+ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("efficiency_pct", "parallel efficiency", "%", "higher"),
+    MetricSpec("speedup", "speedup", "x", "higher"),
+    MetricSpec("aggregate_tok_s", "aggregate throughput", "tok/s", "higher"),
+    MetricSpec("makespan_ms", "makespan", "ms", "lower"),
+    MetricSpec("start_skew_ms", "start skew", "ms", "lower"),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SessionColumn:
@@ -97,7 +106,13 @@ def _present(value: Any) -> bool:
     )
 
 
+_ROUND_KEYS = frozenset(spec.key for spec in ROUND_COMPARE_METRICS)
+
+
 def _raw_values(session: Session, key: str) -> list[Any]:
+    """Per-call values over measured successful calls; round metrics over complete measured rounds."""
+    if key in _ROUND_KEYS:
+        return [r.get(key) for r in session.rounds if not r.get("warmup") and r.get("status") == "ok"]
     return [getattr(run.metrics, key, None) for run in measured_ok(session.runs)]
 
 
@@ -192,7 +207,8 @@ def compare_sessions(
     if len(sessions) < 2:
         raise SessionError("a comparison needs at least two sessions")
     metrics: list[MetricComparison] = []
-    for spec in COMPARE_METRICS:
+    specs = COMPARE_METRICS + (ROUND_COMPARE_METRICS if any(s.rounds for s in sessions) else ())
+    for spec in specs:
         base_values = values_for(sessions[0], spec.key)
         base = summarize(_raw_values(sessions[0], spec.key))
         columns = [SessionColumn(base, None, None, None, "baseline")]

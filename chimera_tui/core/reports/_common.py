@@ -417,3 +417,68 @@ def run_values(session: Session, key: str) -> list[float]:
 def response_runs(session: Session) -> list[RunRecord]:
     """The runs that have any response or thinking text to show."""
     return [r for r in session.runs if r.response or r.thinking]
+
+
+AGENT_HEADERS = (
+    "agent",
+    "endpoint",
+    "model",
+    "profile",
+    "decode rate (tok/s)",
+    "TTFT (ms)",
+    "queue gap (ms)",
+    "n",
+)
+ROUND_STAT_HEADERS = ("round metric", "mean ± sd (CV%)", "95% CI", "n")
+ROUND_HEADERS = ("round", "status", "efficiency %", "speedup", "makespan ms", "start skew ms", "cause")
+
+
+def concurrency_tables(
+    session: Session,
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """Multi-agent sessions: per-agent results, round statistics, and every round."""
+    from chimera_tui.core.concurrency import ROUND_STATS, round_aggregates
+    from chimera_tui.core.sessions import measured_ok
+    from chimera_tui.core.stats import aggregate
+
+    agents: list[tuple[str, ...]] = []
+    for agent in session.manifest.get("agents", []):
+        i = agent.get("index", 0)
+        agg = aggregate([r.metrics for r in measured_ok(session.runs) if r.agent == i])
+        agents.append(
+            (
+                f"agent {i + 1}",
+                value_text(agent.get("endpoint")),
+                value_text(get(agent, "model", "name")),
+                value_text(get(agent, "profile", "name")),
+                fmt_mean_sd_cv(agg["server_decode_rate"], 2),
+                fmt_mean_sd_cv(agg["ttft_ms"], 1),
+                fmt_mean_sd_cv(agg["queue_gap_ms"], 2),
+                str(agg["server_decode_rate"].n),
+            )
+        )
+    stats_rows: list[tuple[str, ...]] = []
+    for key, label, unit in ROUND_STATS:
+        s = round_aggregates(session.rounds)[key]
+        if s.n:
+            ci = f"{fmt(s.ci95_low, 2)} – {fmt(s.ci95_high, 2)}" if s.ci95_low is not None else "—"
+            stats_rows.append((f"{label} ({unit})", fmt_mean_sd_cv(s, 2), ci, str(s.n)))
+    numbers: list[str] = []
+    seen = {True: 0, False: 0}
+    for r in session.rounds:
+        warm = bool(r.get("warmup"))
+        seen[warm] += 1
+        numbers.append(f"{'w' if warm else ''}{seen[warm]}")
+    rounds = [
+        (
+            number,
+            value_text(r.get("status")),
+            fmt(r.get("efficiency_pct"), 1),
+            fmt(r.get("speedup"), 2),
+            fmt(r.get("makespan_ms"), 0),
+            fmt(r.get("start_skew_ms"), 2),
+            value_text(r.get("cause") or "—"),
+        )
+        for number, r in zip(numbers, session.rounds, strict=True)
+    ]
+    return agents, stats_rows, rounds

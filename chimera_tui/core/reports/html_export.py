@@ -145,6 +145,19 @@ _RESULT_NUMERIC = frozenset(range(1, len(c.RESULT_HEADERS)))
 _RUN_NUMERIC = frozenset({0, 3, 4, 5, 6, 7, 8})
 
 
+def _concurrency(session: Session) -> list[str]:
+    if not session.rounds:
+        return []
+    agents, stats, rounds = c.concurrency_tables(session)
+    mode = session.manifest.get("mode", "?")
+    return [
+        f"<h3>Concurrency: {h(mode)} mode, {len(agents)} agents</h3>",
+        _table(c.AGENT_HEADERS, agents),
+        _table(c.ROUND_STAT_HEADERS, stats) if stats else "<p>No complete measured rounds.</p>",
+        _table(c.ROUND_HEADERS, rounds),
+    ]
+
+
 def session_html(session: Session) -> str:
     """One session as a self-contained page: the Markdown report's tables plus inline SVG charts."""
     title = f"Benchmark report: {c.session_title(session)}"
@@ -168,6 +181,7 @@ def session_html(session: Session) -> str:
         if results
         else "<p>No successful measured runs.</p>",
         _charts(session_labels([session]), [session]),
+        *_concurrency(session),
         "<h2>4. Per-run data</h2>",
         _table(c.RUN_HEADERS, c.run_rows(session), _RUN_NUMERIC) if session.runs else "<p>No runs.</p>",
         "<h2>5. Failed runs</h2>",

@@ -109,6 +109,18 @@ def session_markdown(session: Session) -> str:
     ]
     results = c.result_rows(session)
     lines.append(md_table(c.RESULT_HEADERS, results) if results else "No successful measured runs.")
+    if session.rounds:
+        agents, stats, rounds = c.concurrency_tables(session)
+        lines += [
+            "",
+            f"### Concurrency: {md_text(session.manifest.get('mode', '?'))} mode, {len(agents)} agents",
+            "",
+            md_table(c.AGENT_HEADERS, agents),
+            "",
+            md_table(c.ROUND_STAT_HEADERS, stats) if stats else "No complete measured rounds.",
+            "",
+            md_table(c.ROUND_HEADERS, rounds),
+        ]
     lines += [
         "",
         "## 4. Per-run data",

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from chimera_tui.cli_output import SUMMARY_ROWS, fmt
+from chimera_tui.core.reports import _common as c
 from chimera_tui.core.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
@@ -63,6 +64,10 @@ class SessionDetailScreen(Screen[None]):
         with VerticalScroll(id="detail-body"):
             yield Static(manifest_text(self.session), id="manifest")
             yield DataTable(id="aggregates", cursor_type="row", zebra_stripes=True)
+            if self.session.rounds:
+                yield DataTable(id="detail-agents", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="detail-round-stats", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="detail-rounds", cursor_type="row", zebra_stripes=True)
             yield DataTable(id="detail-runs", cursor_type="row", zebra_stripes=True)
             with Horizontal(classes="charts"):
                 yield ChartWidget("decode rate per run (server)", "tok/s", id="chart-rate")
@@ -88,6 +93,16 @@ class SessionDetailScreen(Screen[None]):
                 ci,
                 str(s.n),
             )
+        if self.session.rounds:
+            agents, stats, rounds = c.concurrency_tables(self.session)
+            for widget_id, headers, rows in (
+                ("#detail-agents", c.AGENT_HEADERS, agents),
+                ("#detail-round-stats", c.ROUND_STAT_HEADERS, stats),
+                ("#detail-rounds", c.ROUND_HEADERS, rounds),
+            ):
+                table = self.query_one(widget_id, DataTable)
+                table.add_columns(*headers)
+                table.add_rows(rows)
         runs = self.query_one("#detail-runs", DataTable)
         runs.add_columns(*RUN_COLUMNS)
         for record in self.session.runs:
