@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -114,6 +115,9 @@ class MultiLiveScreen(Screen[None]):
                 yield ConcurrencyPanel(id="concurrency")
                 yield SystemPanel(self.app.monitor)
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < 110 or event.size.height < 32, "-small")
 
     def on_mount(self) -> None:
         self.sub_title = f"live run · {self.choice.mode}"
