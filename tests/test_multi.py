@@ -95,20 +95,64 @@ async def test_cancel_stops_every_agent(tmp_path: Path) -> None:
 
 
 def test_cli_dual_and_shared_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bench", "--demo", "--mode", "dual", "--runs", "5", "--warmup", "1", "--num-predict", "20",
-                 "--json", "--sessions-dir", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "--demo",
+            "--mode",
+            "dual",
+            "--runs",
+            "5",
+            "--warmup",
+            "1",
+            "--num-predict",
+            "20",
+            "--json",
+            "--sessions-dir",
+            str(tmp_path),
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["mode"] == "dual"
     assert doc["result"]["mean_efficiency_pct"] >= 99.0
-    code = main(["bench", "--demo", "--mode", "shared", "--runs", "3", "--warmup", "0", "--num-predict", "20",
-                 "--sessions-dir", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "--demo",
+            "--mode",
+            "shared",
+            "--runs",
+            "3",
+            "--warmup",
+            "0",
+            "--num-predict",
+            "20",
+            "--sessions-dir",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "parallel efficiency" in out and "waiting for a slot" in out
 
 
 def test_cli_rejects_mismatched_agent_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bench", "--mode", "dual", "--endpoint", "http://a:1", "--endpoint", "http://b:2",
-                 "--endpoint", "http://c:3", "--agents", "2", "--sessions-dir", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "--mode",
+            "dual",
+            "--endpoint",
+            "http://a:1",
+            "--endpoint",
+            "http://b:2",
+            "--endpoint",
+            "http://c:3",
+            "--agents",
+            "2",
+            "--sessions-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 1 and "needs 2 --endpoint values" in capsys.readouterr().err
 
 
@@ -135,3 +179,29 @@ async def test_multi_session_reports_have_a_concurrency_section(tmp_path: Path) 
     assert "| w1 |" in md and "| 1 |" in md and "| 2 |" in md
     html = export_sessions([session], "html")
     assert "Concurrency: dual mode" in html
+
+
+async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path) -> None:
+    from tests.fake_nvml import GIB, FakeGpu, FakeNvml
+
+    urls = ["http://127.0.0.1:1", "http://127.0.0.1:2"]  # local endpoints: the same GPU is shared
+    sims = {u: fast_sim() for u in urls}
+    small_gpu = FakeNvml(gpus=[FakeGpu(mem_total=4 * GIB, mem_used=2 * GIB)])
+    r = MultiRunner(
+        multi_spec("dual", urls, runs=1, warmup=0),
+        tmp_path,
+        transport_factory=lambda url: sims[url].transport(),
+        nvml_module=small_gpu,
+    )
+    session = await r.run()
+    warnings = session.manifest["concurrency"]["preflight_warnings"]
+    assert any("likely do not fit" in w and "2.0 GiB free" in w for w in warnings)
+    roomy = FakeNvml(gpus=[FakeGpu(mem_total=80 * GIB, mem_used=1 * GIB)])
+    sims = {u: fast_sim() for u in urls}
+    r = MultiRunner(
+        multi_spec("dual", urls, runs=1, warmup=0),
+        tmp_path,
+        transport_factory=lambda url: sims[url].transport(),
+        nvml_module=roomy,
+    )
+    assert (await r.run()).manifest["concurrency"]["preflight_warnings"] == []
