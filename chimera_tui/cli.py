@@ -90,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="single: one agent; shared: N agents on one endpoint; dual/multi: one endpoint per agent",
     )
     b.add_argument("--agents", type=int, default=None, help="number of agents (shared: default 2)")
+    b.add_argument(
+        "--workload",
+        choices=("prompt", "workflow"),
+        default="prompt",
+        help="prompt: one prompt per run; workflow: the two-stage agent (ingest, analysis, report)",
+    )
+    b.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="workflow: directory of CSV/JSON/Markdown files (default: the bundled sample data)",
+    )
     b.add_argument("--solo-baseline", action="store_true", help="run each agent alone first (contention)")
     b.add_argument(
         "--contention-rate-drop",
@@ -167,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("name", nargs="?", help="show one profile's options")
 
+    from chimera_tui.cli_sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
+
     sm = sub.add_parser("sim", help="serve the Ollama simulator on a port")
     sm.add_argument("--host", default="127.0.0.1")
     sm.add_argument("--port", type=int, default=11434)
@@ -198,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sim": _cmd_sim,
             "export": _cmd_export,
             "compare": _cmd_compare,
+            "sweep": _cmd_sweep,
         }[command]
         return handler(args)
     except KeyboardInterrupt:
@@ -205,14 +222,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
     except Exception as exc:
         from chimera_tui.core.errors import ChimeraError
+        from chimera_tui.safe_text import sanitize_line
 
+        # one line, whatever the message holds (server text, newlines, escape sequences)
         if isinstance(exc, ChimeraError | UserError):
             log.info("error: %s", exc, exc_info=True)
-            print(f"chimera-tui: error: {exc}", file=sys.stderr)
+            print(f"chimera-tui: error: {sanitize_line(str(exc))}", file=sys.stderr)
         else:
             log.exception("unexpected error")
             where = f" (details in {logfile})" if logfile else ""
-            print(f"chimera-tui: unexpected error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+            text = sanitize_line(f"{type(exc).__name__}: {exc}")[:500]
+            print(f"chimera-tui: error: unexpected {text}{where}", file=sys.stderr)
         if args.debug:
             import traceback
 
@@ -381,6 +401,27 @@ def _make_runner(
         "timeouts": _timeouts(args),
     }
     progress = HeadlessProgress(sys.stderr)
+    if args.workload == "workflow":
+        if args.mode != "single":
+            raise UserError("--workload workflow runs one agent: use --mode single")
+        from chimera_tui.core.workflow import WorkflowRunner, sample_data_dir
+
+        return WorkflowRunner(
+            endpoints[0],
+            models[0],
+            profiles[0],
+            args.data or sample_data_dir(),
+            _sessions_root(args),
+            runs=args.runs,
+            warmup=args.warmup,
+            emit=progress,
+            timeouts=common["timeouts"],
+            num_predict=args.num_predict,
+            api=args.api,
+            keep_alive=common["keep_alive"],
+            think=common["think"],
+            unique_prompt=common["unique_prompt"],
+        )
     if args.mode == "single":
         from chimera_tui.core.runner import BenchRunner, BenchSpec
 
@@ -583,6 +624,13 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     return EXIT_OK
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from chimera_tui.cli_sweep import cmd_sweep
+    from chimera_tui.core.backends.ollama import Timeouts
+
+    return cmd_sweep(args, _sessions_root(args), Timeouts())
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:

@@ -63,9 +63,10 @@ class HeadlessProgress:
                 self.out.flush()
             return
         if isinstance(event, SessionStarted):
-            version = event.server_version or "unknown version"
+            version = sanitize_line(event.server_version or "unknown version")
             self._line(
-                f"session {event.session_id}: {event.model} / {event.profile} on {event.endpoint} "
+                f"session {event.session_id}: {sanitize_line(event.model)} / {sanitize_line(event.profile)} "
+                f"on {event.endpoint} "
                 f"(Ollama {version}); {event.warmup} warm-up + {event.runs} runs"
             )
         elif isinstance(event, PhaseChanged):
@@ -97,7 +98,7 @@ class HeadlessProgress:
             self._line(
                 f"{self._label} {fmt(m.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(m.client_decode_rate, 1)} tok/s (client), TTFT {fmt(m.ttft_ms)} ms, "
-                f"{m.token_count} tokens, {m.done_reason or '?'}",
+                f"{m.token_count} tokens, {sanitize_line(m.done_reason or '?')}",
                 clear=True,
             )
         elif isinstance(event, RunFailed):
@@ -116,8 +117,8 @@ def summary_table(session: Session) -> str:
     """The aggregate table: mean ± sd, CV, min, max, 95% CI per metric, over successful measured runs."""
     counts = session.counts
     head = (
-        f"{session.manifest.get('model', {}).get('name', '?')} / "
-        f"{session.manifest.get('profile', {}).get('name', '?')}: "
+        f"{sanitize_line(str(session.manifest.get('model', {}).get('name', '?')))} / "
+        f"{sanitize_line(str(session.manifest.get('profile', {}).get('name', '?')))}: "
         f"{counts['ok']} ok, {counts['failed']} failed, {counts['cancelled']} cancelled "
         f"(+{counts['warmup']} warm-up) — {session.status}"
     )
@@ -136,7 +137,48 @@ def summary_table(session: Session) -> str:
     lines = [head, *_table(cols, rows)]
     if session.rounds:
         lines += ["", *concurrency_lines(session)]
+    if session.manifest.get("mode") == "workflow":
+        lines += ["", *workflow_lines(session)]
     return "\n".join(lines)
+
+
+def workflow_lines(session: Session) -> list[str]:
+    """Workflow sessions: each stage on its own (the table above pools both), then whole workflows."""
+    from chimera_tui.core.workflow import load_workflow_runs, stage_summaries
+
+    rows = []
+    for stage, agg in stage_summaries(session).items():
+        tok, ttft, e2e = agg["server_decode_rate"], agg["ttft_ms"], agg["e2e_ms"]
+        rows.append(
+            (
+                stage,
+                fmt(tok.mean, 2) + (f" ± {fmt(tok.stddev, 2)}" if tok.stddev is not None else ""),
+                fmt(ttft.mean, 1),
+                fmt(e2e.mean, 1),
+                str(tok.n),
+            )
+        )
+    lines = [
+        "agent workflow: ingest → analysis → report",
+        *_table(("stage", "tok/s (server)", "TTFT ms", "end-to-end ms", "n"), rows),
+    ]
+    runs = [r for r in load_workflow_runs(session.path) if not r.get("warmup") and r.get("status") == "ok"]
+    from chimera_tui.core.stats import summarize
+
+    whole = [
+        ("ingest (ms)", summarize([r.get("ingest_ms") for r in runs])),
+        ("whole workflow (ms)", summarize([r.get("workflow_ms") for r in runs])),
+        ("tokens per workflow", summarize([r.get("total_tokens") for r in runs])),
+    ]
+    lines.append("")
+    lines += _table(
+        ("workflow metric", "mean ± sd", "n"),
+        [
+            (name, fmt(s.mean, 1) + (f" ± {fmt(s.stddev, 1)}" if s.stddev is not None else ""), str(s.n))
+            for name, s in whole
+        ],
+    )
+    return lines
 
 
 def _table(cols: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

@@ -15,6 +15,13 @@ def log_path() -> Path:
     return state / "chimera-tui" / "chimera-tui.log"
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that cannot be written (disk full, removed) must not print tracebacks to the user."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def setup_logging(debug: bool = False, to_stderr: bool = True) -> Path | None:
     """Log to the file (DEBUG); with `debug`, also to stderr. Returns the file, or None if unwritable."""
     root = logging.getLogger()
@@ -26,7 +33,7 @@ def setup_logging(debug: bool = False, to_stderr: bool = True) -> Path | None:
     try:
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(path, encoding="utf-8")
+        file_handler = _QuietFileHandler(path, encoding="utf-8")
         file_handler.setFormatter(fmt)
         root.addHandler(file_handler)
     except OSError:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from chimera_tui.safe_text import sanitize_line
+
+#: the most of a server-supplied text (an error message, model names) that goes into one error line
+MAX_SERVER_TEXT = 500
+
 
 class ChimeraError(Exception):
     """Base class: the message is a complete sentence fit to show a user as is."""
@@ -27,7 +32,8 @@ class ModelNotFound(ChimeraError):
         self.model = model
         self.available = available
         where = f" on {endpoint}" if endpoint else ""
-        names = ", ".join(available) if available else "none"
+        names = sanitize_line(", ".join(available))[:MAX_SERVER_TEXT] if available else "none"
+        model = sanitize_line(model)
         super().__init__(f"model '{model}' not found{where}; available: {names}")
 
 
@@ -38,8 +44,8 @@ class ServerError(ChimeraError):
 
     def __init__(self, status: int, message: str) -> None:
         self.status = status
-        self.message = message
-        super().__init__(f"server returned HTTP {status}: {message}")
+        self.message = sanitize_line(message)[:MAX_SERVER_TEXT]
+        super().__init__(f"server returned HTTP {status}: {self.message}")
 
 
 class StreamError(ChimeraError):
@@ -49,19 +55,23 @@ class StreamError(ChimeraError):
 
 
 class BenchTimeout(ChimeraError):
-    """A timeout, named for which one fired (connect, first_byte or idle)."""
+    """A timeout, named for which one fired (connect, first_byte, idle; ps_wait in the runner)."""
 
     kind = "timeout"
 
-    def __init__(self, which: str, seconds: float, endpoint: str = "") -> None:
+    #: what the user was waiting for, and the name of the setting, per timeout
+    LABELS = {
+        "connect": ("connecting to", "connect timeout"),
+        "first_byte": ("waiting for the first byte from", "first-byte timeout"),
+        "idle": ("waiting for the next line from", "idle timeout"),
+    }
+
+    def __init__(self, which: str, seconds: float, endpoint: str = "", doing: str | None = None) -> None:
         self.which = which
         self.seconds = seconds
-        labels = {
-            "connect": "connecting to",
-            "first_byte": "waiting for the first byte from",
-            "idle": "waiting for the next line from",
-        }
-        super().__init__(f"timed out after {seconds:g} s {labels.get(which, which)} {endpoint}".strip())
+        label, setting = self.LABELS.get(which, (which, ""))
+        text = f"timed out after {seconds:g} s {doing or label} {endpoint}".strip()
+        super().__init__(f"{text} ({setting})" if setting else text)
 
 
 class ProfileError(ChimeraError):

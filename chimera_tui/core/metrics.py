@@ -6,6 +6,7 @@ for it is missing. Nothing is ever 0 for "unknown", and nothing divides by zero.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -72,8 +73,19 @@ class CallMetrics:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallMetrics:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """From a saved record; a value of the wrong type (a hand-edited or foreign file) is None."""
+        out = cls()
+        for f in fields(cls):
+            value = data.get(f.name)
+            if f.name == "done_reason":
+                out.done_reason = value if isinstance(value, str) else None
+            elif _finite_number(value):
+                setattr(out, f.name, value)
+        return out
+
+
+def _finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 #: metrics that are aggregated across runs (numeric fields of CallMetrics)
@@ -96,14 +108,69 @@ CLIENT_METRICS = frozenset(
 )
 
 
+#: Plausibility (docs/metrics.md): no real call reports a duration over a day, more than 10^9 tokens or
+#: a server rate over 10^6 tok/s. Such a value is treated as missing and noted; the raw value stays in
+#: the run's `server_final`.
+MAX_PLAUSIBLE_DURATION_NS = 86_400 * NS_PER_S
+MAX_PLAUSIBLE_COUNT = 1_000_000_000
+MAX_PLAUSIBLE_RATE = 1_000_000.0
+DURATION_FIELDS = ("load_duration", "prompt_eval_duration", "eval_duration", "total_duration")
+COUNT_FIELDS = ("eval_count", "prompt_eval_count")
+
+
+def _server_value(final: dict[str, Any] | None, key: str) -> tuple[int | None, str | None]:
+    """A duration/count from the final chunk, or None and why (None, None when simply absent)."""
+    if final is None or key not in final:
+        return None, None
+    value = final[key]
+    if not _finite_number(value):
+        return None, f"server field {key} is not a number ({str(value)[:40]!r})"
+    if value < 0:
+        return None, f"server field {key} is negative ({value:g})"
+    limit = MAX_PLAUSIBLE_DURATION_NS if key in DURATION_FIELDS else MAX_PLAUSIBLE_COUNT
+    if value > limit:
+        return None, f"server field {key} = {value:g} is implausible (> {limit:g})"
+    return int(value), None
+
+
+def _server_values(final: dict[str, Any] | None) -> tuple[dict[str, int | None], dict[str, str]]:
+    """Every duration and count of the final chunk, and why each unusable one was refused."""
+    values: dict[str, int | None] = {}
+    problems: dict[str, str] = {}
+    for key in (*DURATION_FIELDS, *COUNT_FIELDS):
+        values[key], problem = _server_value(final, key)
+        if problem:
+            problems[key] = problem
+    return values, problems
+
+
 def _server_ns(final: dict[str, Any] | None, key: str) -> int | None:
-    """A duration/count from the final chunk: None when absent, not a number, or negative."""
+    """A duration/count from the final chunk: None when absent, not a number, negative or implausible."""
+    return _server_value(final, key)[0]
+
+
+def _plausible_rate(rate: float | None) -> float | None:
+    return None if rate is None or rate > MAX_PLAUSIBLE_RATE else rate
+
+
+def server_final_notes(final: dict[str, Any] | None) -> list[str]:
+    """One sentence per server figure that was unusable and is therefore missing from the metrics."""
     if final is None:
-        return None
-    value = final.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return int(value)
+        return []
+    v, problems = _server_values(final)
+    notes = [f"{problem}: treated as missing" for problem in problems.values()]
+    for label, count_key, duration_key in (
+        ("server decode rate", "eval_count", "eval_duration"),
+        ("prompt-eval rate", "prompt_eval_count", "prompt_eval_duration"),
+    ):
+        rate = _rate(v[count_key], v[duration_key])
+        if rate is not None and rate > MAX_PLAUSIBLE_RATE:
+            limit = f"{MAX_PLAUSIBLE_RATE:g} tok/s"
+            notes.append(f"{label} {rate:.3g} tok/s is implausible (> {limit}): treated as missing")
+    eval_count = v["eval_count"]
+    if eval_count is not None and eval_count > 1 and "eval_duration" not in final:
+        notes.append("the server sent eval_count without eval_duration: no server decode rate")
+    return notes
 
 
 def _ms(ns: int | None) -> float | None:
@@ -138,18 +205,16 @@ def compute_call_metrics(trace: CallTrace) -> CallMetrics:
         m.itl_max_ms = float(gaps.max())
 
     final = trace.final
-    load = _server_ns(final, "load_duration")
-    prompt_eval = _server_ns(final, "prompt_eval_duration")
-    eval_ = _server_ns(final, "eval_duration")
-    total = _server_ns(final, "total_duration")
-    m.eval_count = _server_ns(final, "eval_count")
-    m.prompt_eval_count = _server_ns(final, "prompt_eval_count")
+    v, problems = _server_values(final)
+    load, prompt_eval = v["load_duration"], v["prompt_eval_duration"]
+    eval_, total = v["eval_duration"], v["total_duration"]
+    m.eval_count, m.prompt_eval_count = v["eval_count"], v["prompt_eval_count"]
     m.load_ms, m.prompt_eval_ms, m.eval_ms, m.total_ms = _ms(load), _ms(prompt_eval), _ms(eval_), _ms(total)
-    m.server_decode_rate = _rate(m.eval_count, eval_)
-    m.prompt_eval_rate = _rate(m.prompt_eval_count, prompt_eval)
-    if final is not None and total is not None:
-        # A duration missing from the final chunk was zero (omitempty), so it counts as 0 here;
-        # the gap itself is only reported when the total is known.
+    m.server_decode_rate = _plausible_rate(_rate(m.eval_count, eval_))
+    m.prompt_eval_rate = _plausible_rate(_rate(m.prompt_eval_count, prompt_eval))
+    if final is not None and total is not None and not problems.keys() & set(DURATION_FIELDS):
+        # A duration missing from the final chunk was zero (omitempty), so it counts as 0 here; the
+        # gap is only reported when the total is known and no component was present but unusable.
         gap = total - (load or 0) - (prompt_eval or 0) - (eval_ or 0)
         m.queue_gap_ms = gap / NS_PER_MS if gap >= 0 else None
     if final is not None and isinstance(final.get("done_reason"), str):

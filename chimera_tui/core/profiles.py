@@ -57,6 +57,7 @@ BASELINE_PROFILE = "baseline_default"
 #: a profile name, also its file stem
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TOP_LEVEL_KEYS = ("name", "description", "options")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class OptionType(StrEnum):
@@ -115,11 +116,14 @@ class OptionSpec:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError
         if self.type is OptionType.INT:
-            if not isinstance(value, int):
-                raise ValueError
+            if not isinstance(value, int) or not INT64_MIN <= value <= INT64_MAX:
+                raise ValueError  # Ollama's options are Go int64s
             number: int | float = value
         else:
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer too large for a float
+                raise ValueError from None
             if not math.isfinite(number):
                 raise ValueError
         if (self.minimum is not None and number < self.minimum) or (
@@ -168,7 +172,20 @@ LOAD_TIME_OPTIONS: frozenset[str] = frozenset(n for n, s in OPTION_SPECS.items()
 
 
 def _got(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    """The offending value, shortened: a profile may hold a megabyte string or a 5000-digit number."""
+    try:
+        shown = repr(value)
+    except ValueError:  # an int too long to print
+        shown = f"<{value.bit_length()}-bit integer>" if isinstance(value, int) else "<unprintable>"
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{shown} ({type(value).__name__})"
+
+
+def _key(key: Any) -> str:
+    """A key as the user would recognise it, on one line: 'num_ctx', or its repr when odd."""
+    text = f"'{key}'" if isinstance(key, str) and key.isprintable() else repr(key)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def validate_options(options: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -181,13 +198,15 @@ def validate_options(options: Mapping[str, Any], source: str) -> dict[str, Any]:
         if spec is None:
             close = difflib.get_close_matches(str(key), OPTION_SPECS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(OPTION_SPECS)
-            raise ProfileError(f"{source}: unknown option '{key}' ({hint})")
+            raise ProfileError(f"{source}: unknown option {_key(key)} ({hint})")
         try:
             result[key] = spec.coerce(value)
         except ValueError:
-            raise ProfileError(
-                f"{source}: option '{key}' must be {spec.expectation()}, got {_got(value)}"
-            ) from None
+            expected = spec.expectation()
+            if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                expected += " that fits in 64 bits"
+            message = f"{source}: option {_key(key)} must be {expected}, got {_got(value)}"
+            raise ProfileError(message) from None
     return result
 
 
@@ -268,12 +287,15 @@ def load_profile(path: Path, builtin: bool = False) -> Profile:
         raise ProfileError(f"{path}: invalid TOML: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, arrays nested 5000 deep
+        raise ProfileError(f"{path}: invalid TOML: {' '.join(str(exc).split())[:120]}") from None
     for key in data:
         if key in _TOP_LEVEL_KEYS:
             continue
         if key in OPTION_SPECS:
             raise ProfileError(f"{path}: option '{key}' must be under [options], not at the top level")
-        raise ProfileError(f"{path}: unknown top-level key '{key}' (allowed: {', '.join(_TOP_LEVEL_KEYS)})")
+        allowed = ", ".join(_TOP_LEVEL_KEYS)
+        raise ProfileError(f"{path}: unknown top-level key {_key(key)} (allowed: {allowed})")
     if "name" not in data:
         raise ProfileError(f"{path}: missing required key 'name' (a string)")
     name = _check_name(data["name"], str(path))

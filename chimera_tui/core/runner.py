@@ -114,7 +114,7 @@ async def wait_for_ps(client: OllamaClient, model: str, present: bool, wait_s: f
             await anyio.sleep(0.1)
         return
     state = "loaded" if present else "unloaded"
-    raise BenchTimeout("idle", wait_s, f"(/api/ps never showed {model} {state})")
+    raise BenchTimeout("ps_wait", wait_s, client.url, f"waiting for /api/ps to show {model} {state} on")
 
 
 async def find_model(client: OllamaClient, name: str) -> ModelInfo:
@@ -179,6 +179,8 @@ class BenchRunner:
         self._nvml_module = nvml_module
         self._cancel = threading.Event()
         self._call_scope: anyio.CancelScope | None = None
+        #: notes for the next run (set between runs, e.g. the model had to be reloaded)
+        self._notes: list[str] = []
         self.session_path: Path | None = None
 
     def cancel(self) -> None:
@@ -246,6 +248,8 @@ class BenchRunner:
                         if self.cancelled:
                             status = "cancelled"
                             break
+                    elif index > 0:
+                        await self._guarded(self._ensure_loaded(client, model))
                     record = await self._one_call(client, writer, model, think, index, warmup, number, total)
                     if record.status == "cancelled":
                         status = "cancelled"
@@ -281,6 +285,18 @@ class BenchRunner:
         await client.load(spec.api, model, spec.request_options(), spec.keep_alive)
         await wait_for_ps(client, model, True, spec.ps_wait_s)
 
+    async def _ensure_loaded(self, client: OllamaClient, model: str) -> None:
+        """Warm mode, between runs: a model unloaded since the last run (keep_alive expiry, another
+        client, a server restart) is loaded again, and the next run says so in its notes."""
+        try:
+            loaded = await client.is_loaded(model)
+        except ChimeraError as exc:
+            log.warning("cannot check /api/ps before the next run: %s", exc)
+            return
+        if not loaded:
+            self._notes.append("the model had been unloaded since the previous run; it was reloaded first")
+            await self._preload(client, model)
+
     async def _unload(self, client: OllamaClient, model: str) -> None:
         self._emit(PhaseChanged(f"unloading {model} (cold mode)"))
         await client.load(self.spec.api, model, self.spec.request_options(), 0)
@@ -304,7 +320,8 @@ class BenchRunner:
         writer.start_run(record)
         self._emit(RunStarted(index, number, total, warmup))
 
-        outcome = CallOutcome(CallTrace(0))
+        outcome = CallOutcome(CallTrace(0), notes=self._notes)
+        self._notes = []
 
         def on_tokens(tokens: list[TokenEvent]) -> None:
             self._emit(TokenBatch(index, tokens, outcome.trace.t_send_ns))

@@ -28,10 +28,14 @@ from chimera_tui.core.stats import Summary, aggregate
 
 SCHEMA_VERSION = 1
 MANIFEST = "session.toml"
+#: folders inside the sessions directory that are not sessions (sweep records live in `sweeps/`)
+RESERVED_DIRS = frozenset({"sweeps"})
 METRICS = "metrics.json"
 
 RunStatus = Literal["ok", "failed", "cancelled", "in_flight", "incomplete"]
+RUN_STATUSES: tuple[str, ...] = ("ok", "failed", "cancelled", "in_flight", "incomplete")
 SessionStatus = Literal["running", "complete", "cancelled", "failed", "incomplete"]
+SESSION_STATUSES: tuple[str, ...] = ("running", "complete", "cancelled", "failed", "incomplete")
 
 
 def default_sessions_dir() -> Path:
@@ -47,6 +51,10 @@ def safe_slug(text: str, limit: int = 40) -> str:
     """A file-name-safe slug of any text (model or profile names may hold `/`, `:` or worse)."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
     return (slug or "x")[:limit]
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def drop_none(value: Any) -> Any:
@@ -108,11 +116,11 @@ class RunRecord:
         return cls(
             index=int(data["index"]),
             warmup=bool(data.get("warmup", False)),
-            status=data.get("status", "failed"),
+            status=data["status"] if data.get("status") in RUN_STATUSES else "failed",
             started_at=str(data.get("started_at", "")),
             metrics=CallMetrics.from_dict(data.get("metrics") or {}),
-            error_kind=data.get("error_kind"),
-            error=data.get("error"),
+            error_kind=_opt_str(data.get("error_kind")),
+            error=_opt_str(data.get("error")),
             prompt=data.get("prompt"),
             response=data.get("response") or "",
             thinking=data.get("thinking") or "",
@@ -289,6 +297,8 @@ class SessionWriter:
             atomic_write_text(self.path / METRICS, json.dumps(doc, indent=1, allow_nan=False))
         except OSError as exc:
             raise SessionError(f"cannot write {self.path / METRICS}: {exc.strerror or exc}") from None
+        except (TypeError, ValueError) as exc:  # a NaN or an object JSON cannot hold: a bug, said plainly
+            raise SessionError(f"cannot save {self.path / METRICS}: {exc}") from None
 
 
 def load_session(path: Path) -> Session:
@@ -297,14 +307,17 @@ def load_session(path: Path) -> Session:
     metrics_path = path / METRICS
     try:
         doc = json.loads(metrics_path.read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs", []), list):
+            raise ValueError("not a metrics document (an object with a list of runs)")
         runs = [RunRecord.from_dict(r) for r in doc.get("runs", [])]
         rounds = [r for r in doc.get("rounds", []) if isinstance(r, dict)]
     except FileNotFoundError:
         raise SessionError(f"{path.name}: {METRICS} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise SessionError(f"{path.name}: corrupt {METRICS}: {exc}") from None
-    status: SessionStatus = doc.get("status", "incomplete")
-    writer = doc.get("writer") or {}
+    except (OSError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # truncated or hand-edited: not UTF-8, not JSON, or runs of the wrong shape
+        raise SessionError(f"{path.name}: corrupt {METRICS}: {_one_line(exc)}") from None
+    status: SessionStatus = doc.get("status") if doc.get("status") in SESSION_STATUSES else "incomplete"
+    writer = doc.get("writer") if isinstance(doc.get("writer"), dict) else {}
     writer_alive = (
         status == "running"
         and writer.get("host") == socket.gethostname()
@@ -394,17 +407,28 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise SessionError(f"{path.name}: not a session (no {MANIFEST})")
     try:
         manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SessionError(f"{path.name}: unreadable {MANIFEST}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError and UnicodeDecodeError too
+        raise SessionError(f"{path.name}: unreadable {MANIFEST}: {_one_line(exc)}") from None
     version = manifest.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise SessionError(f"{path.name}: {MANIFEST} has no schema_version")
     if version > SCHEMA_VERSION:
         raise SessionError(
             f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); "
             "upgrade to read it"
         )
+    for section in _TABLES:
+        if section in manifest and not isinstance(manifest[section], dict):
+            raise SessionError(f"{path.name}: {MANIFEST}: '{section}' must be a table")
     return manifest
+
+
+#: manifest sections that must be TOML tables when present
+_TABLES = ("tool", "model", "profile", "workload", "timeouts", "environment", "result")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 class SessionStore:
@@ -420,7 +444,7 @@ class SessionStore:
         if not self.root.is_dir():
             return good, broken
         for entry in sorted(self.root.iterdir()):
-            if not entry.is_dir() or entry.name.startswith("."):
+            if not entry.is_dir() or entry.name.startswith(".") or entry.name in RESERVED_DIRS:
                 continue
             try:
                 good.append(load_session(entry))
@@ -436,7 +460,7 @@ class SessionStore:
         if not self.root.is_dir():
             return good, broken
         for entry in self.root.iterdir():
-            if not entry.is_dir() or entry.name.startswith("."):
+            if not entry.is_dir() or entry.name.startswith(".") or entry.name in RESERVED_DIRS:
                 continue
             try:
                 good.append(SessionSummary.from_manifest(entry, read_manifest(entry)))

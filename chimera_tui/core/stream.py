@@ -8,11 +8,13 @@ reads is stamped by the read that completed it, which is when it became usable.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chimera_tui.core.errors import StreamError
+from chimera_tui.safe_text import sanitize_line
 
 #: A single NDJSON line longer than this is refused (a runaway or hostile server), not buffered forever.
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -66,15 +68,20 @@ class LineSplitter:
         self._max = max_line_bytes
 
     def feed(self, t_ns: int, data: bytes) -> list[StampedLine]:
-        """Add one read's bytes; return the lines it completed, all stamped `t_ns`."""
-        if b"\n" not in data:
-            self._buffer += data
-            self._check_size()
-            return []
+        """Add one read's bytes; return the lines it completed, all stamped `t_ns`.
+
+        The outcome never depends on how the stream was cut into reads: the same lines come out,
+        and a line longer than the limit always raises StreamError (complete or still buffered).
+        """
         self._buffer += data
+        if b"\n" not in data:
+            self._check(len(self._buffer))
+            return []
         *complete, rest = self._buffer.split(b"\n")
         self._buffer = bytearray(rest)
-        self._check_size()
+        for line in complete:
+            self._check(len(line))
+        self._check(len(self._buffer))
         return [StampedLine(t_ns, bytes(line)) for line in complete if line.strip()]
 
     def flush(self, t_ns: int) -> list[StampedLine]:
@@ -82,11 +89,21 @@ class LineSplitter:
         rest, self._buffer = bytes(self._buffer), bytearray()
         return [StampedLine(t_ns, rest)] if rest.strip() else []
 
-    def _check_size(self) -> None:
-        if len(self._buffer) > self._max:
-            size = len(self._buffer)
+    def _check(self, size: int) -> None:
+        if size > self._max:
             self._buffer = bytearray()
-            raise StreamError(f"a stream line exceeded {self._max // (1024 * 1024)} MiB ({size} bytes)")
+            limit = f"{self._max / (1024 * 1024):g} MiB" if self._max >= 1024 * 1024 else f"{self._max} bytes"
+            raise StreamError(f"a stream line exceeded {limit} ({size} bytes); is this an Ollama server?")
+
+
+def _keep_text(literal: str) -> Any:
+    """A number JSON can write but a float cannot hold (1e400), or NaN/Infinity: kept as its text."""
+    value = float(literal)
+    return value if math.isfinite(value) else literal
+
+
+#: one decoder, made once: the reader parses a line per token
+_DECODER = json.JSONDecoder(parse_float=_keep_text, parse_constant=_keep_text)
 
 
 def parse_json_line(line: StampedLine) -> dict[str, Any]:
@@ -96,13 +113,22 @@ def parse_json_line(line: StampedLine) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise StreamError(f"stream line is not valid UTF-8 (byte {exc.start})") from None
     try:
-        obj = json.loads(text)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        preview = text[:60].replace("\n", " ")
-        raise StreamError(f"stream line is not JSON ({exc.msg}): {preview!r}") from None
+        raise StreamError(f"stream line is not JSON ({exc.msg}): {_preview(text)}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits, nesting too deep
+        raise StreamError(f"stream line is not usable JSON ({_one_line(exc)}): {_preview(text)}") from None
     if not isinstance(obj, dict):
         raise StreamError(f"stream line is JSON but not an object: {type(obj).__name__}")
     return obj
+
+
+def _preview(text: str) -> str:
+    return repr(sanitize_line(text[:60]))
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:120] or type(exc).__name__
 
 
 def ollama_events(line: StampedLine) -> Iterator[StreamEvent]:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from chimera_tui.core.monitor import SystemMonitor
 from chimera_tui.core.profiles import Profile
 from chimera_tui.core.sessions import Session
+from chimera_tui.safe_text import sanitize, sanitize_line
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.config import AppConfig
 from chimera_tui.ui.screens.help import HelpScreen
@@ -80,6 +82,22 @@ class ChimeraApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is plain text (`markup` is ignored: widgets pass True by default).
+        Messages carry server and model text; an error with `[/]` in it would otherwise be a
+        markup error that stops the app, and escape sequences are stripped as everywhere else."""
+        super().notify(
+            sanitize(message), title=sanitize_line(title), severity=severity, timeout=timeout, markup=False
+        )
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"

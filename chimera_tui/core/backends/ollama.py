@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import anyio
 import httpx
 
 from chimera_tui.core.errors import (
+    MAX_SERVER_TEXT,
     BenchTimeout,
     ChimeraError,
     EndpointUnreachable,
@@ -26,14 +29,27 @@ from chimera_tui.core.errors import (
     ServerError,
     StreamError,
 )
-from chimera_tui.core.metrics import CallTrace
-from chimera_tui.core.stream import DoneEvent, ErrorEvent, LineSplitter, TokenEvent, ollama_events
+from chimera_tui.core.metrics import CallTrace, server_final_notes
+from chimera_tui.core.stream import (
+    DoneEvent,
+    ErrorEvent,
+    LineSplitter,
+    TokenEvent,
+    ollama_events,
+    parse_json_line,
+)
+from chimera_tui.safe_text import sanitize_line
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:11434"
 #: the most of an error body we read; a server that sends more is not telling us anything useful
 MAX_ERROR_BODY = 64 * 1024
+#: the largest answer to a management request (/api/tags, /api/show, ...) we accept
+MAX_JSON_BODY = 32 * 1024 * 1024
+#: after the final `done` line, how long and how much more we read to end the response cleanly
+DRAIN_S = 1.0
+DRAIN_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +70,15 @@ class ServerInfo:
     version: str | None
 
 
+def _str(value: Any) -> str | None:
+    """A server string field: None when absent, empty or not a string."""
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """A model as `/api/tags` lists it."""
@@ -67,14 +92,16 @@ class ModelInfo:
 
     @classmethod
     def from_tags(cls, entry: dict[str, Any]) -> ModelInfo:
-        details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+        details = entry.get("details")
+        if not isinstance(details, dict):
+            details = {}
         return cls(
             name=str(entry.get("name") or entry.get("model") or "?"),
-            digest=entry.get("digest"),
-            size_bytes=entry.get("size") if isinstance(entry.get("size"), int) else None,
-            parameter_size=details.get("parameter_size") or None,
-            quantization=details.get("quantization_level") or None,
-            family=details.get("family") or None,
+            digest=_str(entry.get("digest")),
+            size_bytes=_int(entry.get("size")),
+            parameter_size=_str(details.get("parameter_size")),
+            quantization=_str(details.get("quantization_level")),
+            family=_str(details.get("family")),
         )
 
 
@@ -97,16 +124,12 @@ class LoadedModel:
 
     @classmethod
     def from_ps(cls, entry: dict[str, Any]) -> LoadedModel:
-        def _int(key: str) -> int | None:
-            value = entry.get(key)
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-
         return cls(
             name=str(entry.get("name") or entry.get("model") or "?"),
-            size_bytes=_int("size"),
-            size_vram_bytes=_int("size_vram"),
-            context_length=_int("context_length"),
-            expires_at=entry.get("expires_at"),
+            size_bytes=_int(entry.get("size")),
+            size_vram_bytes=_int(entry.get("size_vram")),
+            context_length=_int(entry.get("context_length")),
+            expires_at=_str(entry.get("expires_at")),
         )
 
 
@@ -120,7 +143,9 @@ class CallOutcome:
     error: ChimeraError | None = None
     cancelled: bool = False
     http_status: int | None = None
+    #: lines the server sent after the final `done` line (ignored, and noted in `notes`)
     extra_done_lines: int = 0
+    #: what was odd about the call without failing it (extra lines, unusable server figures)
     notes: list[str] = field(default_factory=list)
 
 
@@ -169,30 +194,51 @@ class OllamaClient:
     # -- plain requests ----------------------------------------------------------------------
     async def _request(
         self, method: str, path: str, body: dict[str, Any] | None = None, which: str = "idle"
-    ) -> httpx.Response:
-        """One plain request, bounded by the named timeout (idle for management calls)."""
-        wait_s = self.timeouts.first_byte_s if which == "first_byte" else self.timeouts.idle_s
+    ) -> _Reply:
+        """One plain request, its body read in full (up to MAX_JSON_BODY), bounded by the named
+        timeout (first_byte for loads, idle for the management calls)."""
+        t = self.timeouts
+        wait_s = t.first_byte_s if which == "first_byte" else t.idle_s
+        doing = None if which == "first_byte" else "waiting for a response from"
+        # each read waits at most wait_s; the deadline around it bounds a server that trickles bytes
+        timeout = httpx.Timeout(connect=t.connect_s, read=wait_s, write=t.connect_s, pool=t.connect_s)
         try:
-            with anyio.fail_after(self.timeouts.connect_s + wait_s):
-                return await self._http.request(method, path, json=body)
-        except TimeoutError:
-            raise BenchTimeout(which, wait_s, self.url) from None
+            with anyio.fail_after(t.connect_s + wait_s):
+                request = self._http.build_request(method, path, json=body, timeout=timeout)
+                response = await self._http.send(request, stream=True)
+                try:
+                    data = await _read_bounded(response, MAX_JSON_BODY + 1)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.ReadTimeout):
+            raise BenchTimeout(which, wait_s, self.url, doing) from None
         except httpx.ConnectTimeout:
-            raise BenchTimeout("connect", self.timeouts.connect_s, self.url) from None
+            raise BenchTimeout("connect", t.connect_s, self.url) from None
         except httpx.ConnectError as exc:
             raise EndpointUnreachable(f"cannot reach {self.url}: {_reason(exc)}") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise NotOllama(
+                f"{self.url} closed the connection without a usable HTTP answer ({_reason(exc)}); "
+                "is this an Ollama server (and not a TLS port: https)?"
+            ) from None
         except httpx.HTTPError as exc:
             raise EndpointUnreachable(f"request to {self.url}{path} failed: {_reason(exc)}") from None
+        if len(data) > MAX_JSON_BODY:
+            raise NotOllama(
+                f"{self.url}{path} sent more than {MAX_JSON_BODY // (1024 * 1024)} MiB; "
+                "is this an Ollama server?"
+            )
+        return _Reply(response.status_code, data)
 
     async def _json(
         self, method: str, path: str, body: dict[str, Any] | None = None, which: str = "idle"
     ) -> dict[str, Any]:
-        response = await self._request(method, path, body, which)
-        if response.status_code != 200:
-            raise _http_error(response.status_code, response.content, self.url, path)
+        reply = await self._request(method, path, body, which)
+        if reply.status != 200:
+            raise _http_error(reply.status, reply.body[:MAX_ERROR_BODY], self.url, path)
         try:
-            data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = json.loads(reply.body.decode("utf-8"))
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, absurd numbers or nesting
             raise NotOllama(f"{self.url}{path} did not return JSON; is this an Ollama server?") from None
         if not isinstance(data, dict):
             raise NotOllama(f"{self.url}{path} returned unexpected JSON; is this an Ollama server?")
@@ -200,15 +246,15 @@ class OllamaClient:
 
     async def probe(self) -> ServerInfo:
         """`GET /` then `/api/version`. Opens the connection that the benchmark will reuse."""
-        response = await self._request("GET", "/")
-        if response.status_code != 200 or b"Ollama" not in response.content[:200]:
+        reply = await self._request("GET", "/")
+        if reply.status != 200 or b"Ollama" not in reply.body[:200]:
             raise NotOllama(
-                f"{self.url} answers but is not an Ollama server (GET / gave HTTP {response.status_code})"
+                f"{self.url} answers but is not an Ollama server (GET / gave HTTP {reply.status})"
             )
         version: str | None = None
         try:
             data = await self._json("GET", "/api/version")
-            version = data.get("version") if isinstance(data.get("version"), str) else None
+            version = _str(data.get("version"))
         except ChimeraError as exc:
             log.warning("no /api/version at %s: %s", self.url, exc)
         return ServerInfo(self.url, version)
@@ -232,8 +278,12 @@ class OllamaClient:
         )
 
     async def show(self, model: str) -> dict[str, Any]:
+        """`/api/show`; `capabilities` is always a list of strings (empty when the server gave none)."""
         try:
-            return await self._json("POST", "/api/show", {"model": model})
+            data = await self._json("POST", "/api/show", {"model": model})
+            caps = data.get("capabilities")
+            data["capabilities"] = [c for c in caps if isinstance(c, str)] if isinstance(caps, list) else []
+            return data
         except ServerError as exc:
             if exc.status == 404:
                 available = [m.name for m in await self.tags()]
@@ -308,11 +358,21 @@ class OllamaClient:
                     else:
                         first = False
                         lines = splitter.feed(t_ns, data)
-                    done = self._consume(lines, trace, outcome, text, thinking, on_tokens)
+                    done, after = self._consume(lines, trace, outcome, text, thinking, on_tokens)
                     if data is None and not done:
                         raise StreamError(
                             "the stream ended without a final 'done' line (server stopped or crashed)"
                         )
+                outcome.notes.extend(server_final_notes(trace.final))
+                if data is not None:
+                    after += await self._drain(chunks, splitter, outcome)
+                if after:
+                    outcome.extra_done_lines = len(after)
+                    dones = sum(1 for line in after if _is_done_line(line))
+                    outcome.notes.append(
+                        f"{len(after)} line(s) after the final 'done' line were ignored"
+                        + (f" ({dones} of them another 'done' line)" if dones else "")
+                    )
             finally:
                 with anyio.CancelScope(shield=True):
                     await response.aclose()
@@ -322,12 +382,50 @@ class OllamaClient:
             outcome.error = BenchTimeout("connect", timeouts.connect_s, self.url)
         except httpx.ConnectError as exc:
             outcome.error = EndpointUnreachable(f"cannot reach {self.url}: {_reason(exc)}")
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            if outcome.http_status is None:  # not even a status line: a crash, or not an HTTP server
+                outcome.error = StreamError(
+                    f"{self.url} closed the connection without an HTTP answer ({_reason(exc)}); "
+                    "server crashed, or not an Ollama server (a TLS port?)"
+                )
+            else:
+                outcome.error = StreamError(f"the connection to {self.url} broke mid-stream: {_reason(exc)}")
         except httpx.HTTPError as exc:
             outcome.error = StreamError(f"the connection to {self.url} broke mid-stream: {_reason(exc)}")
         finally:
             outcome.text = "".join(text)
             outcome.thinking = "".join(thinking)
         return outcome
+
+    async def _drain(self, chunks: Any, splitter: LineSplitter, outcome: CallOutcome) -> list[Any]:
+        """After the final line: read what is left of the response (normally nothing but its end),
+        so that the connection is reused, and return any lines that came after `done`."""
+        lines: list[Any] = []
+        received = 0
+        with anyio.move_on_after(min(DRAIN_S, self.timeouts.idle_s)) as scope:
+            try:
+                async for data in chunks:
+                    received += len(data)
+                    try:
+                        lines += splitter.feed(time.perf_counter_ns(), data)
+                    except StreamError:
+                        lines.append(b"")  # a runaway line after done: counted, not kept
+                    if received > DRAIN_MAX_BYTES:
+                        outcome.notes.append(
+                            f"the server sent more than {DRAIN_MAX_BYTES // 1024} KiB after the final "
+                            "'done' line; stopped reading"
+                        )
+                        return lines
+            except httpx.HTTPError as exc:  # the response is complete for us: only noted
+                outcome.notes.append(f"the connection broke after the final 'done' line: {_reason(exc)}")
+                return lines
+            return lines + splitter.flush(time.perf_counter_ns())
+        if scope.cancelled_caught:
+            outcome.notes.append(
+                f"the server kept the stream open {min(DRAIN_S, self.timeouts.idle_s):g} s after the final "
+                "'done' line; stopped reading"
+            )
+        return lines
 
     @staticmethod
     def _consume(
@@ -337,12 +435,12 @@ class OllamaClient:
         text: list[str],
         thinking: list[str],
         on_tokens: TokenSink | None,
-    ) -> bool:
-        """Fold decoded lines into the trace. Returns True once the final line has been seen."""
+    ) -> tuple[bool, list[Any]]:
+        """Fold decoded lines into the trace. Returns whether the final line has been seen, and the
+        lines of this read that came after it (ignored)."""
         batch: list[TokenEvent] = []
-        done = False
         try:
-            for line in lines:
+            for i, line in enumerate(lines):
                 for event in ollama_events(line):
                     if isinstance(event, TokenEvent):
                         trace.add_token(event.t_ns, event.kind)
@@ -351,25 +449,39 @@ class OllamaClient:
                     elif isinstance(event, DoneEvent):
                         trace.final = event.final
                         trace.t_end_ns = event.t_ns
-                        done = True
                     elif isinstance(event, ErrorEvent):
                         trace.t_end_ns = event.t_ns
-                        raise StreamError(f"server error mid-stream: {event.message}")
-                if done:
-                    break
+                        message = sanitize_line(event.message)[:MAX_SERVER_TEXT]
+                        raise StreamError(f"server error mid-stream: {message}")
+                if trace.final is not None:
+                    return True, lines[i + 1 :]
         finally:
             if batch and on_tokens is not None:
                 on_tokens(batch)
-        return done
+        return False, []
 
 
-async def _read_bounded(response: httpx.Response) -> bytes:
+def _is_done_line(line: Any) -> bool:
+    try:
+        return parse_json_line(line).get("done") is True
+    except StreamError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: bytes
+
+
+async def _read_bounded(response: httpx.Response, limit: int = MAX_ERROR_BODY) -> bytes:
+    """At most `limit` bytes of the body (decoded: gzip and the like are undone)."""
     body = bytearray()
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
         body += chunk
-        if len(body) > MAX_ERROR_BODY:
+        if len(body) >= limit:
             break
-    return bytes(body[:MAX_ERROR_BODY])
+    return bytes(body[:limit])
 
 
 def _http_error(status: int, body: bytes, url: str, path: str) -> ChimeraError:
@@ -389,6 +501,26 @@ def _http_error(status: int, body: bytes, url: str, path: str) -> ChimeraError:
     return ServerError(status, message)
 
 
+def _host(exc: BaseException) -> str:
+    try:
+        return exc.request.url.host if isinstance(exc, httpx.RequestError) else "?"
+    except RuntimeError:  # an httpx error without its request
+        return "?"
+
+
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """One line for an httpx error: what the OS or TLS said, named plainly where we can."""
+    seen: BaseException | None = exc
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        for cause in (seen, *(a for a in seen.args if isinstance(a, BaseException))):
+            if isinstance(cause, socket.gaierror):
+                return f"cannot resolve the host name '{_host(exc)}' ({cause.strerror or cause})"
+            if isinstance(cause, ConnectionRefusedError):
+                return "connection refused (is Ollama running, and on this port?)"
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return f"TLS certificate verification failed: {cause.verify_message or cause}"
+        seen = seen.__cause__ or seen.__context__
+    text = sanitize_line(str(exc)).strip()
     return text or type(exc).__name__

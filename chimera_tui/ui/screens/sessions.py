@@ -168,7 +168,8 @@ class SessionsScreen(Screen[None]):
         cursor_key = self.current_key()
         table.clear()
         for row in self.visible_rows():
-            table.add_row(*row.cells(row.key in self.marked), key=row.key)
+            # plain Text cells: names and reasons come from files and servers, never markup
+            table.add_row(*(Text(cell) for cell in row.cells(row.key in self.marked)), key=row.key)
         if cursor_key is not None and cursor_key in table.rows:
             table.move_cursor(row=table.get_row_index(cursor_key))
         broken = sum(1 for r in self.rows if r.broken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
@@ -30,15 +31,16 @@ def _agg(s: Summary | None, digits: int = 1) -> str:
     return text
 
 
-def run_cells(record: RunRecord, number: int, total: int) -> tuple[str, ...]:
-    """The table cells of one run (shared by the live table and the session view)."""
+def run_cells(record: RunRecord, number: int, total: int) -> tuple[str | Text, ...]:
+    """The table cells of one run (shared by the live table and the session view). The status cell
+    holds server text, so it is a plain Text: never read as markup."""
     m = record.metrics
     status = record.status
     if record.error:
         status = f"{record.status}: {sanitize_line(record.error)[:40]}"
     return (
         f"{'w' if record.warmup else ''}{number}/{total}",
-        status,
+        Text(status),
         _n(m.server_decode_rate),
         _n(m.client_decode_rate),
         _n(m.ttft_ms),
@@ -55,7 +57,7 @@ class RunsTable(Vertical):
         self.records: list[RunRecord] = []
 
     def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="run-rows", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(id="run-rows", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="aggregate")
 

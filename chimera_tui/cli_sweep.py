@@ -1,0 +1,258 @@
+"""`chimera-tui sweep ...`: run, resume, list and report parameter sweeps headless."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def add_sweep_parser(sub: Any) -> None:
+    sw = sub.add_parser("sweep", help="parameter sweeps (TR111): run, resume, list, report")
+    ssub = sw.add_subparsers(dest="sweep_command", metavar="ACTION", required=True)
+
+    run = ssub.add_parser("run", help="run a sweep definition (a built-in name like tr111, or a .toml)")
+    run.add_argument("definition", nargs="?", default="tr111")
+    run.add_argument("--model", "-m", default=None, help="model (default: the first the server lists)")
+    run.add_argument("--endpoint", dest="sweep_endpoint", default=None, metavar="URL")
+    run.add_argument("--demo", dest="sweep_demo", action="store_true", help="use the embedded simulator")
+    run.add_argument("--runs", type=int, default=None, help="override runs per configuration")
+    run.add_argument("--warmup", type=int, default=None, help="override warm-up runs per configuration")
+    run.add_argument("--order", choices=("sequential", "shuffled", "interleaved"), default=None)
+    run.add_argument("--seed", type=int, default=None, help="seed for shuffled order")
+    run.add_argument("--cooldown", type=float, default=None, metavar="S", help="pause between configurations")
+    run.add_argument("--num-predict", type=int, default=None)
+    run.add_argument("--cold", action="store_true", default=None)
+    run.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+
+    res = ssub.add_parser("resume", help="finish a sweep that was stopped part way")
+    res.add_argument("sweep", help="sweep id, id prefix or folder")
+    res.add_argument("--endpoint", dest="sweep_endpoint", default=None, metavar="URL")
+    res.add_argument("--demo", dest="sweep_demo", action="store_true")
+    res.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+
+    ls = ssub.add_parser("list", help="list sweeps")
+    ls.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+
+    rep = ssub.add_parser("report", help="ranking, success rate and heat maps of a sweep")
+    rep.add_argument("sweep", help="sweep id, id prefix or folder")
+    rep.add_argument("--format", "-f", choices=("text", "md", "csv", "json", "html"), default="text")
+    rep.add_argument("-o", "--output", type=Path, default=None)
+    rep.add_argument("--metric", default="server_decode_rate", help="ranking metric (default decode rate)")
+    rep.add_argument("--heatmap", default="num_gpu,num_ctx", help="X,Y options of the heat maps")
+    rep.add_argument(
+        "--save-best", metavar="NAME", default=None, help="save the best configuration as a profile"
+    )
+    rep.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+
+
+class SweepProgress:
+    """Sweep events as lines on stderr; the per-call lines come from HeadlessProgress."""
+
+    def __init__(self, out: TextIO) -> None:
+        from chimera_tui.cli_output import HeadlessProgress
+
+        self.out = out
+        self.calls = HeadlessProgress(out)
+
+    def __call__(self, event: Any) -> None:
+        from chimera_tui.core.events import SessionFinished, SessionStarted
+        from chimera_tui.core.sweep import ConfigFinished, ConfigStarted, SweepFinished, SweepStarted
+
+        if isinstance(event, SweepStarted):
+            self._line(
+                f"sweep {event.sweep_id}: {len(event.configs)} configurations × {event.runs_per_config} runs "
+                f"({event.order}); {event.pending} to run"
+            )
+        elif isinstance(event, ConfigStarted):
+            visit = f" visit {event.visit}/{event.visits}" if event.visits > 1 else ""
+            self._line(f"config {event.index + 1}/{event.total}: {event.key}{visit}")
+        elif isinstance(event, ConfigFinished):
+            reload = f", reload {fmt(event.reload_load_ms)} ms" if event.reload_load_ms is not None else ""
+            self._line(f"  → {event.status}{reload}")
+        elif isinstance(event, SweepFinished):
+            self._line(f"sweep {event.record.status}: {event.record.path}")
+        elif isinstance(event, SessionStarted | SessionFinished):
+            return
+        else:
+            self.calls(event)
+
+    def _line(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+
+def cmd_sweep(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
+    action = args.sweep_command
+    if action == "list":
+        return _list(sessions_root)
+    if action == "report":
+        return _report(args, sessions_root)
+    return _run(args, sessions_root, timeouts)
+
+
+def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
+    import signal
+
+    import anyio
+
+    from chimera_tui.cli import UserError, _first_model, start_demo_simulator
+    from chimera_tui.core.sweep import SweepRunner, find_sweep, resolve_sweep
+
+    sim = start_demo_simulator() if args.sweep_demo else None
+    try:
+        endpoint = sim.url if sim else args.sweep_endpoint
+        progress = SweepProgress(sys.stderr)
+        if args.sweep_command == "resume":
+            runner = SweepRunner.from_record(
+                resolve_sweep(sessions_root, args.sweep), progress, timeouts=timeouts, endpoint=endpoint
+            )
+        else:
+            defn = find_sweep(args.definition)
+            overrides = {
+                k: v
+                for k, v in {
+                    "runs": args.runs,
+                    "warmup": args.warmup,
+                    "order": args.order,
+                    "seed": args.seed,
+                    "cooldown_s": args.cooldown,
+                    "num_predict": args.num_predict,
+                    "cold": args.cold,
+                }.items()
+                if v is not None
+            }
+            defn = dataclasses.replace(defn, **overrides) if overrides else defn
+            if defn.runs < 4:
+                print(
+                    f"chimera-tui: note: with {defn.runs} runs per configuration no difference can reach "
+                    "significance (the exact permutation test's smallest p is 0.1); use --runs 4 or more",
+                    file=sys.stderr,
+                )
+            endpoint = endpoint or "http://127.0.0.1:11434"
+            model = args.model or _first_model(endpoint, timeouts)
+            runner = SweepRunner(defn, sessions_root, endpoint, model, progress, timeouts=timeouts)
+        previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
+        try:
+            record = anyio.run(runner.run)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    finally:
+        if sim is not None:
+            sim.stop()
+    counts = record.counts()
+    print(f"sweep {record.id}: {record.status}; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"sweep saved: {record.path}")
+    if record.status == "cancelled":
+        return 130
+    if record.status != "complete":
+        raise UserError(f"sweep {record.status}: resume it with `chimera-tui sweep resume {record.id}`")
+    return 0
+
+
+def _list(sessions_root: Path) -> int:
+    from chimera_tui.core.sweep import list_sweeps
+
+    records, broken = list_sweeps(sessions_root)
+    if not records and not broken:
+        print(f"no sweeps in {sessions_root}")
+    for rec in records:
+        counts = ", ".join(f"{k} {v}" for k, v in rec.counts().items())
+        print(f"{rec.id:<44} {rec.definition.name:<16} {rec.model:<20} {rec.status:<10} {counts}")
+    for path, reason in broken:
+        print(f"unreadable: {path.name}: {reason}")
+    return 0
+
+
+def _report(args: argparse.Namespace, sessions_root: Path) -> int:
+    from chimera_tui.cli import UserError
+    from chimera_tui.core.atomic import atomic_write_text
+    from chimera_tui.core.profiles import ProfileStore
+    from chimera_tui.core.reports.sweep_report import (
+        sweep_csv,
+        sweep_html,
+        sweep_json,
+        sweep_markdown,
+    )
+    from chimera_tui.core.sweep import (
+        best_profile,
+        heatmap,
+        load_sweep_record,
+        load_sweep_sessions,
+        rank,
+        resolve_sweep,
+        success_rate,
+    )
+
+    record = load_sweep_record(resolve_sweep(sessions_root, args.sweep))
+    sessions, problems = load_sweep_sessions(record)
+    for problem in problems:
+        print(f"chimera-tui: note: {problem}", file=sys.stderr)
+    if not sessions:
+        raise UserError(f"sweep {record.id} has no finished configuration yet")
+    rows = rank(sessions, record.baseline_key, args.metric, record=record)
+    heatmaps = _heatmaps(rows, args.heatmap, args.metric, heatmap)
+    if args.format == "text":
+        text = _ranking_text(rows, success_rate(rows))
+    elif args.format == "md":
+        text = sweep_markdown(record, rows, heatmaps)
+    elif args.format == "csv":
+        text = sweep_csv(rows)
+    elif args.format == "html":
+        text = sweep_html(record, rows, heatmaps)
+    else:
+        import json
+
+        text = json.dumps(sweep_json(record, rows, heatmaps), indent=2, allow_nan=False)
+    if args.output is None:
+        print(text)
+    else:
+        atomic_write_text(args.output, text)
+        print(f"exported: {args.output}", file=sys.stderr)
+    if args.save_best:
+        path = ProfileStore().save_user(best_profile(rows, args.save_best))
+        print(f"saved the best configuration as profile {args.save_best}: {path}", file=sys.stderr)
+    return 0
+
+
+def _heatmaps(rows: Any, spec: str, metric: str, heatmap: Any) -> list[Any]:
+    """Heat maps over two options, one per value of each other option that varies (e.g. temperature)."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if len(parts) != 2:
+        return []
+    x, y = parts
+    others: dict[str, set[Any]] = {}
+    for row in rows:
+        if row.is_baseline:
+            continue
+        for key, value in row.options.items():
+            if key not in (x, y):
+                others.setdefault(key, set()).add(value if not isinstance(value, list) else tuple(value))
+    varying = {k: sorted(v, key=str) for k, v in others.items() if len(v) > 1}
+    if len(varying) != 1:
+        return [heatmap(rows, x, y, metric)]
+    ((name, values),) = varying.items()
+    return [heatmap(rows, x, y, metric, {name: v}) for v in values]
+
+
+def _ranking_text(rows: Any, success: tuple[int, int, float | None]) -> str:
+    lines = [f"{'#':>2}  {'configuration':<44} {'tok/s':>16} {'CV%':>5} {'TTFT ms':>9} {'Δ%':>7}  verdict"]
+    for row in rows:
+        mean_sd = fmt(row.mean, 2) + (f" ± {fmt(row.sd, 2)}" if row.sd is not None else "")
+        delta = "—" if row.delta_pct is None else f"{row.delta_pct:+.1f}"
+        lines.append(
+            f"{row.rank:>2}  {row.key[:44]:<44} {mean_sd:>16} {fmt(row.cv_pct):>5} "
+            f"{fmt(row.mean_ttft_ms):>9} {delta:>7}  {row.verdict}"
+        )
+    faster, total, pct = success
+    lines.append(
+        f"configurations significantly faster than the baseline: {faster} of {total}"
+        + (f" ({pct:.0f}%)" if pct is not None else "")
+    )
+    return "\n".join(lines)
