@@ -143,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
     )
     b.add_argument(
+        "--backend",
+        choices=("auto", "ollama", "openai"),
+        default="auto",
+        help="server kind: Ollama's native API, an OpenAI-compatible server (llama.cpp, vLLM, LM Studio), "
+        "or auto-detect (default)",
+    )
+    b.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default=None,
+        help="OpenAI-compatible servers: environment variable holding the API key (never saved)",
+    )
+    b.add_argument(
         "--endpoint",
         dest="bench_endpoint",
         action="append",
@@ -338,7 +351,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if args.mode == "shared":
             endpoints = [endpoints[0]] * n
         models = [
-            name or _first_model(endpoint, _timeouts(args))
+            name or _first_model(endpoint, _timeouts(args), args.backend, args.api_key_env)
             for name, endpoint in zip(_per_agent(args.model, n, "--model"), endpoints, strict=True)
         ]
         runner = _make_runner(args, endpoints, models, profiles, label, prompt)
@@ -374,6 +387,10 @@ def _bench_endpoints(args: argparse.Namespace, n: int) -> list[str]:
                 f"--mode {args.mode} with {n} agents needs {n} --endpoint values (got {len(given)})"
             )
         return given
+    if not given and args.backend == "openai":
+        from chimera_tui.core.backends.openai import DEFAULT_OPENAI_URL
+
+        return [DEFAULT_OPENAI_URL]
     return [given[0] if given else _default_endpoint()]
 
 
@@ -422,6 +439,7 @@ def _make_runner(
             think=common["think"],
             unique_prompt=common["unique_prompt"],
         )
+    common.update(backend=args.backend, api_key_env=args.api_key_env)
     if args.mode == "single":
         from chimera_tui.core.runner import BenchRunner, BenchSpec
 
@@ -474,13 +492,15 @@ def _keep_alive(value: str) -> str | int:
         return value
 
 
-def _first_model(endpoint: str, timeouts: Timeouts) -> str:
+def _first_model(
+    endpoint: str, timeouts: Timeouts, backend: str = "auto", api_key_env: str | None = None
+) -> str:
     import anyio
 
-    from chimera_tui.core.backends.ollama import OllamaClient
+    from chimera_tui.core.backends import open_client
 
     async def first() -> str:
-        async with OllamaClient(endpoint, timeouts) as client:
+        async with await open_client(endpoint, backend, timeouts, None, api_key_env) as client:
             await client.probe()
             models = await client.tags()
         if not models:

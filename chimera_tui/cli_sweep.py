@@ -182,7 +182,6 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     )
     from chimera_tui.core.sweep import (
         best_profile,
-        heatmap,
         load_sweep_record,
         load_sweep_sessions,
         rank,
@@ -197,7 +196,7 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     if not sessions:
         raise UserError(f"sweep {record.id} has no finished configuration yet")
     rows = rank(sessions, record.baseline_key, args.metric, record=record)
-    heatmaps = _heatmaps(rows, args.heatmap, args.metric, heatmap)
+    heatmaps = _heatmaps(rows, args.heatmap, args.metric)
     if args.format == "text":
         text = _ranking_text(rows, success_rate(rows))
     elif args.format == "md":
@@ -221,24 +220,14 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     return 0
 
 
-def _heatmaps(rows: Any, spec: str, metric: str, heatmap: Any) -> list[Any]:
-    """Heat maps over two options, one per value of each other option that varies (e.g. temperature)."""
+def _heatmaps(rows: Any, spec: str, metric: str) -> list[Any]:
+    """Heat maps over the two options named in ``spec`` ("X,Y"), one per value of another varying option."""
+    from chimera_tui.core.sweep import heatmaps_by
+
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if len(parts) != 2:
         return []
-    x, y = parts
-    others: dict[str, set[Any]] = {}
-    for row in rows:
-        if row.is_baseline:
-            continue
-        for key, value in row.options.items():
-            if key not in (x, y):
-                others.setdefault(key, set()).add(value if not isinstance(value, list) else tuple(value))
-    varying = {k: sorted(v, key=str) for k, v in others.items() if len(v) > 1}
-    if len(varying) != 1:
-        return [heatmap(rows, x, y, metric)]
-    ((name, values),) = varying.items()
-    return [heatmap(rows, x, y, metric, {name: v}) for v in values]
+    return heatmaps_by(rows, parts[0], parts[1], metric)
 
 
 def _ranking_text(rows: Any, success: tuple[int, int, float | None]) -> str:

@@ -89,3 +89,15 @@ def test_aggregates_over_rounds_exclude_warmup_and_partial() -> None:
     assert eff.mean == pytest.approx((100.0 + 2250 / 1250 / 2 * 100) / 2)
     assert contention_rate(rounds) is None
     assert dominant_cause(rounds) is not None
+
+
+def test_wait_from_prompt_and_decode_times_when_the_server_reports_no_total() -> None:
+    def timed(agent: int, end_ms: float, prompt_ms: float, eval_ms: float) -> AgentCall:
+        m = CallMetrics(queue_gap_ms=None, prompt_eval_ms=prompt_ms, eval_ms=eval_ms, eval_count=10)
+        return AgentCall(agent, True, 0, int(end_ms * MS), m)
+
+    # llama.cpp with one slot: the second request waits 1000 ms, then is served for 1000 ms
+    r = round_metrics(0, False, [timed(0, 1000, 100, 900), timed(1, 2000, 100, 900)])
+    assert r.queue_wait_ms == pytest.approx(1000)
+    assert r.efficiency_pct == pytest.approx(50.0)
+    assert r.cause == "waiting for a slot (server queue gap)"

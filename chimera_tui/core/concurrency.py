@@ -78,6 +78,17 @@ ROUND_STATS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _wait_ms(m: CallMetrics, e2e_ms: float) -> float:
+    """Time the call spent waiting rather than being served: the server's queue gap (Ollama); for
+    servers that report prompt and decode times but no total (OpenAI-compatible, e.g. llama.cpp),
+    end-to-end minus those times; 0 when the server says nothing."""
+    if m.queue_gap_ms is not None:
+        return m.queue_gap_ms
+    if m.prompt_eval_ms is not None and m.eval_ms is not None:
+        return max(e2e_ms - (m.load_ms or 0.0) - m.prompt_eval_ms - m.eval_ms, 0.0)
+    return 0.0
+
+
 def _pct_change(value: float | None, reference: float | None) -> float | None:
     if value is None or reference is None or reference == 0:
         return None
@@ -108,7 +119,7 @@ def round_metrics(
     end = max(c.t_end_ns for c in ok)  # type: ignore[type-var]
     makespan_ms = (end - start) / 1e6  # type: ignore[operator]
     e2e = [(c.t_end_ns - c.t_send_ns) / 1e6 for c in ok]  # type: ignore[operator]
-    waits = [c.metrics.queue_gap_ms or 0.0 for c in ok]
+    waits = [_wait_ms(c.metrics, d) for c, d in zip(ok, e2e, strict=True)]
     busy = [max(d - w, 0.0) for d, w in zip(e2e, waits, strict=True)]
     out.makespan_ms = makespan_ms
     out.sum_e2e_ms = sum(e2e)

@@ -18,7 +18,8 @@ import anyio
 import httpx
 
 from chimera_tui import __version__
-from chimera_tui.core.backends.ollama import CallOutcome, ModelInfo, OllamaClient, ServerInfo, Timeouts
+from chimera_tui.core.backends import BenchClient, open_client
+from chimera_tui.core.backends.ollama import CallOutcome, ModelInfo, ServerInfo, Timeouts
 from chimera_tui.core.concurrency import (
     RATE_DROP_PCT,
     TTFT_GROWTH_PCT,
@@ -49,6 +50,8 @@ from chimera_tui.core.profiles import Profile
 from chimera_tui.core.runner import (
     FATAL_ERRORS,
     build_record,
+    check_cold_mode,
+    endpoint_record,
     find_model,
     request_body,
     resolve_error,
@@ -93,6 +96,8 @@ class MultiSpec:
     timeouts: Timeouts = field(default_factory=Timeouts)
     ps_wait_s: float = 60.0
     solo_baseline: bool = False
+    backend: str = "auto"
+    api_key_env: str | None = None
     rate_drop_pct: float = RATE_DROP_PCT
     ttft_growth_pct: float = TTFT_GROWTH_PCT
 
@@ -109,11 +114,13 @@ class _Lane:
 
     index: int
     spec: AgentSpec
-    client: OllamaClient
+    client: BenchClient
     info: ServerInfo
     model: ModelInfo
     capabilities: list[str]
     think: bool | None
+    #: parallel slots the server reports (llama.cpp /props total_slots), None when unknown
+    client_slots: int | None = None
 
 
 class MultiRunner:
@@ -153,15 +160,23 @@ class MultiRunner:
             lanes: list[_Lane] = []
             for i, agent in enumerate(spec.agents):
                 transport = self._factory(agent.endpoint) if self._factory else None
-                client = OllamaClient(agent.endpoint, spec.timeouts, transport)
-                stack.push_async_callback(client.aclose)
                 self._emit(PhaseChanged(f"agent {i + 1}: connecting to {agent.endpoint}"))
+                client = await open_client(
+                    agent.endpoint, spec.backend, spec.timeouts, transport, spec.api_key_env
+                )
+                stack.push_async_callback(client.aclose)
+                check_cold_mode(client, spec.cold)
                 info = await client.probe()  # opens this agent's own connection before any clock
                 model = await find_model(client, agent.model)
                 show = await client.show(model.name)
                 caps = [c for c in show.get("capabilities", []) if isinstance(c, str)]
                 think = spec.think if spec.think is not None else (True if "thinking" in caps else None)
-                lanes.append(_Lane(i, agent, client, info, model, caps, think))
+                slots = show.get("total_slots")
+                lanes.append(
+                    _Lane(
+                        i, agent, client, info, model, caps, think, slots if isinstance(slots, int) else None
+                    )
+                )
             warnings = await self._preflight(lanes)
             writer = SessionWriter(self.sessions_root, self._manifest(lanes, warnings))
             self.session_path = writer.path
@@ -200,7 +215,10 @@ class MultiRunner:
         """Before a dual/multi run: what is loaded where, and whether the models likely fit."""
         warnings: list[str] = []
         needed = 0
+        warnings += self._slot_warnings(lanes)
         for lane in lanes:
+            if not lane.client.supports_unload:
+                continue  # OpenAI-compatible servers keep their model loaded: nothing to add
             loaded = await lane.client.ps()
             if any(m.name == lane.model.name for m in loaded):
                 continue
@@ -232,6 +250,19 @@ class MultiRunner:
         for warning in warnings:
             self._emit(PhaseChanged(f"warning: {warning}"))
         return warnings
+
+    @staticmethod
+    def _slot_warnings(lanes: list[_Lane]) -> list[str]:
+        """llama.cpp reports its parallel slots: more agents than slots on one server serialize."""
+        per_endpoint: dict[str, list[_Lane]] = {}
+        for lane in lanes:
+            per_endpoint.setdefault(lane.spec.endpoint, []).append(lane)
+        out = []
+        for url, group in per_endpoint.items():
+            slots = group[0].client_slots
+            if isinstance(slots, int) and len(group) > slots:
+                out.append(f"{url} has {slots} parallel slot(s) for {len(group)} agents: requests will queue")
+        return out
 
     async def _run_rounds(
         self, lanes: list[_Lane], writer: SessionWriter
@@ -455,11 +486,7 @@ class MultiRunner:
         ]
         endpoints = list(
             {
-                lane.spec.endpoint: {
-                    "url": lane.spec.endpoint,
-                    "kind": "ollama",
-                    "version": lane.info.version,
-                }
+                lane.spec.endpoint: endpoint_record(lane.client, lane.info, spec.options_for(lane.spec))
                 for lane in lanes
             }.values()
         )

@@ -39,11 +39,13 @@ __all__ = [
     "LOAD_TIME_OPTIONS",
     "NAME_PATTERN",
     "OPTION_SPECS",
+    "OptionChange",
     "OptionSpec",
     "OptionType",
     "Profile",
     "ProfileStore",
     "builtin_profiles_dir",
+    "diff_options",
     "format_value",
     "load_profile",
     "reload_reason",
@@ -334,6 +336,42 @@ def reload_warning(old: Profile | None, new: Profile) -> str | None:
     """One line such as ``changing num_ctx 2048→512 makes Ollama reload the model``, or None."""
     reasons = reload_reason(old, new)
     return f"changing {', '.join(reasons)} makes Ollama reload the model" if reasons else None
+
+
+@dataclass(frozen=True, slots=True)
+class OptionChange:
+    """One option that differs between two option sets: added, removed or changed."""
+
+    name: str
+    kind: str
+    """ "added", "removed" or "changed"."""
+    old: Any
+    new: Any
+    load_time: bool
+
+    def text(self) -> str:
+        """``+ seed = 42``, ``− top_k (was 40)``, ``num_ctx 2048 → 4096``; load-time ones say so."""
+        if self.kind == "added":
+            text = f"+ {self.name} = {format_value(self.new)}"
+        elif self.kind == "removed":
+            text = f"− {self.name} (was {format_value(self.old)})"
+        else:
+            text = f"{self.name} {format_value(self.old)} → {format_value(self.new)}"
+        return text + (" (load-time)" if self.load_time else "")
+
+
+def diff_options(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[OptionChange]:
+    """The options that differ from ``old`` to ``new``, in OPTION_SPECS order (unknown keys last)."""
+    order = {name: i for i, name in enumerate(OPTION_SPECS)}
+    names = sorted(set(old) | set(new), key=lambda n: (order.get(n, len(order)), n))
+    changes: list[OptionChange] = []
+    for name in names:
+        a, b = old.get(name), new.get(name)
+        if name in old and name in new and a == b:
+            continue
+        kind = "added" if name not in old else "removed" if name not in new else "changed"
+        changes.append(OptionChange(name, kind, a, b, name in LOAD_TIME_OPTIONS))
+    return changes
 
 
 def builtin_profiles_dir() -> Path:

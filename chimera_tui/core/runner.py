@@ -18,15 +18,16 @@ import anyio
 import httpx
 
 from chimera_tui import __version__
+from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.ollama import (
     DEFAULT_URL,
     CallOutcome,
     ModelInfo,
-    OllamaClient,
     ServerInfo,
     Timeouts,
     same_model,
 )
+from chimera_tui.core.backends.openai import ColdModeUnsupported
 from chimera_tui.core.environment import collect_environment
 from chimera_tui.core.errors import (
     BenchTimeout,
@@ -77,6 +78,10 @@ class BenchSpec:
     timeouts: Timeouts = field(default_factory=Timeouts)
     ps_wait_s: float = 60.0
     """How long to wait for /api/ps to confirm a load or an unload."""
+    backend: str = "auto"
+    """Server kind: "ollama", "openai" (OpenAI-compatible), or "auto" (ask the server)."""
+    api_key_env: str | None = None
+    """OpenAI-compatible servers: the environment variable holding the API key (never stored)."""
 
     def request_options(self) -> dict[str, Any]:
         """The options sent on every request (preload included): identical load-time options each time."""
@@ -84,6 +89,28 @@ class BenchSpec:
         if self.num_predict is not None:
             options["num_predict"] = self.num_predict
         return options
+
+
+def check_cold_mode(client: BenchClient, cold: bool) -> None:
+    """Cold mode needs a server that can unload a model (Ollama); refuse it up front otherwise."""
+    if cold and not client.supports_unload:
+        raise ColdModeUnsupported(client.url)
+
+
+def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> dict[str, Any]:
+    """What a manifest records about an endpoint: kind, flavour, version, and options not applied."""
+    record: dict[str, Any] = {
+        "url": client.url,
+        "kind": client.backend,
+        "server": client.server,
+        "version": info.version,
+    }
+    if client.backend == "openai":
+        from chimera_tui.core.backends.openai import map_options
+
+        _, not_applied = map_options(options, client.server)
+        record["options_not_applied"] = not_applied
+    return record
 
 
 def request_body(
@@ -107,7 +134,7 @@ def unique_prompt(prompt: str) -> str:
     return f"[run {secrets.token_hex(4)}] {prompt}"
 
 
-async def wait_for_ps(client: OllamaClient, model: str, present: bool, wait_s: float) -> None:
+async def wait_for_ps(client: BenchClient, model: str, present: bool, wait_s: float) -> None:
     """Poll /api/ps until the model is (or is no longer) listed; BenchTimeout after wait_s."""
     with anyio.move_on_after(wait_s):
         while await client.is_loaded(model) != present:
@@ -117,7 +144,7 @@ async def wait_for_ps(client: OllamaClient, model: str, present: bool, wait_s: f
     raise BenchTimeout("ps_wait", wait_s, client.url, f"waiting for /api/ps to show {model} {state} on")
 
 
-async def find_model(client: OllamaClient, name: str) -> ModelInfo:
+async def find_model(client: BenchClient, name: str) -> ModelInfo:
     """The model as /api/tags lists it, or ModelNotFound naming the ones that exist."""
     models = await client.tags()
     for m in models:
@@ -126,9 +153,13 @@ async def find_model(client: OllamaClient, name: str) -> ModelInfo:
     raise ModelNotFound(name, [m.name for m in models], client.url)
 
 
-async def resolve_error(client: OllamaClient, model: str, error: ChimeraError | None) -> ChimeraError | None:
+async def resolve_error(client: BenchClient, model: str, error: ChimeraError | None) -> ChimeraError | None:
     """A 404 'model not found' from generate/chat becomes ModelNotFound with the list of models."""
-    if isinstance(error, ServerError) and error.status == 404 and "not found" in error.message:
+    if (
+        isinstance(error, ServerError)
+        and error.status == 404
+        and ("not found" in error.message or "does not exist" in error.message)
+    ):
         try:
             return ModelNotFound(model, [m.name for m in await client.tags()], client.url)
         except ChimeraError:
@@ -198,13 +229,17 @@ class BenchRunner:
         failures are recorded in the session instead.
         """
         spec = self.spec
-        async with OllamaClient(spec.endpoint, spec.timeouts, self._transport) as client:
-            self._emit(PhaseChanged(f"connecting to {spec.endpoint}"))
+        self._emit(PhaseChanged(f"connecting to {spec.endpoint}"))
+        client = await open_client(
+            spec.endpoint, spec.backend, spec.timeouts, self._transport, spec.api_key_env
+        )
+        try:
+            check_cold_mode(client, spec.cold)
             info = await client.probe()
             model = await find_model(client, spec.model)
             show = await client.show(model.name)
             capabilities = [c for c in show.get("capabilities", []) if isinstance(c, str)]
-            manifest = self._manifest(info, model, capabilities)
+            manifest = self._manifest(client, info, model, capabilities)
             writer = SessionWriter(self.sessions_root, manifest)
             self.session_path = writer.path
             self._emit(
@@ -222,11 +257,13 @@ class BenchRunner:
             think = spec.think if spec.think is not None else (True if "thinking" in capabilities else None)
             status, error = await self._run_calls(client, writer, model.name, think)
             session = writer.finish(status, error)
+        finally:
+            await client.aclose()
         self._emit(SessionFinished(session))
         return session
 
     async def _run_calls(
-        self, client: OllamaClient, writer: SessionWriter, model: str, think: bool | None
+        self, client: BenchClient, writer: SessionWriter, model: str, think: bool | None
     ) -> tuple[SessionStatus, str | None]:
         """Every planned call, in order. Returns the session status and, if it stopped early, why."""
         spec = self.spec
@@ -279,13 +316,13 @@ class BenchRunner:
         self._call_scope = None
 
     # -- warm / cold ------------------------------------------------------------------------------
-    async def _preload(self, client: OllamaClient, model: str) -> None:
+    async def _preload(self, client: BenchClient, model: str) -> None:
         spec = self.spec
         self._emit(PhaseChanged(f"loading {model} with the profile's options (warm mode)"))
         await client.load(spec.api, model, spec.request_options(), spec.keep_alive)
         await wait_for_ps(client, model, True, spec.ps_wait_s)
 
-    async def _ensure_loaded(self, client: OllamaClient, model: str) -> None:
+    async def _ensure_loaded(self, client: BenchClient, model: str) -> None:
         """Warm mode, between runs: a model unloaded since the last run (keep_alive expiry, another
         client, a server restart) is loaded again, and the next run says so in its notes."""
         try:
@@ -297,7 +334,7 @@ class BenchRunner:
             self._notes.append("the model had been unloaded since the previous run; it was reloaded first")
             await self._preload(client, model)
 
-    async def _unload(self, client: OllamaClient, model: str) -> None:
+    async def _unload(self, client: BenchClient, model: str) -> None:
         self._emit(PhaseChanged(f"unloading {model} (cold mode)"))
         await client.load(self.spec.api, model, self.spec.request_options(), 0)
         await wait_for_ps(client, model, False, self.spec.ps_wait_s)
@@ -305,7 +342,7 @@ class BenchRunner:
     # -- one call ---------------------------------------------------------------------------------
     async def _one_call(
         self,
-        client: OllamaClient,
+        client: BenchClient,
         writer: SessionWriter,
         model: str,
         think: bool | None,
@@ -341,7 +378,9 @@ class BenchRunner:
         return finished
 
     # -- manifest -----------------------------------------------------------------------------------
-    def _manifest(self, info: ServerInfo, model: ModelInfo, capabilities: list[str]) -> dict[str, Any]:
+    def _manifest(
+        self, client: BenchClient, info: ServerInfo, model: ModelInfo, capabilities: list[str]
+    ) -> dict[str, Any]:
         spec = self.spec
         t = spec.timeouts
         return {
@@ -362,7 +401,7 @@ class BenchRunner:
                 "builtin": spec.profile.builtin,
                 "options": dict(spec.profile.options),
             },
-            "endpoints": [{"url": spec.endpoint, "kind": "ollama", "version": info.version}],
+            "endpoints": [endpoint_record(client, info, spec.request_options())],
             "workload": {
                 "prompt_label": spec.prompt_label,
                 "prompt": spec.prompt,

@@ -50,7 +50,8 @@ import tomli_w
 
 import chimera_tui
 from chimera_tui.core.atomic import atomic_write_text
-from chimera_tui.core.backends.ollama import DEFAULT_URL, OllamaClient, Timeouts
+from chimera_tui.core.backends import BenchClient, open_client
+from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
 from chimera_tui.core.compare import COMPARE_METRICS, MetricSpec, permutation_p_value, values_for, verdict
 from chimera_tui.core.errors import ChimeraError, ProfileError, SessionError
 from chimera_tui.core.events import PhaseChanged, RunEvent
@@ -106,6 +107,7 @@ __all__ = [
     "expand_grid",
     "find_sweep",
     "heatmap",
+    "heatmaps_by",
     "list_sweeps",
     "load_sweep",
     "load_sweep_record",
@@ -116,6 +118,7 @@ __all__ = [
     "resolve_sweep",
     "resume_sweep",
     "run_sweep_sync",
+    "smallest_p_value",
     "success_rate",
     "sweep_from_dict",
     "sweep_to_dict",
@@ -996,8 +999,8 @@ class SweepRunner:
         Raises ChimeraError (one line) when the endpoint or model cannot be reached before anything
         starts; a fatal error later stops the sweep, saved as ``failed`` with the reason, and is raised.
         """
-        async with OllamaClient(self.endpoint, self.timeouts, self._transport) as client:
-            self._emit(PhaseChanged(f"connecting to {self.endpoint}"))
+        self._emit(PhaseChanged(f"connecting to {self.endpoint}"))
+        async with await open_client(self.endpoint, "auto", self.timeouts, self._transport) as client:
             await client.probe()
             model = (await find_model(client, self.model)).name
             if self.record is None:
@@ -1047,7 +1050,7 @@ class SweepRunner:
         return record
 
     async def _run_steps(
-        self, client: OllamaClient, model: str, steps: list[_Step], by_key: dict[str, ConfigRecord]
+        self, client: BenchClient, model: str, steps: list[_Step], by_key: dict[str, ConfigRecord]
     ) -> ChimeraError | None:
         record = self.record
         assert record is not None
@@ -1132,7 +1135,7 @@ class SweepRunner:
             ps_wait_s=self.ps_wait_s,
         )
 
-    async def _timed_preload(self, client: OllamaClient, spec: BenchSpec) -> float | None:
+    async def _timed_preload(self, client: BenchClient, spec: BenchSpec) -> float | None:
         """Apply the configuration's options with an empty request, timed by the client: the reload
         (Ollama's load reply carries no durations). None when it failed (the session then says why)."""
         self._emit(PhaseChanged(f"loading {spec.model} with {spec.profile.name}'s options"))
@@ -1423,6 +1426,31 @@ def heatmap(
     return HeatMap(
         x_option, y_option, metric, [_thaw(v) for v in xs], [_thaw(v) for v in ys], cells, counts, fixed
     )
+
+
+def heatmaps_by(rows: Sequence[RankRow], x: str, y: str, metric: str = "server_decode_rate") -> list[HeatMap]:
+    """Heat maps of ``metric`` over options ``x`` and ``y``: one per value of the other option that varies
+    (e.g. one per temperature); a single map (cells averaged) when none or several others vary."""
+    others: dict[str, set[Any]] = {}
+    for row in rows:
+        if row.is_baseline:
+            continue
+        for key, value in row.options.items():
+            if key not in (x, y):
+                others.setdefault(key, set()).add(_freeze(value))
+    varying = {k: sorted(v, key=_sort_key) for k, v in others.items() if len(v) > 1}
+    if len(varying) != 1:
+        return [heatmap(rows, x, y, metric)]
+    ((name, values),) = varying.items()
+    return [heatmap(rows, x, y, metric, {name: _thaw(v)}) for v in values]
+
+
+def smallest_p_value(runs: int) -> float:
+    """The smallest two-sided p the exact permutation test can give for ``runs`` vs ``runs`` values
+    (2 / C(2n, n); 1.0 under 2 runs): with 3 runs it is 0.1, so nothing can be significant at 0.05."""
+    if runs < 2:
+        return 1.0
+    return min(1.0, 2 / math.comb(2 * runs, runs))
 
 
 def _freeze(value: Any) -> Any:

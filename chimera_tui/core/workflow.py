@@ -30,11 +30,11 @@ import httpx
 
 from chimera_tui import __version__
 from chimera_tui.core.atomic import atomic_write_text
+from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.ollama import (
     DEFAULT_URL,
     CallOutcome,
     ModelInfo,
-    OllamaClient,
     ServerInfo,
     Timeouts,
 )
@@ -426,8 +426,8 @@ class WorkflowRunner:
         Raises ChimeraError when the session cannot start; later failures are recorded in it.
         """
         preview = ingest(self.directory, self.max_digest_chars)  # the files the manifest lists
-        async with OllamaClient(self.endpoint, self.timeouts, self._transport) as client:
-            self._emit(PhaseChanged(f"connecting to {self.endpoint}"))
+        self._emit(PhaseChanged(f"connecting to {self.endpoint}"))
+        async with await open_client(self.endpoint, "auto", self.timeouts, self._transport) as client:
             info = await client.probe()
             model = await find_model(client, self.model)
             show = await client.show(model.name)
@@ -453,7 +453,7 @@ class WorkflowRunner:
         return session
 
     async def _run_all(
-        self, client: OllamaClient, writer: SessionWriter, model: str, think: bool | None
+        self, client: BenchClient, writer: SessionWriter, model: str, think: bool | None
     ) -> tuple[SessionStatus, str | None]:
         plan = [(True, k + 1, self.warmup) for k in range(self.warmup)]
         plan += [(False, i + 1, self.runs) for i in range(self.runs)]
@@ -485,13 +485,13 @@ class WorkflowRunner:
                 tg.cancel_scope.cancel()
         return status, error
 
-    async def _preload(self, client: OllamaClient, model: str) -> None:
+    async def _preload(self, client: BenchClient, model: str) -> None:
         await client.load(self.api, model, self.request_options(), self.keep_alive)
         await wait_for_ps(client, model, True, self.ps_wait_s)
 
     async def _one_workflow(
         self,
-        client: OllamaClient,
+        client: BenchClient,
         writer: SessionWriter,
         model: str,
         think: bool | None,
@@ -557,7 +557,7 @@ class WorkflowRunner:
 
     async def _call(
         self,
-        client: OllamaClient,
+        client: BenchClient,
         writer: SessionWriter,
         model: str,
         think: bool | None,

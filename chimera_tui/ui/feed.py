@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from chimera_tui.core.events import RunEvent
 
@@ -16,7 +17,8 @@ class BenchAborted:
         self.message = message
 
 
-FeedItem = RunEvent | BenchAborted
+#: RunEvent and BenchAborted, plus the sweep and workflow runners' own events (typed in core)
+FeedItem = RunEvent | BenchAborted | Any
 
 
 class LiveFeed:

@@ -164,6 +164,11 @@ def same_model(a: str, b: str) -> bool:
 class OllamaClient:
     """The native Ollama API over one kept-alive connection pool."""
 
+    backend = "ollama"
+    server = "ollama"
+    #: Ollama can unload a model (keep_alive 0): cold mode works
+    supports_unload = True
+
     def __init__(
         self,
         url: str = DEFAULT_URL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.markup import escape
@@ -72,24 +73,35 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class ExportDialog(ModalScreen[Path | None]):
-    """Pick a format and a path, then write the report (one session or a comparison)."""
+class ReportDialog(ModalScreen[Path | None]):
+    """Pick a format and a path, then write the text ``render(format)`` returns (atomically)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, sessions: list[Session], directory: Path) -> None:
+    def __init__(
+        self,
+        title: str,
+        directory: Path,
+        filename: Callable[[str], str],
+        render: Callable[[str], str],
+        formats: Sequence[str] = FORMATS,
+        default: str = "html",
+    ) -> None:
         super().__init__()
-        self.sessions = sessions
+        self._title = title
         self.directory = directory
+        self._filename = filename
+        self._render = render
+        self.formats = tuple(formats)
+        self._default = default if default in self.formats else self.formats[0]
 
     def compose(self) -> ComposeResult:
-        what = "session" if len(self.sessions) == 1 else f"comparison of {len(self.sessions)} sessions"
         with Vertical(classes="dialog"):
-            yield Label(f"Export {what}", classes="dialog-title")
+            yield Label(escape(self._title), classes="dialog-title")
             with RadioSet(id="format"):
-                for fmt in FORMATS:
-                    yield RadioButton(fmt, value=fmt == "html", name=fmt)
-            yield Input(str(self.directory / default_filename(self.sessions, "html")), id="export-path")
+                for fmt in self.formats:
+                    yield RadioButton(fmt, value=fmt == self._default, name=fmt)
+            yield Input(str(self.directory / self._filename(self._default)), id="export-path")
             yield Static("", id="export-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", variant="primary", id="do-export")
@@ -98,21 +110,19 @@ class ExportDialog(ModalScreen[Path | None]):
     @property
     def fmt(self) -> str:
         pressed = self.query_one(RadioSet).pressed_button
-        return pressed.name if pressed is not None and pressed.name else "html"
+        return pressed.name if pressed is not None and pressed.name else self._default
 
     @on(RadioSet.Changed)
     def _format_changed(self) -> None:
-        self.query_one("#export-path", Input).value = str(
-            self.directory / default_filename(self.sessions, self.fmt)
-        )
+        self.query_one("#export-path", Input).value = str(self.directory / self._filename(self.fmt))
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#do-export")
     def _export(self) -> None:
         path = Path(self.query_one("#export-path", Input).value).expanduser()
         try:
-            write_export(export_sessions(self.sessions, self.fmt), path)
-        except (OSError, ChimeraError) as exc:
+            write_export(self._render(self.fmt), path)
+        except (OSError, ValueError, ChimeraError) as exc:
             self.query_one("#export-error", Static).update(f"[b red]✗[/] {escape(str(exc))}")
             return
         self.dismiss(path)
@@ -120,3 +130,17 @@ class ExportDialog(ModalScreen[Path | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ExportDialog(ReportDialog):
+    """Export one session (a session report) or several (a comparison against the first)."""
+
+    def __init__(self, sessions: list[Session], directory: Path) -> None:
+        what = "session" if len(sessions) == 1 else f"comparison of {len(sessions)} sessions"
+        super().__init__(
+            f"Export {what}",
+            directory,
+            lambda fmt: default_filename(sessions, fmt),
+            lambda fmt: export_sessions(sessions, fmt),
+        )
+        self.sessions = sessions
