@@ -23,7 +23,8 @@ from textual.widgets import (
     Static,
 )
 
-from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, OllamaClient, Timeouts
+from chimera_tui.core.backends import BenchClient, open_client
+from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, Timeouts
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.multi import DUAL_DEFAULT_ENDPOINTS
 from chimera_tui.core.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
@@ -49,6 +50,11 @@ def _size(n: int | None) -> str:
 def model_label(m: ModelInfo) -> str:
     parts = [sanitize_line(m.name), m.parameter_size or "—", m.quantization or "—", _size(m.size_bytes)]
     return "  ".join(parts)
+
+
+def server_label(client: BenchClient) -> str:
+    """"Ollama", or the OpenAI-compatible flavour ("llama.cpp (OpenAI API)", ...)."""
+    return "Ollama" if client.backend == "ollama" else f"{client.server} (OpenAI API)"
 
 
 def loaded_line(m: LoadedModel) -> str:
@@ -226,22 +232,25 @@ class SetupScreen(Screen[None]):
         """Probe an endpoint and fill its model list (`which`: "a" the main one, "b" agent 2's)."""
         status = self.query_one("#endpoint-status" if which == "a" else "#endpoint-b-status", Static)
         status.update(f"checking {escape(url)} …")
-        client = OllamaClient(url, PROBE_TIMEOUTS, self.app.config.transport(url))
+        client: BenchClient | None = None
         try:
+            client = await open_client(url, "auto", PROBE_TIMEOUTS, self.app.config.transport(url))
             info = await client.probe()
             models = await client.tags()
             loaded = await client.ps()
         except ChimeraError as exc:
-            status.update(f"[b red]✗[/] {escape(str(exc))}")
+            status.update(f"[b red]✗[/] {escape(sanitize_line(str(exc)))}")
             if which == "a":
                 self.query_one("#loaded-models", Static).update("")
             self._set_models([], "model" if which == "a" else "model-b")
             return
         finally:
-            await client.aclose()
+            if client is not None:
+                await client.aclose()
         loaded_text = ", ".join(loaded_line(m) for m in loaded) or "none"
         text = (
-            f"[b green]✓[/] reachable · Ollama {escape(info.version or 'version unknown')} · "
+            f"[b green]✓[/] reachable · {server_label(client)} "
+            f"{escape(sanitize_line(info.version or 'version unknown'))} · "
             f"{len(models)} models"
         )
         if which == "a":
