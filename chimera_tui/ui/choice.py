@@ -30,3 +30,7 @@ class BenchChoice:
     num_predict: int | None
     second: AgentChoice | None = None
     solo_baseline: bool = False
+    #: "prompt" (one prompt per run) or "workflow" (the agent workflow: ingest → analysis → report)
+    workload: str = "prompt"
+    #: the workflow's data folder
+    data_dir: str | None = None

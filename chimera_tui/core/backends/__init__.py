@@ -57,9 +57,15 @@ async def open_client(
     """A client for `url`: Ollama's native API or an OpenAI-compatible one; `auto` asks the server
     (GET /api/version, then /v1/models). Raises a ChimeraError when it answers as neither."""
     from chimera_tui.core.backends.openai import OpenAIClient, detect_kind
+    from chimera_tui.core.errors import ChimeraError
 
     if kind == "auto":
-        kind = await detect_kind(url, timeouts, transport)
+        try:
+            kind = await detect_kind(url, timeouts, transport)
+        except ChimeraError:
+            # nothing answered as either kind: the Ollama client's probe then says what is wrong,
+            # in the words the rest of the tool uses (refused, DNS, TLS, not an Ollama server...)
+            kind = "ollama"
     if kind == "openai":
         return OpenAIClient(url, timeouts, transport, api_key_env)
     return OllamaClient(url, timeouts, transport)

@@ -91,7 +91,7 @@ class ReportDialog(ModalScreen[Path | None]):
         self._title = title
         self.directory = directory
         self._filename = filename
-        self._render = render
+        self._render_report = render
         self.formats = tuple(formats)
         self._default = default if default in self.formats else self.formats[0]
 
@@ -121,7 +121,7 @@ class ReportDialog(ModalScreen[Path | None]):
     def _export(self) -> None:
         path = Path(self.query_one("#export-path", Input).value).expanduser()
         try:
-            write_export(self._render(self.fmt), path)
+            write_export(self._render_report(self.fmt), path)
         except (OSError, ValueError, ChimeraError) as exc:
             self.query_one("#export-error", Static).update(f"[b red]✗[/] {escape(str(exc))}")
             return

@@ -17,12 +17,19 @@ HELP = """\
 | everywhere | `ctrl+p` | command palette (all actions, theme switch) |
 | everywhere | `ctrl+t` | toggle light / dark theme |
 | everywhere | `ctrl+q` | quit |
+| everywhere | `F2` / `F3` / `F4` | sessions / profiles / sweeps |
 | setup | `enter` on Start, or `F5` | start the benchmark |
 | setup | `ctrl+r` | re-check the endpoint |
 | setup | `tab` / `shift+tab` | move between fields |
 | live | `c` | cancel the run in progress (recorded as cancelled) |
 | live | `o` | show the saved session's folder |
 | live | `escape` | back to setup (cancels first if running) |
+| profiles | `n` / `c` / `e` | new / duplicate (built-ins are read-only) / edit a user profile |
+| profiles | `delete` / `f` | delete a user profile (asks first) / diff against another profile |
+| profile editor | `ctrl+s` / `escape` | save (only when every field is valid) / cancel |
+| sweeps | `F5` / `r` / `o` | start / resume the selected sweep / open its results |
+| sweep running | `c` / `v` | cancel (what was measured is kept: resume later) / results |
+| sweep results | `s` / `e` | save the best configuration as a profile / export (md, csv, json, html) |
 
 **Numbers.** TTFT and the live tok/s are measured by the reader from arrival stamps, never by the UI.
 After each call the server's own figures (eval rate, prompt-eval rate, load time) show beside them.

@@ -10,11 +10,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from chimera_tui.cli_output import SUMMARY_ROWS, fmt
+from chimera_tui.core.errors import SessionError
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.sessions import Session
+from chimera_tui.core.stats import Summary, summarize
+from chimera_tui.core.workflow import load_workflow_runs, stage_of, stage_summaries
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
 from chimera_tui.ui.widgets.chart import ChartWidget
@@ -47,7 +50,46 @@ def manifest_text(session: Session) -> str:
         f"num_predict {workload.get('num_predict', '—')}",
         f"machine {sanitize_line(str(env.get('cpu', '—')))} · GPU {sanitize_line(str(gpus))}",
     ]
+    if workload.get("kind") == "agent_workflow":
+        lines.append(
+            f"agent workflow: {' → '.join(['ingest', *workload.get('stages', [])])} · data "
+            f"{sanitize_line(str(workload.get('directory', '?')))} ({workload.get('file_count', '?')} files)"
+        )
+    sweep = m.get("sweep")
+    if isinstance(sweep, dict):
+        visits = sweep.get("visits", 1)
+        visit = (
+            f" (visit {sweep.get('visit', '?')} of {visits})"
+            if isinstance(visits, int) and visits > 1
+            else ""
+        )
+        lines.append(
+            f"part of sweep {sanitize_line(str(sweep.get('id', '?')))} · configuration "
+            f"{sanitize_line(str(sweep.get('key', '?')))}{visit}"
+        )
     return "\n".join(escape(line) if i else line for i, line in enumerate(lines))
+
+
+#: per-stage columns: metric key and digits
+STAGE_METRICS = (("e2e_ms", 0), ("ttft_ms", 1), ("server_decode_rate", 2), ("eval_count", 0))
+#: per-workflow-run figures (workflow.json keys)
+WORKFLOW_FIGURES = (
+    ("ingest_ms", "ingest ms"),
+    ("analysis_e2e_ms", "analysis e2e ms"),
+    ("report_e2e_ms", "report e2e ms"),
+    ("workflow_ms", "whole workflow ms"),
+    ("total_tokens", "tokens (both stages)"),
+)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _mean_sd(s: Summary | None, digits: int) -> str:
+    if s is None or s.n == 0:
+        return "—"
+    return fmt(s.mean, digits) + (f" ± {fmt(s.stddev, digits)}" if s.stddev is not None else "")
 
 
 class SessionDetailScreen(Screen[None]):
@@ -68,6 +110,14 @@ class SessionDetailScreen(Screen[None]):
                 yield DataTable(id="detail-agents", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="detail-round-stats", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="detail-rounds", cursor_type="row", zebra_stripes=True)
+            if self.session.manifest.get("mode") == "workflow":
+                yield Label("Agent workflow: per stage", classes="section-title")
+                yield DataTable(id="detail-stages", cursor_type="row", zebra_stripes=True)
+                yield Label(
+                    "Agent workflow: per workflow run (measured, successful)", classes="section-title"
+                )
+                yield DataTable(id="detail-workflow", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="detail-workflow-note", classes="note")
             yield DataTable(id="detail-runs", cursor_type="row", zebra_stripes=True)
             with Horizontal(classes="charts"):
                 yield ChartWidget("decode rate per run (server)", "tok/s", id="chart-rate")
@@ -103,10 +153,12 @@ class SessionDetailScreen(Screen[None]):
                 table = self.query_one(widget_id, DataTable)
                 table.add_columns(*headers)
                 table.add_rows(rows)
+        if self.session.manifest.get("mode") == "workflow":
+            self._fill_workflow()
         runs = self.query_one("#detail-runs", DataTable)
         runs.add_columns(*RUN_COLUMNS)
         for record in self.session.runs:
-            runs.add_row(*run_cells(record, record.index + 1, len(self.session.runs)))
+            runs.add_row(*run_cells(record, record.index + 1, len(self.session.runs), stage_of(record)))
         measured = [r for r in self.session.runs if r.status == "ok" and not r.warmup]
         label = str(self.session.manifest.get("label") or "runs")
         self.query_one("#chart-rate", ChartWidget).per_run(
@@ -123,6 +175,35 @@ class SessionDetailScreen(Screen[None]):
         )
         self.query_one("#chart-ttft", ChartWidget).per_run(
             [(label, [r.metrics.ttft_ms for r in measured if r.metrics.ttft_ms is not None])]
+        )
+
+    def _fill_workflow(self) -> None:
+        """Each stage's figures over its calls, and each workflow run's totals (workflow.json)."""
+        stages = self.query_one("#detail-stages", DataTable)
+        stages.add_columns("stage", "n", "e2e ms", "TTFT ms", "tok/s (server)", "tokens")
+        for stage, agg in stage_summaries(self.session).items():
+            e2e = agg.get("e2e_ms")
+            stages.add_row(
+                stage,
+                str(e2e.n if e2e else 0),
+                *(_mean_sd(agg.get(key), digits) for key, digits in STAGE_METRICS),
+            )
+        table = self.query_one("#detail-workflow", DataTable)
+        table.add_columns("figure", "mean ± sd", "min", "max", "n")
+        note = self.query_one("#detail-workflow-note", Static)
+        try:
+            entries = load_workflow_runs(self.session.path)
+        except SessionError as exc:
+            note.update(escape(sanitize_line(str(exc))))
+            return
+        ok = [e for e in entries if e.get("status") == "ok" and not e.get("warmup")]
+        for key, label in WORKFLOW_FIGURES:
+            s = summarize(_number(e.get(key)) for e in ok)
+            table.add_row(label, _mean_sd(s, 1), fmt(s.min, 1), fmt(s.max, 1), str(s.n))
+        others = len(entries) - len(ok)
+        note.update(
+            f"over {len(ok)} measured, successful workflow run(s)"
+            + (f"; {others} other(s) (warm-up, failed, cancelled) left out" if others else "")
         )
 
     def action_export(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -29,6 +30,7 @@ from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.multi import DUAL_DEFAULT_ENDPOINTS
 from chimera_tui.core.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
 from chimera_tui.core.prompts import PRESETS
+from chimera_tui.core.workflow import sample_data_dir
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.choice import AgentChoice, BenchChoice
 
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
 PROBE_TIMEOUTS = Timeouts(connect_s=3.0, first_byte_s=10.0, idle_s=10.0)
+WORKLOADS = [("single prompt", "prompt"), ("agent workflow", "workflow")]
+WORKFLOW_NOTE = "ingest the data folder → analysis call → report call (one session, two calls a run)"
 MODES = (
     ("single", "Single Ollama"),
     ("shared", "Two agents sharing one Ollama"),
@@ -82,6 +86,8 @@ class SetupScreen(Screen[None]):
         super().__init__()
         self.models: list[ModelInfo] = []
         self._last_profile: Profile | None = None
+        #: the profile options each profile Select shows (re-read when the screen resumes)
+        self._shown_profiles: dict[str, list[tuple[str, str]]] = {}
 
     def compose(self) -> ComposeResult:
         config = self.app.config
@@ -122,7 +128,11 @@ class SetupScreen(Screen[None]):
                     yield Static("", id="mode-note", classes="note")
                     yield Label("Workload", classes="section-title")
                     presets = [(name, name) for name in PRESETS] + [("custom prompt", "custom")]
-                    yield Select[str](presets, id="preset", value="short", allow_blank=False)
+                    with Horizontal(classes="row", id="workload-row"):
+                        yield Select[str](WORKLOADS, id="workload", value="prompt", allow_blank=False)
+                        yield Select[str](presets, id="preset", value="short", allow_blank=False)
+                    yield Input(str(sample_data_dir()), id="data-dir", placeholder="data folder")
+                    yield Static(WORKFLOW_NOTE, id="workload-note", classes="note")
                     yield Input("", id="custom-prompt", placeholder="your prompt")
                     with Horizontal(classes="row", id="counts"):
                         with Vertical(classes="field"):
@@ -142,6 +152,7 @@ class SetupScreen(Screen[None]):
         self.title = "Chimera TUI"
         self.sub_title = "setup" + ("  (demo: embedded simulator)" if self.app.config.demo else "")
         self.query_one("#custom-prompt").display = False
+        self._workload_changed()
         self._mode_changed()
         for path, reason in self._profile_errors:
             self.notify(f"skipped invalid profile {path.name}: {reason}", severity="warning", timeout=8)
@@ -160,10 +171,14 @@ class SetupScreen(Screen[None]):
         self.profiles = {p.name: p for p in store.list()}
         self._profile_errors = store.errors
 
+    def _profile_options(self) -> list[tuple[str, str]]:
+        return [(p.name + ("" if p.builtin else "  (user)"), p.name) for p in self.profiles.values()]
+
     def _profile_select(self, widget_id: str = "profile") -> Select[str]:
         if not hasattr(self, "profiles"):
             self._load_profiles()
-        options = [(p.name + ("" if p.builtin else "  (user)"), p.name) for p in self.profiles.values()]
+        options = self._profile_options()
+        self._shown_profiles[widget_id] = options
         default = (
             BASELINE_PROFILE if BASELINE_PROFILE in self.profiles else (options[0][1] if options else None)
         )
@@ -276,9 +291,35 @@ class SetupScreen(Screen[None]):
             select.value = names[0]
 
     # -- workload -----------------------------------------------------------------------------------
+    @on(Select.Changed, "#workload")
+    def _workload_changed(self) -> None:
+        workflow = self.query_one("#workload", Select).value == "workflow"
+        self.query_one("#preset").display = not workflow
+        self.query_one("#custom-prompt").display = (
+            not workflow and self.query_one("#preset", Select).value == "custom"
+        )
+        self.query_one("#data-dir").display = workflow
+        self.query_one("#workload-note").display = workflow
+        self.query_one("#cold").display = not workflow  # the workflow runs warm
+
+    def on_screen_resume(self) -> None:
+        """Profiles may have been created, edited or deleted on the profiles screen: re-read them."""
+        if not self.is_mounted:
+            return
+        self._load_profiles()
+        options = self._profile_options()
+        for widget_id in ("profile", "profile-b"):
+            select = self.query_one(f"#{widget_id}", Select)
+            if options and options != self._shown_profiles.get(widget_id):
+                current = select.value
+                select.set_options(options)
+                select.value = current if current in self.profiles else options[0][1]
+            self._shown_profiles[widget_id] = options
+
     @on(Select.Changed, "#preset")
     def _preset_changed(self, event: Select.Changed) -> None:
-        self.query_one("#custom-prompt").display = event.value == "custom"
+        shown = self.query_one("#preset").display
+        self.query_one("#custom-prompt").display = shown and event.value == "custom"
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -325,6 +366,14 @@ class SetupScreen(Screen[None]):
         num_predict = self._int("num-predict", -2, "num_predict", allow_empty=True)
         mode = self.mode
         assert runs is not None and warmup is not None
+        workload, data_dir = str(self.query_one("#workload", Select).value), None
+        if workload == "workflow":
+            if mode != "single":
+                raise ValueError("the agent workflow runs one agent: choose single mode")
+            data_dir = self.query_one("#data-dir", Input).value.strip()
+            if not data_dir or not Path(data_dir).expanduser().is_dir():
+                raise ValueError(f"data folder '{data_dir}' does not exist or is not a folder")
+            preset, prompt = "agent workflow", ""
         endpoint = self.query_one("#endpoint", Input).value.strip().rstrip("/")
         second: AgentChoice | None = None
         if mode != "single":
@@ -345,10 +394,12 @@ class SetupScreen(Screen[None]):
             prompt=prompt,
             runs=runs,
             warmup=warmup,
-            cold=self.query_one("#cold", Checkbox).value,
+            cold=self.query_one("#cold", Checkbox).value and workload != "workflow",
             num_predict=num_predict,
             second=second,
             solo_baseline=self.query_one("#solo", Checkbox).value,
+            workload=workload,
+            data_dir=data_dir,
         )
 
     def action_start(self) -> None:

@@ -31,15 +31,16 @@ def _agg(s: Summary | None, digits: int = 1) -> str:
     return text
 
 
-def run_cells(record: RunRecord, number: int, total: int) -> tuple[str | Text, ...]:
+def run_cells(record: RunRecord, number: int, total: int, stage: str | None = None) -> tuple[str | Text, ...]:
     """The table cells of one run (shared by the live table and the session view). The status cell
-    holds server text, so it is a plain Text: never read as markup."""
+    holds server text, so it is a plain Text: never read as markup. ``stage``: the agent workflow's
+    stage of the call ("analysis", "report"), shown after the run number."""
     m = record.metrics
     status = record.status
     if record.error:
         status = f"{record.status}: {sanitize_line(record.error)[:40]}"
     return (
-        f"{'w' if record.warmup else ''}{number}/{total}",
+        f"{'w' if record.warmup else ''}{number}/{total}" + (f" {stage}" if stage else ""),
         Text(status),
         _n(m.server_decode_rate),
         _n(m.client_decode_rate),
@@ -70,10 +71,10 @@ class RunsTable(Vertical):
         self.query_one(DataTable).clear()
         self._update_aggregate()
 
-    def add(self, record: RunRecord, number: int, total: int) -> None:
+    def add(self, record: RunRecord, number: int, total: int, stage: str | None = None) -> None:
         self.records.append(record)
         table = self.query_one(DataTable)
-        table.add_row(*run_cells(record, number, total), key=str(record.index))
+        table.add_row(*run_cells(record, number, total, stage), key=str(record.index))
         table.move_cursor(row=table.row_count - 1)
         self._update_aggregate()
 
