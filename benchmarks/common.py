@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,17 +167,51 @@ def simulator(
 
 
 def exited(proc: subprocess.Popen[Any]) -> bool:
-    """Whether the child has exited, without reaping it (so wait4 can still read its rusage)."""
+    """Whether the child has exited, without reaping it."""
     if proc.returncode is not None:
         return True
     return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
-def peak_rss_mb(proc: subprocess.Popen[Any]) -> tuple[int, float]:
-    """Wait for the child and return its exit code and peak RSS (MB), from wait4's rusage."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss / 1024  # KiB on Linux
+class PeakRss:
+    """The child's own peak RSS (`VmHWM` in /proc/PID/status), read every 10 ms until it exits.
+
+    Not `ru_maxrss` from wait4: on Linux a child started from a large parent (this suite) inherits
+    the parent's high-water mark at exec, so every child would report at least the parent's size.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        path = Path(f"/proc/{self.pid}/status")
+        while not self._stop.is_set():
+            try:
+                for line in path.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                return
+            self._stop.wait(0.01)
+
+    def stop(self) -> float:
+        """Peak RSS in MB."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+def peak_rss_mb(proc: subprocess.Popen[Any], poller: PeakRss) -> tuple[int, float]:
+    """Wait for the child; its exit code and peak RSS (MB). The poller must have been started at once
+    after the launch; the last reading is taken before the child is reaped."""
+    while not exited(proc):
+        time.sleep(0.01)
+    rss = poller.stop()
+    return proc.wait(), rss
 
 
 @dataclass(slots=True)
@@ -213,6 +248,7 @@ def run_in_pty(
     proc = subprocess.Popen(
         list(argv), cwd=ROOT, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
     )
+    poller = PeakRss(proc.pid)
     os.close(slave)
     out = bytearray()
     t_seen: float | None = None
@@ -254,7 +290,7 @@ def run_in_pty(
             if not exited(proc):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-        code, rss = peak_rss_mb(proc)
+        code, rss = peak_rss_mb(proc, poller)
         os.close(master)
     return PtyRun(code, bytes(out), rss, t_launch, t_seen, timed_out)
 

@@ -74,9 +74,7 @@ _STATIC = {
     "/api/ps": _json({"models": [{"name": MODEL, "model": MODEL, "size": 1, "size_vram": 1}]}),
     "/api/show": _json({"capabilities": ["completion"], "details": _DETAILS, "model_info": {}}),
 }
-_STREAM_HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
-)
+_STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 class Firehose:

@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)"
     )
     sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
+    # benchmarks/timestamps.py: on exit, write each token line's perf_counter_ns() as JSON to PATH
+    sm.add_argument("--emit-times", type=Path, default=None, metavar="PATH", help=argparse.SUPPRESS)
     return parser
 
 
@@ -268,7 +270,9 @@ def start_demo_simulator(num_parallel: int = 1) -> RunningSimulator:
     """The embedded simulator on a free loopback port, with demo-friendly speeds."""
     from chimera_tui.sim import OllamaSimulator, SimConfig, start_background
 
-    return start_background(OllamaSimulator(SimConfig(load_s=0.8, num_parallel=num_parallel)))
+    # a 0.3 s model load: visible in the load phase and in cold runs, short enough that the demo's
+    # first token comes within a second (docs/performance.md)
+    return start_background(OllamaSimulator(SimConfig(load_s=0.3, num_parallel=num_parallel)))
 
 
 def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
@@ -638,11 +642,16 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         num_parallel=args.num_parallel,
         faults=faults,
     )
+    config.record_emit_times = args.emit_times is not None
+    sim = OllamaSimulator(config)
     print(f"Ollama simulator on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
     try:
-        serve(OllamaSimulator(config), args.host, args.port)
+        serve(sim, args.host, args.port)
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    finally:
+        if args.emit_times is not None:
+            args.emit_times.write_text(str(sim.emit_times_ns), encoding="utf-8")
     return EXIT_OK
 
 

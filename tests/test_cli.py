@@ -159,7 +159,7 @@ def test_compare_and_export_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert doc["session_ids"] == [a, b]
     assert any(m["key"] == "server_decode_rate" for m in doc["metrics"]) or doc["metrics"]
 
-    assert main(["compare", a[:18], b, "--sessions-dir", str(tmp_path)]) == 0
+    assert main(["compare", a[:-5], b, "--sessions-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "baseline:" in out and "verdict" in out
 

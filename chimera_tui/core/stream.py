@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,21 +72,39 @@ class LineSplitter:
         The outcome never depends on how the stream was cut into reads: the same lines come out,
         and a line longer than the limit always raises StreamError (complete or still buffered).
         """
-        self._buffer += data
-        if b"\n" not in data:
-            self._check(len(self._buffer))
-            return []
-        *complete, rest = self._buffer.split(b"\n")
-        self._buffer = bytearray(rest)
-        for line in complete:
-            self._check(len(line))
-        self._check(len(self._buffer))
-        return [StampedLine(t_ns, bytes(line)) for line in complete if line.strip()]
+        return [StampedLine(t_ns, line) for line in self.lines(data)]
+
+    def lines(self, data: bytes) -> list[bytes]:
+        """`feed` without the stamps: the complete, non-blank lines of one read (the reader's hot
+        path, where every line of a read shares the read's stamp anyway)."""
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            if b"\n" not in data:
+                self._check(len(buffer))
+                return []
+            complete = bytes(buffer).split(b"\n")
+            size = len(buffer)
+        else:  # the usual case: the previous read ended with its line
+            complete = data.split(b"\n")
+            size = len(data)
+        rest = complete.pop()
+        if rest or buffer:
+            self._buffer = bytearray(rest)
+        if size > self._max:  # only then can a line, or what is left, be over the limit
+            for line in complete:
+                self._check(len(line))
+            self._check(len(rest))
+        return [line for line in complete if line and not line.isspace()]
 
     def flush(self, t_ns: int) -> list[StampedLine]:
         """End of stream: a last line without a trailing newline still counts."""
+        return [StampedLine(t_ns, line) for line in self.flush_lines()]
+
+    def flush_lines(self) -> list[bytes]:
+        """`flush` without the stamp."""
         rest, self._buffer = bytes(self._buffer), bytearray()
-        return [StampedLine(t_ns, rest)] if rest.strip() else []
+        return [rest] if rest.strip() else []
 
     def _check(self, size: int) -> None:
         if size > self._max:
@@ -106,19 +123,34 @@ def _keep_text(literal: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=_keep_text, parse_constant=_keep_text)
 
 
+_raw_decode = _DECODER.raw_decode
+#: what JSON itself counts as whitespace around a value (str.strip would take more)
+_JSON_SPACE = " \t\n\r"
+
+
 def parse_json_line(line: StampedLine) -> dict[str, Any]:
     """Decode one line as a JSON object, or raise StreamError saying what was wrong with it."""
+    return parse_json(line.raw)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """`parse_json_line` for the bytes of a line."""
     try:
-        text = line.raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StreamError(f"stream line is not valid UTF-8 (byte {exc.start})") from None
     try:
-        obj = _DECODER.decode(text)
+        if text[:1] in _JSON_SPACE:  # empty, or leading whitespace: the full decoder skips it
+            obj = _DECODER.decode(text)
+        else:  # the usual line: the C scanner directly, then only trailing whitespace may follow
+            obj, end = _raw_decode(text)
+            if end != len(text) and text[end:].strip(_JSON_SPACE):
+                raise json.JSONDecodeError("Extra data", text, end)
     except json.JSONDecodeError as exc:
         raise StreamError(f"stream line is not JSON ({exc.msg}): {_preview(text)}") from None
     except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits, nesting too deep
         raise StreamError(f"stream line is not usable JSON ({_one_line(exc)}): {_preview(text)}") from None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise StreamError(f"stream line is JSON but not an object: {type(obj).__name__}")
     return obj
 
@@ -131,26 +163,34 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:120] or type(exc).__name__
 
 
-def ollama_events(line: StampedLine) -> Iterator[StreamEvent]:
+def ollama_events(line: StampedLine) -> list[StreamEvent]:
     """Turn one Ollama NDJSON line (generate or chat) into events, in stream order.
 
-    Thinking comes before content within a line. The final line may still carry text, which is
-    yielded before its DoneEvent. Fields missing because they were zero are simply absent.
+    Thinking comes before content within a line. The final line may still carry text, which comes
+    before its DoneEvent. Fields missing because they were zero are simply absent.
     """
-    obj = parse_json_line(line)
+    return ollama_line_events(line.t_ns, line.raw)
+
+
+_NOT_FINAL = frozenset(("response", "message", "thinking", "context"))
+
+
+def ollama_line_events(t_ns: int, raw: bytes) -> list[StreamEvent]:
+    """`ollama_events` for a line's bytes and stamp (the reader's hot path: one call per token)."""
+    obj = parse_json(raw)
     if "error" in obj:
         err = obj["error"]
-        yield ErrorEvent(line.t_ns, err if isinstance(err, str) else json.dumps(err))
-        return
+        return [ErrorEvent(t_ns, err if isinstance(err, str) else json.dumps(err))]
     message = obj.get("message")
     if isinstance(message, dict):
         thinking, content = message.get("thinking"), message.get("content")
     else:
         thinking, content = obj.get("thinking"), obj.get("response")
-    if isinstance(thinking, str) and thinking:
-        yield TokenEvent(line.t_ns, thinking, "thinking")
-    if isinstance(content, str) and content:
-        yield TokenEvent(line.t_ns, content, "content")
+    events: list[StreamEvent] = []
+    if thinking and isinstance(thinking, str):
+        events.append(TokenEvent(t_ns, thinking, "thinking"))
+    if content and isinstance(content, str):
+        events.append(TokenEvent(t_ns, content, "content"))
     if obj.get("done") is True:
-        final = {k: v for k, v in obj.items() if k not in ("response", "message", "thinking", "context")}
-        yield DoneEvent(line.t_ns, final)
+        events.append(DoneEvent(t_ns, {k: v for k, v in obj.items() if k not in _NOT_FINAL}))
+    return events

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import Input, Select
 
 from chimera_tui.core.monitor import SystemMonitor
 from chimera_tui.core.profiles import Profile
 from chimera_tui.core.sessions import Session
 from chimera_tui.safe_text import sanitize, sanitize_line
+from chimera_tui.ui import bench_trace
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.config import AppConfig
 from chimera_tui.ui.screens.help import HelpScreen
@@ -32,9 +36,13 @@ class ChimeraApp(App[None]):
         STYLES / "system_panel.tcss",
         STYLES / "sessions.tcss",
         STYLES / "multi.tcss",
+        STYLES / "profiles.tcss",
+        STYLES / "sweep.tcss",
     ]
     BINDINGS = [
         Binding("f2", "sessions", "Sessions"),
+        Binding("f3", "profiles", "Profiles"),
+        Binding("f4", "sweeps", "Sweeps"),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -48,6 +56,9 @@ class ChimeraApp(App[None]):
         self.last_profile: Profile | None = None
         #: read-only sessions imported from Chimeraforge metrics.json files (kept in memory)
         self.imported_sessions: list[Session] = []
+        #: the endpoint and model of the last benchmark started here (sweeps default to them)
+        self.current_endpoint: str | None = None
+        self.current_model: str | None = None
 
     def on_mount(self) -> None:
         self.theme = "textual-dark"
@@ -55,12 +66,14 @@ class ChimeraApp(App[None]):
             self.monitor = SystemMonitor(self.config.monitor_interval_s, nvml_module=self.config.nvml_module)
             self.monitor.start()
         self.push_screen(SetupScreen())
+        bench_trace.install(self)  # benchmarks only: a no-op unless CHIMERA_TUI_BENCH_* is set
 
     def on_unmount(self) -> None:
         if self.monitor is not None:
             self.monitor.stop()
 
     def start_benchmark(self, choice: BenchChoice) -> None:
+        self.current_endpoint, self.current_model = choice.endpoint, choice.model
         if choice.second is not None:
             from chimera_tui.ui.screens.multi_live import MultiLiveScreen
 
@@ -73,6 +86,30 @@ class ChimeraApp(App[None]):
 
         if not isinstance(self.screen, SessionsScreen):
             self.push_screen(SessionsScreen())
+
+    def action_profiles(self) -> None:
+        from chimera_tui.ui.screens.profiles import ProfilesScreen
+
+        if not isinstance(self.screen, ProfilesScreen):
+            self.push_screen(ProfilesScreen())
+
+    def action_sweeps(self) -> None:
+        from chimera_tui.ui.screens.sweep_setup import SweepSetupScreen
+
+        if not isinstance(self.screen, SweepSetupScreen):
+            self.push_screen(SweepSetupScreen())
+
+    def endpoint_and_model(self) -> tuple[str, str]:
+        """The setup screen's endpoint and model as they are now (else the last run's, else defaults)."""
+        endpoint = self.current_endpoint or self.config.endpoints[0]
+        model = self.current_model or ""
+        setup = next((s for s in self.screen_stack if isinstance(s, SetupScreen)), None)
+        if setup is not None:
+            with contextlib.suppress(NoMatches):
+                endpoint = setup.query_one("#endpoint", Input).value.strip().rstrip("/") or endpoint
+                value = setup.query_one("#model", Select).value
+                model = str(value) if isinstance(value, str) and value else model
+        return endpoint, model
 
     def open_session(self, session: Session) -> None:
         from chimera_tui.ui.screens.session_detail import SessionDetailScreen
@@ -106,6 +143,10 @@ class ChimeraApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Keys and what each screen does", self.action_help)
         yield SystemCommand("Sessions", "Browse, compare and export saved sessions", self.action_sessions)
+        yield SystemCommand(
+            "Profiles", "Create, edit, duplicate, diff and delete profiles", self.action_profiles
+        )
+        yield SystemCommand("Sweeps", "Run, resume and rank parameter sweeps", self.action_sweeps)
         yield SystemCommand(
             "Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme
         )

@@ -9,8 +9,11 @@ from chimera_tui.core.backends.ollama import DEFAULT_URL
 
 def run_tui(args: argparse.Namespace) -> int:
     from chimera_tui.cli import _sessions_root, start_demo_simulators
+    from chimera_tui.ui import live_gc
     from chimera_tui.ui.app import ChimeraApp
     from chimera_tui.ui.config import AppConfig
+
+    live_gc.enable()  # live screens drive garbage collection while they stream (ui/live_gc.py)
 
     # demo: two simulators, so dual mode works; each has one parallel slot (Ollama's default),
     # so shared mode shows the serialization the research measured

@@ -104,7 +104,7 @@ def check(victim: Victim) -> str:
 def test_sigkill_at_random_points_loses_nothing_finished(tmp_path: Path) -> None:
     rng = random.Random(20261122)
     plans = [(False, rng.uniform(0.2, 0.9))]  # likely before or while the session is created
-    # inside the session (timed from its folder): the preload takes ~0.8 s, then 8 runs of ~0.3 s
+    # inside the session (timed from its folder): the preload takes ~0.3 s, then 8 runs of ~0.3 s
     plans += [(True, rng.uniform(0.0, 0.7))]
     plans += [(True, 0.9 + rng.uniform(0.0, 2.0)) for _ in range(3)]
     victims = [launch(tmp_path, k, wait, delay) for k, (wait, delay) in enumerate(plans)]

@@ -7,6 +7,7 @@ each read is stamped with `perf_counter_ns()` as soon as it returns, before any 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 import anyio
 import httpx
 
+from chimera_tui.core.deadline import watchdog
 from chimera_tui.core.errors import (
     MAX_SERVER_TEXT,
     BenchTimeout,
@@ -35,8 +37,8 @@ from chimera_tui.core.stream import (
     ErrorEvent,
     LineSplitter,
     TokenEvent,
-    ollama_events,
-    parse_json_line,
+    ollama_line_events,
+    parse_json,
 )
 from chimera_tui.safe_text import sanitize_line
 
@@ -152,6 +154,14 @@ class CallOutcome:
 TokenSink = Callable[[list[TokenEvent]], None]
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default certificate verification, set up once per process. Every `AsyncClient` made
+    without it loads the CA bundle again (~30 ms each), and a session opens several clients (kind
+    detection, the model lookup, the runner's own)."""
+    return httpx.create_ssl_context()
+
+
 def same_model(a: str, b: str) -> bool:
     """Ollama names default their tag to `latest`."""
 
@@ -185,6 +195,7 @@ class OllamaClient:
             timeout=httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s),
             limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=300),
             headers={"User-Agent": "chimera-tui"},
+            verify=tls_context(),
         )
 
     async def aclose(self) -> None:
@@ -325,49 +336,55 @@ class OllamaClient:
         path = "/api/chat" if api == "chat" else "/api/generate"
         request = self._http.build_request("POST", path, json={**body, "stream": True})
         timeouts = self.timeouts
+        idle_ns = int(timeouts.idle_s * 1e9)
         splitter = LineSplitter()
         text: list[str] = []
         thinking: list[str] = []
+        first_byte_ns = int(timeouts.first_byte_s * 1e9)
         outcome = outcome if outcome is not None else CallOutcome(CallTrace(0))
-        trace = outcome.trace = CallTrace(t_send_ns=time.perf_counter_ns())
+        trace = outcome.trace = CallTrace(t_send_ns=0)
+        response: httpx.Response | None = None
+        data: bytes | None = None
+        first = done = False
         try:
-            deadline = trace.t_send_ns + int(timeouts.first_byte_s * 1e9)
-            with anyio.move_on_after(timeouts.first_byte_s) as scope:
-                response = await self._http.send(request, stream=True)
-            if scope.cancelled_caught:
-                raise BenchTimeout("first_byte", timeouts.first_byte_s, self.url)
             try:
-                outcome.http_status = response.status_code
-                if response.status_code != 200:
-                    body_bytes = await _read_bounded(response)
-                    raise _http_error(response.status_code, body_bytes, self.url, path)
-                chunks = response.aiter_raw().__aiter__()
-                first = True
-                done = False
-                while not done:
-                    wait_s = max(0.0, (deadline - time.perf_counter_ns()) / 1e9) if first else timeouts.idle_s
-                    with anyio.move_on_after(wait_s) as scope:
+                # one watchdog for the whole call: the first-byte deadline, then idle_s after each
+                # read. Set up before the clock starts (it does not yield), so it is not in TTFT.
+                async with watchdog(time.perf_counter_ns() + first_byte_ns) as deadline:
+                    trace.t_send_ns = time.perf_counter_ns()
+                    deadline.expires_ns = trace.t_send_ns + first_byte_ns
+                    response = await self._http.send(request, stream=True)
+                    outcome.http_status = response.status_code
+                    if response.status_code != 200:
+                        body_bytes = await _read_bounded(response)
+                        raise _http_error(response.status_code, body_bytes, self.url, path)
+                    chunks = response.aiter_raw().__aiter__()
+                    next_chunk, split, consume = chunks.__anext__, splitter.lines, self._consume
+                    first = True
+                    while not done:
                         try:
-                            data = await chunks.__anext__()
-                            t_ns = time.perf_counter_ns()
+                            data = await next_chunk()
+                            t_ns = time.perf_counter_ns()  # the stamp: before anything else
                         except StopAsyncIteration:
                             data = None
-                    if scope.cancelled_caught:
-                        raise BenchTimeout(
-                            "first_byte" if first else "idle",
-                            timeouts.first_byte_s if first else timeouts.idle_s,
-                            self.url,
-                        )
-                    if data is None:
-                        lines = splitter.flush(time.perf_counter_ns())
-                    else:
-                        first = False
-                        lines = splitter.feed(t_ns, data)
-                    done, after = self._consume(lines, trace, outcome, text, thinking, on_tokens)
-                    if data is None and not done:
-                        raise StreamError(
-                            "the stream ended without a final 'done' line (server stopped or crashed)"
-                        )
+                            t_ns = time.perf_counter_ns()
+                        if data is None:
+                            lines = splitter.flush_lines()
+                        else:
+                            if first:  # from the first-byte deadline to the (earlier) idle one
+                                first = False
+                                deadline.reset(t_ns + idle_ns)
+                            else:
+                                deadline.expires_ns = t_ns + idle_ns
+                            lines = split(data)
+                        done, after = consume(t_ns, lines, trace, text, thinking, on_tokens)
+                        if data is None and not done:
+                            raise StreamError(
+                                "the stream ended without a final 'done' line (server stopped or crashed)"
+                            )
+                if not done:  # the watchdog ended the block
+                    which = "first_byte" if response is None or first else "idle"
+                    raise BenchTimeout(which, getattr(timeouts, f"{which}_s"), self.url)
                 outcome.notes.extend(server_final_notes(trace.final))
                 if data is not None:
                     after += await self._drain(chunks, splitter, outcome)
@@ -379,8 +396,9 @@ class OllamaClient:
                         + (f" ({dones} of them another 'done' line)" if dones else "")
                     )
             finally:
-                with anyio.CancelScope(shield=True):
-                    await response.aclose()
+                if response is not None:
+                    with anyio.CancelScope(shield=True):
+                        await response.aclose()
         except ChimeraError as exc:
             outcome.error = exc
         except httpx.ConnectTimeout:
@@ -402,17 +420,17 @@ class OllamaClient:
             outcome.thinking = "".join(thinking)
         return outcome
 
-    async def _drain(self, chunks: Any, splitter: LineSplitter, outcome: CallOutcome) -> list[Any]:
+    async def _drain(self, chunks: Any, splitter: LineSplitter, outcome: CallOutcome) -> list[bytes]:
         """After the final line: read what is left of the response (normally nothing but its end),
         so that the connection is reused, and return any lines that came after `done`."""
-        lines: list[Any] = []
+        lines: list[bytes] = []
         received = 0
         with anyio.move_on_after(min(DRAIN_S, self.timeouts.idle_s)) as scope:
             try:
                 async for data in chunks:
                     received += len(data)
                     try:
-                        lines += splitter.feed(time.perf_counter_ns(), data)
+                        lines += splitter.lines(data)
                     except StreamError:
                         lines.append(b"")  # a runaway line after done: counted, not kept
                     if received > DRAIN_MAX_BYTES:
@@ -424,7 +442,7 @@ class OllamaClient:
             except httpx.HTTPError as exc:  # the response is complete for us: only noted
                 outcome.notes.append(f"the connection broke after the final 'done' line: {_reason(exc)}")
                 return lines
-            return lines + splitter.flush(time.perf_counter_ns())
+            return lines + splitter.flush_lines()
         if scope.cancelled_caught:
             outcome.notes.append(
                 f"the server kept the stream open {min(DRAIN_S, self.timeouts.idle_s):g} s after the final "
@@ -434,28 +452,28 @@ class OllamaClient:
 
     @staticmethod
     def _consume(
-        lines: list[Any],
+        t_ns: int,
+        lines: list[bytes],
         trace: CallTrace,
-        outcome: CallOutcome,
         text: list[str],
         thinking: list[str],
         on_tokens: TokenSink | None,
-    ) -> tuple[bool, list[Any]]:
-        """Fold decoded lines into the trace. Returns whether the final line has been seen, and the
-        lines of this read that came after it (ignored)."""
+    ) -> tuple[bool, list[bytes]]:
+        """Fold the decoded lines of one read (all stamped `t_ns`) into the trace. Returns whether the
+        final line has been seen, and the lines of this read that came after it (ignored)."""
         batch: list[TokenEvent] = []
         try:
-            for i, line in enumerate(lines):
-                for event in ollama_events(line):
-                    if isinstance(event, TokenEvent):
-                        trace.add_token(event.t_ns, event.kind)
+            for i, raw in enumerate(lines):
+                for event in ollama_line_events(t_ns, raw):
+                    if type(event) is TokenEvent:
+                        trace.add_token(t_ns, event.kind)
                         (text if event.kind == "content" else thinking).append(event.text)
                         batch.append(event)
-                    elif isinstance(event, DoneEvent):
+                    elif type(event) is DoneEvent:
                         trace.final = event.final
-                        trace.t_end_ns = event.t_ns
-                    elif isinstance(event, ErrorEvent):
-                        trace.t_end_ns = event.t_ns
+                        trace.t_end_ns = t_ns
+                    elif type(event) is ErrorEvent:
+                        trace.t_end_ns = t_ns
                         message = sanitize_line(event.message)[:MAX_SERVER_TEXT]
                         raise StreamError(f"server error mid-stream: {message}")
                 if trace.final is not None:
@@ -466,9 +484,9 @@ class OllamaClient:
         return False, []
 
 
-def _is_done_line(line: Any) -> bool:
+def _is_done_line(line: bytes) -> bool:
     try:
-        return parse_json_line(line).get("done") is True
+        return parse_json(line).get("done") is True
     except StreamError:
         return False
 

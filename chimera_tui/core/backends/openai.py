@@ -38,6 +38,7 @@ from chimera_tui.core.backends.ollama import (
     ServerInfo,
     Timeouts,
     TokenSink,
+    tls_context,
 )
 from chimera_tui.core.errors import (
     MAX_SERVER_TEXT,
@@ -176,6 +177,7 @@ def _http_client(
         ),
         limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=300),
         headers={"User-Agent": "chimera-tui"},
+        verify=tls_context(),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -32,7 +33,18 @@ from chimera_tui.core.events import (
 )
 from chimera_tui.core.runner import BenchRunner, BenchSpec, run_bench_sync
 from chimera_tui.core.sessions import Session
+from chimera_tui.core.workflow import (
+    STAGES,
+    IngestDone,
+    WorkflowRunFinished,
+    WorkflowRunner,
+    WorkflowRunStarted,
+    run_workflow_sync,
+    sample_data_dir,
+    stage_of,
+)
 from chimera_tui.safe_text import sanitize_line
+from chimera_tui.ui import bench_trace, live_gc
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
 from chimera_tui.ui.live_state import LiveCall
@@ -47,6 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FLUSH_HZ = 30
+#: the live readouts (TTFT, tok/s, sparkline, tokens, elapsed) are redrawn at most this often
+READOUTS_HZ = 10
 
 
 class LiveScreen(Screen[None]):
@@ -67,7 +81,10 @@ class LiveScreen(Screen[None]):
         self.choice = choice
         self.autostart = autostart
         self.feed = LiveFeed()
-        self.runner: BenchRunner | None = None
+        self.runner: BenchRunner | WorkflowRunner | None = None
+        #: workflow workload: the stage of the call in progress ("analysis" / "report")
+        self.stage: str | None = None
+        self._stage_index = 0
         self.session: Session | None = None
         self.session_path: str | None = None
         self.running = False
@@ -77,10 +94,16 @@ class LiveScreen(Screen[None]):
         self._calls_done = 0
         self._leave_when_done = False
         self._timer: Timer | None = None
+        self._next_readouts = 0.0
+
+    @property
+    def workflow(self) -> bool:
+        return self.choice.workload == "workflow"
 
     @property
     def total_calls(self) -> int:
-        return self.choice.warmup + self.choice.runs
+        calls = self.choice.warmup + self.choice.runs
+        return calls * len(STAGES) if self.workflow else calls
 
     def compose(self) -> ComposeResult:
         c = self.choice
@@ -105,9 +128,38 @@ class LiveScreen(Screen[None]):
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")
 
     def on_mount(self) -> None:
-        self.sub_title = "live run"
-        config = self.app.config
-        c = self.choice
+        live_gc.start()  # the real TUI: collection driven by the flush (see ui/live_gc.py)
+        self.sub_title = "live run" + (" · agent workflow" if self.workflow else "")
+        self._timer = self.set_interval(1 / FLUSH_HZ, self.flush)
+        if self.workflow:
+            self.runner = self._workflow_runner()
+        else:
+            self.runner = self._bench_runner()
+        if not self.autostart:
+            return
+        self.running = True
+        self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="bench", exit_on_error=False)
+
+    def _workflow_runner(self) -> WorkflowRunner:
+        """The agent workflow (ingest → analysis → report) as one session of two calls per run."""
+        config, c = self.app.config, self.choice
+        return WorkflowRunner(
+            c.endpoint,
+            c.model,
+            c.profile,
+            Path(c.data_dir or sample_data_dir()).expanduser(),
+            config.sessions_root,
+            runs=c.runs,
+            warmup=c.warmup,
+            emit=self.feed.push,
+            transport=config.transport(c.endpoint),
+            timeouts=config.timeouts,
+            num_predict=c.num_predict,
+            nvml_module=config.nvml_module,
+        )
+
+    def _bench_runner(self) -> BenchRunner:
+        config, c = self.app.config, self.choice
         spec = BenchSpec(
             model=c.model,
             profile=c.profile,
@@ -120,24 +172,22 @@ class LiveScreen(Screen[None]):
             num_predict=c.num_predict,
             timeouts=config.timeouts,
         )
-        self.runner = BenchRunner(
+        return BenchRunner(
             spec,
             config.sessions_root,
             emit=self.feed.push,
             transport=config.transport(c.endpoint),
             nvml_module=config.nvml_module,
         )
-        self._timer = self.set_interval(1 / FLUSH_HZ, self.flush)
-        if not self.autostart:
-            return
-        self.running = True
-        self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="bench", exit_on_error=False)
 
     def _run_in_thread(self) -> None:
         """Worker thread: the whole session, on its own event loop. Never touches widgets."""
         assert self.runner is not None
         try:
-            run_bench_sync(self.runner)
+            if isinstance(self.runner, WorkflowRunner):
+                run_workflow_sync(self.runner)
+            else:
+                run_bench_sync(self.runner)
         except ChimeraError as exc:
             self.feed.push(BenchAborted(str(exc)))
         except Exception as exc:
@@ -148,6 +198,7 @@ class LiveScreen(Screen[None]):
 
     # -- the bounded-rate flush ---------------------------------------------------------------------
     def flush(self) -> None:
+        live_gc.tick()
         items = self.feed.drain()
         if not items and self._call is None:
             return
@@ -172,7 +223,12 @@ class LiveScreen(Screen[None]):
                 self._handle(item)
             if content or thinking:
                 self._stream.append("".join(content), "".join(thinking), thinking_count)
-            self._update_readouts()
+            now = time.monotonic()
+            if now >= self._next_readouts:  # big digits: 10 a second is plenty, and costs a third
+                self._next_readouts = now + 1 / READOUTS_HZ
+                self._update_readouts()
+        if (trace := bench_trace.active()) is not None:  # benchmarks only (CHIMERA_TUI_BENCH_TRACE)
+            trace.flushed(items)
 
     @property
     def _stream(self) -> StreamPane:
@@ -202,14 +258,30 @@ class LiveScreen(Screen[None]):
             self._call = LiveCall(item.index)
             kind = "warm-up" if item.warmup else "run"
             title = f"{kind} {item.number} of {item.total}"
+            if self.workflow:
+                self.stage = STAGES[min(self._stage_index, len(STAGES) - 1)]
+                self._stage_index += 1
+                title = f"workflow {title} · stage {self.stage} ({self._stage_index} of {len(STAGES)})"
             phase.update(title)
             self._stream.reset(title)
+        elif isinstance(item, WorkflowRunStarted):
+            self._stage_index = 0
+            kind = "warm-up workflow" if item.warmup else "workflow"
+            phase.update(f"{kind} {item.number} of {item.total} · ingesting the data folder…")
+        elif isinstance(item, IngestDone):
+            phase.update(
+                f"ingested {item.files} files ({item.total_bytes} bytes, {item.skipped} skipped) "
+                f"in {item.ingest_ms:.1f} ms"
+            )
+        elif isinstance(item, WorkflowRunFinished):
+            self.query_one(Readouts).show_workflow(item.metrics)
         elif isinstance(item, RunFinished | RunFailed):
+            self._stream.stream_ended()
             record = item.record
             started = self._started
             number = started.number if started else record.index + 1
             total = started.total if started else self.total_calls
-            self.query_one(RunsTable).add(record, number, total)
+            self.query_one(RunsTable).add(record, number, total, stage_of(record))
             self.query_one(Readouts).show_last_call(record.metrics)
             self._calls_done += 1
             self.query_one(ProgressBar).update(progress=self._calls_done)
@@ -272,5 +344,6 @@ class LiveScreen(Screen[None]):
         self.app.open_session(self.session)
 
     def on_unmount(self) -> None:
+        live_gc.stop()
         if self.runner is not None and self.running:
             self.runner.cancel()

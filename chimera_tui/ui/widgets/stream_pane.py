@@ -7,14 +7,71 @@ full text is in the session on disk.
 
 from __future__ import annotations
 
+import time
+
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Region, Size
+from textual.reactive import Reactive
+from textual.strip import Strip
 from textual.widgets import Collapsible, Log, Static
 
 from chimera_tui.safe_text import sanitize
 from chimera_tui.ui.soft_wrap import soft_wrap
 
 MAX_LINES = 2000
+#: the scrollbars come back once no text has arrived for this long
+STREAMING_IDLE_S = 0.5
+
+
+class StreamLog(Log):
+    """A Log that costs less per frame while a stream scrolls it (Textual 8.2.8, pinned exactly).
+
+    Every write scrolls the log, so every visible line is drawn again each frame (30 a second):
+    - a drawn line is cached until it changes (`Log` caches lines only while text is selected);
+    - the line style is computed once per frame, not once per line;
+    - while streaming (class `-streaming`) the scrollbar is hidden: the log follows the stream's
+      end anyway, and a scrollbar whose thumb moves every frame is drawn again in full each time;
+    - a growing log does not lay out the whole screen again (see `virtual_size`).
+    """
+
+    DEFAULT_CSS = """
+    StreamLog.-streaming {
+        scrollbar-visibility: hidden;
+    }
+    """
+
+    #: a new line changes the virtual size; for this widget that needs no layout of the screen
+    #: (`Widget.virtual_size` asks for one): scrolling reads the size directly, and the layout that
+    #: showing the scrollbar again makes brings the rest up to date
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    _frame_style: Style | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
+        rich_style = self._frame_style if self._frame_style is not None else self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, rich_style)
+        line = self._render_line_strip(y, rich_style)
+        line = line.crop_extend(scroll_x, scroll_x + width, rich_style)
+        return line.apply_offsets(scroll_x, y)
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        if self.text_selection is not None:
+            return super()._render_line_strip(y, rich_style)
+        cache = self._render_line_cache
+        strip = cache.get(y)
+        if strip is None:  # cleared for a line that changes (refresh_lines) and on style updates
+            strip = cache[y] = super()._render_line_strip(y, rich_style)
+        return strip
 
 
 class StreamPane(Vertical):
@@ -24,15 +81,18 @@ class StreamPane(Vertical):
         super().__init__(id=id)
         self._thinking_tokens = 0
         self._columns = {"thinking-log": 0, "content-log": 0}
+        self._is_streaming = False
+        self._last_append = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="stream-title")
         with Collapsible(title="Thinking", collapsed=True, id="thinking-box"):
-            yield Log(max_lines=MAX_LINES, id="thinking-log", auto_scroll=True)
-        yield Log(max_lines=MAX_LINES, id="content-log", auto_scroll=True)
+            yield StreamLog(max_lines=MAX_LINES, id="thinking-log", auto_scroll=True)
+        yield StreamLog(max_lines=MAX_LINES, id="content-log", auto_scroll=True)
 
     def on_mount(self) -> None:
         self.query_one("#thinking-box").display = False
+        self.set_interval(STREAMING_IDLE_S / 2, self._check_idle)
 
     def reset(self, title: str) -> None:
         self._thinking_tokens = 0
@@ -42,7 +102,25 @@ class StreamPane(Vertical):
         self.query_one("#content-log", Log).clear()
         self.query_one("#thinking-box").display = False
 
+    def _streaming(self, on: bool) -> None:
+        """While text streams in, the logs follow its end without a scrollbar (see StreamLog); the
+        scrollbar is back once nothing has come for STREAMING_IDLE_S."""
+        if on != self._is_streaming:
+            self._is_streaming = on
+            for log in self.query(StreamLog):
+                log.set_class(on, "-streaming")
+
+    def stream_ended(self) -> None:
+        """The call has ended: show the scrollbars again now (else after STREAMING_IDLE_S)."""
+        self._streaming(False)
+
+    def _check_idle(self) -> None:
+        if self._is_streaming and time.monotonic() - self._last_append > STREAMING_IDLE_S:
+            self._streaming(False)
+
     def append(self, content: str, thinking: str, thinking_tokens: int) -> None:
+        self._last_append = time.monotonic()
+        self._streaming(True)
         if thinking:
             box = self.query_one("#thinking-box", Collapsible)
             box.display = True
