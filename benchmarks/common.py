@@ -20,7 +20,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
 
 
 @dataclass(slots=True)
@@ -41,7 +49,9 @@ class Result:
     target: str = ""
     passed: bool | None = None
     detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: the target as a test: value `op` limit (None for informational rows and plain yes/no rows)
+    op: str | None = None
+    limit: float | None = None
 
     def shown(self) -> str:
         if self.value is None:
@@ -58,25 +68,47 @@ class Result:
 
 
 def check(
-    bench: str,
-    figure: str,
-    value: float | None,
-    unit: str,
-    op: str,
-    limit: float,
-    detail: str = "",
-    extra: dict[str, Any] | None = None,
+    bench: str, figure: str, value: float | None, unit: str, op: str, limit: float, detail: str = ""
 ) -> Result:
     """A row with a target `value op limit` (op: '<', '<=', '>', '>=')."""
-    ops: dict[str, Callable[[float, float], bool]] = {
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-    }
-    passed = value is not None and ops[op](value, limit)
+    passed = value is not None and _OPS[op](value, limit)
     shown_limit = f"{limit:g}" if unit in ("x", "", "%") else f"{limit:g} {unit}"
-    return Result(bench, figure, value, unit, f"{op} {shown_limit}", passed, detail, extra or {})
+    return Result(bench, figure, value, unit, f"{op} {shown_limit}", passed, detail, op, limit)
+
+
+def combine(rounds: list[list[Result]]) -> list[Result]:
+    """The median of each figure over repeated runs of the suite, its target checked on the median."""
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for results in rounds:
+        for r in results:
+            groups.setdefault((r.bench, r.figure), []).append(r)
+    out = []
+    for rows in groups.values():
+        first = rows[0]
+        values = [r.value for r in rows if r.value is not None]
+        value = median(values) if len(values) == len(rows) else None
+        if first.op is not None and first.limit is not None:
+            passed: bool | None = value is not None and _OPS[first.op](value, first.limit)
+        elif first.passed is None:
+            passed = None
+        else:
+            passed = all(r.passed for r in rows)
+        spread = f"median of {len(rows)}: {min(values):.4g}..{max(values):.4g}" if values else "failed"
+        detail = f"{first.detail}; {spread}" if first.detail else spread
+        out.append(
+            Result(
+                first.bench,
+                first.figure,
+                value,
+                first.unit,
+                first.target,
+                passed,
+                detail,
+                first.op,
+                first.limit,
+            )
+        )
+    return out
 
 
 def info(bench: str, figure: str, value: float | None, unit: str, detail: str = "") -> Result:

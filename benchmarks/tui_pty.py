@@ -24,7 +24,6 @@ class TuiRun:
     returncode: int | None
     timed_out: bool
     peak_rss_mb: float | None
-    wall_s: float
     emit_ns: list[int] = field(default_factory=list)
     trace: dict[str, Any] = field(default_factory=dict)
     output_tail: str = ""
@@ -35,6 +34,11 @@ class TuiRun:
 
 
 _cache: dict[tuple[Any, ...], TuiRun] = {}
+
+
+def forget() -> None:
+    """Drop the sessions run so far (a repeated suite measures afresh)."""
+    _cache.clear()
 
 
 def tui_session(
@@ -74,7 +78,6 @@ def _run(tokens_per_s: float, tokens: int, runs: int, warmup: int, traced: bool,
             done.returncode,
             done.timed_out,
             done.peak_rss_mb,
-            wall_s=0.0,
             output_tail=done.output[-2000:].decode("utf-8", "replace"),
         )
         if traced and emit_path.exists() and trace_path.exists():

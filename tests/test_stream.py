@@ -14,6 +14,7 @@ from chimera_tui.core.stream import (
     StampedLine,
     TokenEvent,
     ollama_events,
+    parse_json,
 )
 
 
@@ -81,3 +82,33 @@ def test_midstream_error_line() -> None:
 def test_bad_lines_raise_clear_errors(raw: bytes, match: str) -> None:
     with pytest.raises(StreamError, match=match):
         list(ollama_events(StampedLine(1, raw)))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"response":"a"}', b' \t{"response":"a"}', b'{"response":"a"}\r', b'{"response":"a"}  \t\r'],
+)
+def test_whitespace_around_a_line_is_fine_as_json_allows_it(raw: bytes) -> None:
+    assert parse_json(raw) == {"response": "a"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (b'{"response":"a"} x', r"not JSON \(Extra data\)"),
+        (b'{"response":"a"}\x0c', r"not JSON \(Extra data\)"),  # form feed: not JSON whitespace
+        (b'{"a":1}{"b":2}', r"not JSON \(Extra data\)"),
+        (b"   ", r"not JSON \(Expecting value\)"),
+    ],
+)
+def test_anything_after_the_object_is_refused_as_the_full_decoder_would(raw: bytes, match: str) -> None:
+    with pytest.raises(StreamError, match=match):
+        parse_json(raw)
+
+
+def test_lines_without_stamps_match_feed() -> None:
+    data = [b'{"a":1}\n{"b"', b':2}\n\n  \n{"c":3}', b"\n"]
+    stamped, bare = LineSplitter(), LineSplitter()
+    for t, read in enumerate(data):
+        assert [ln.raw for ln in stamped.feed(t, read)] == bare.lines(read)
+    assert stamped.flush(9) == [] and bare.flush_lines() == []

@@ -123,7 +123,8 @@ def _keep_text(literal: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=_keep_text, parse_constant=_keep_text)
 
 
-_raw_decode = _DECODER.raw_decode
+#: the C scanner `raw_decode` wraps (one Python frame less per token)
+_scan_once = _DECODER.scan_once
 #: what JSON itself counts as whitespace around a value (str.strip would take more)
 _JSON_SPACE = " \t\n\r"
 
@@ -143,7 +144,10 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         if text[:1] in _JSON_SPACE:  # empty, or leading whitespace: the full decoder skips it
             obj = _DECODER.decode(text)
         else:  # the usual line: the C scanner directly, then only trailing whitespace may follow
-            obj, end = _raw_decode(text)
+            try:
+                obj, end = _scan_once(text, 0)
+            except StopIteration as err:  # what raw_decode turns it into
+                raise json.JSONDecodeError("Expecting value", text, err.value) from None
             if end != len(text) and text[end:].strip(_JSON_SPACE):
                 raise json.JSONDecodeError("Extra data", text, end)
     except json.JSONDecodeError as exc:

@@ -11,6 +11,7 @@ import time
 
 from rich.style import Style
 from textual.app import ComposeResult
+from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.geometry import Region, Size
 from textual.reactive import Reactive
@@ -21,6 +22,8 @@ from chimera_tui.safe_text import sanitize
 from chimera_tui.ui.soft_wrap import soft_wrap
 
 MAX_LINES = 2000
+#: lines of a log whose drawing is cached (more than any terminal shows at once)
+CACHED_LINES = 256
 #: the scrollbars come back once no text has arrived for this long
 STREAMING_IDLE_S = 0.5
 
@@ -48,6 +51,11 @@ class StreamLog(Log):
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     _frame_style: Style | None = None
+
+    def __init__(self, *, max_lines: int, id: str, auto_scroll: bool = True) -> None:
+        super().__init__(max_lines=max_lines, id=id, auto_scroll=auto_scroll)
+        # the drawn lines kept: enough for any visible height (Log keeps 1,024, each with its caches)
+        self._render_line_cache = LRUCache(CACHED_LINES)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._frame_style = self.rich_style
