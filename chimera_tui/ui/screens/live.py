@@ -48,6 +48,7 @@ from chimera_tui.ui import bench_trace, live_gc
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
 from chimera_tui.ui.live_state import LiveCall
+from chimera_tui.ui.screens.run_controls import RunControls
 from chimera_tui.ui.widgets.readouts import Readouts
 from chimera_tui.ui.widgets.runs_table import RunsTable
 from chimera_tui.ui.widgets.stream_pane import StreamPane
@@ -63,7 +64,7 @@ FLUSH_HZ = 30
 READOUTS_HZ = 10
 
 
-class LiveScreen(Screen[None]):
+class LiveScreen(RunControls, Screen[None]):
     """Runs one benchmark session and shows it as it happens."""
 
     BINDINGS = [
@@ -316,32 +317,11 @@ class LiveScreen(Screen[None]):
             self.dismiss()
 
     # -- actions ------------------------------------------------------------------------------------
-    def action_cancel(self) -> None:
-        if self.running and self.runner is not None:
-            self.runner.cancel()
-            self.query_one("#phase", Static).update("cancelling…")
-        else:
-            self.notify("nothing is running")
-
-    def action_back(self) -> None:
-        if self.running and self.runner is not None:
-            self._leave_when_done = True
-            self.runner.cancel()
-            self.notify("cancelling the run in progress; the session is saved before leaving")
-            return
-        self.dismiss()
-
     def action_open_session(self) -> None:
         if self.session_path:
             self.notify(f"{self.session_path}", title="Session folder", timeout=10)
         else:
             self.notify("no session saved yet")
-
-    def action_view_session(self) -> None:
-        if self.session is None:
-            self.notify("the session opens here once it has finished")
-            return
-        self.app.open_session(self.session)
 
     def on_unmount(self) -> None:
         live_gc.stop()

@@ -34,6 +34,7 @@ from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
 from chimera_tui.ui.live_state import LiveCall
+from chimera_tui.ui.screens.run_controls import RunControls
 from chimera_tui.ui.widgets.agent_pane import AgentPane
 from chimera_tui.ui.widgets.concurrency_panel import ConcurrencyPanel
 from chimera_tui.ui.widgets.system_panel import SystemPanel
@@ -59,7 +60,7 @@ def _n(value: Any, digits: int = 1) -> str:
     return "—" if not isinstance(value, int | float) else f"{value:.{digits}f}"
 
 
-class MultiLiveScreen(Screen[None]):
+class MultiLiveScreen(RunControls, Screen[None]):
     """Runs one multi-agent session and shows every agent side by side."""
 
     BINDINGS = [
@@ -268,27 +269,6 @@ class MultiLiveScreen(Screen[None]):
             self.dismiss()
 
     # -- actions ------------------------------------------------------------------------------------
-    def action_cancel(self) -> None:
-        if self.running and self.runner is not None:
-            self.runner.cancel()
-            self.query_one("#phase", Static).update("cancelling…")
-        else:
-            self.notify("nothing is running")
-
-    def action_back(self) -> None:
-        if self.running and self.runner is not None:
-            self._leave_when_done = True
-            self.runner.cancel()
-            self.notify("cancelling the run in progress; the session is saved before leaving")
-            return
-        self.dismiss()
-
-    def action_view_session(self) -> None:
-        if self.session is None:
-            self.notify("the session opens here once it has finished")
-            return
-        self.app.open_session(self.session)
-
     def on_unmount(self) -> None:
         if self.runner is not None and self.running:
             self.runner.cancel()
