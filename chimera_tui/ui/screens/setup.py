@@ -57,7 +57,7 @@ def model_label(m: ModelInfo) -> str:
 
 
 def server_label(client: BenchClient) -> str:
-    """"Ollama", or the OpenAI-compatible flavour ("llama.cpp (OpenAI API)", ...)."""
+    """The server kind for people: Ollama, or the OpenAI-compatible flavour (e.g. llama.cpp)."""
     return "Ollama" if client.backend == "ollama" else f"{client.server} (OpenAI API)"
 
 
