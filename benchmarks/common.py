@@ -57,6 +57,8 @@ class Result:
         if self.value is None:
             return "—"
         v = self.value
+        if self.unit == "x":
+            return f"{v:.2f} x"
         text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 10 else f"{v:,.1f}"
         return f"{text} {self.unit}".strip()
 

@@ -35,13 +35,18 @@ async def _engine_call(url: str, tokens: int) -> float:
     async with OllamaClient(url) as client:
         await client.probe()
         body = {"model": MODEL, "prompt": "hi", "options": {"num_predict": tokens}}
-        batches: list[list[TokenEvent]] = []
+        count = 0
+
+        def sink(batch: list[TokenEvent]) -> None:  # as the CLI's progress does: counts, keeps nothing
+            nonlocal count
+            count += len(batch)
+
         start = time.perf_counter()
-        outcome = await client.stream_call("generate", body, batches.append)
+        outcome = await client.stream_call("generate", body, sink)
         record = build_record(RunRecord(0, False, "ok", "2026-01-01T00:00:00.000Z"), outcome, None)
         json.dumps({"runs": [record.to_dict()]}, indent=1, allow_nan=False)
         elapsed = time.perf_counter() - start
-    if outcome.error is not None or record.metrics.token_count != tokens:
+    if outcome.error is not None or record.metrics.token_count != tokens or count != tokens:
         raise RuntimeError(f"engine call of {tokens} tokens: {outcome.error}")
     return elapsed
 

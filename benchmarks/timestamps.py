@@ -128,6 +128,6 @@ def run(quick: bool = False) -> list[Result]:
     runs, tokens = (2, 1000) if quick else (3, 4000)
     err, firsts = headless(runs, tokens)
     results += summarize(f"headless {RATE:,.0f} tok/s", err, firsts, 2.0)
-    err, firsts, _ = tui(4000 if quick else 20_000)
+    err, firsts, _ = tui(8000 if quick else 20_000)  # the same session as ui_load's 2,000 tok/s one
     results += summarize(f"TUI {RATE:,.0f} tok/s", err, firsts, 5.0)
     return results

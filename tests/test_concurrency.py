@@ -17,8 +17,16 @@ from chimera_tui.core.metrics import CallMetrics
 MS = 1_000_000
 
 
-def call(agent: int, send_ms: float, end_ms: float, gap_ms: float | None = 0.0, ok: bool = True,
-         rate: float | None = 100.0, ttft: float | None = 50.0, tokens: int = 100) -> AgentCall:
+def call(
+    agent: int,
+    send_ms: float,
+    end_ms: float,
+    gap_ms: float | None = 0.0,
+    ok: bool = True,
+    rate: float | None = 100.0,
+    ttft: float | None = 50.0,
+    tokens: int = 100,
+) -> AgentCall:
     m = CallMetrics(queue_gap_ms=gap_ms, server_decode_rate=rate, ttft_ms=ttft, eval_count=tokens)
     return AgentCall(agent, ok, int(send_ms * MS), int(end_ms * MS), m)
 

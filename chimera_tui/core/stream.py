@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -124,7 +125,7 @@ _DECODER = json.JSONDecoder(parse_float=_keep_text, parse_constant=_keep_text)
 
 
 #: the C scanner `raw_decode` wraps (one Python frame less per token)
-_scan_once = _DECODER.scan_once
+_scan_once: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 #: what JSON itself counts as whitespace around a value (str.strip would take more)
 _JSON_SPACE = " \t\n\r"
 

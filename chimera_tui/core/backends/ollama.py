@@ -355,6 +355,7 @@ class OllamaClient:
                     deadline.expires_ns = trace.t_send_ns + first_byte_ns
                     response = await self._http.send(request, stream=True)
                     outcome.http_status = response.status_code
+                    first = True  # the first-byte deadline holds until body bytes arrive
                     if response.status_code != 200:
                         body_bytes = await _read_bounded(response)
                         raise _http_error(response.status_code, body_bytes, self.url, path)
@@ -363,7 +364,6 @@ class OllamaClient:
                     # is closed below either way
                     chunks = _body_chunks(response)
                     next_chunk, split, consume = chunks.__anext__, splitter.lines, self._consume
-                    first = True
                     while not done:
                         try:
                             data = await next_chunk()
