@@ -20,8 +20,8 @@ from pathlib import Path
 import anyio
 import tomli_w
 
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.sessions import METRICS, SCHEMA_VERSION, RunRecord, SessionStore
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.store.sessions import METRICS, SCHEMA_VERSION, RunRecord, SessionStore
 
 
 def make_sessions(root: Path, count: int, runs: int, tokens: int) -> None:

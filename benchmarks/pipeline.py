@@ -26,7 +26,7 @@ import httpx
 
 from benchmarks.common import Result, check, firehose, info, median
 from chimera_tui.core.backends.ollama import OllamaClient
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.backends.stream import TokenEvent
 
 NAME = "pipeline"
 MODEL = "firehose:latest"

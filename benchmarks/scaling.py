@@ -21,10 +21,10 @@ import anyio
 
 from benchmarks.common import Result, check, firehose, info, median
 from chimera_tui.core.backends.ollama import OllamaClient
-from chimera_tui.core.events import RunStarted, TokenBatch
-from chimera_tui.core.runner import build_record
-from chimera_tui.core.sessions import RunRecord
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.backends.stream import TokenEvent
+from chimera_tui.core.run.events import RunStarted, TokenBatch
+from chimera_tui.core.run.single import build_record
+from chimera_tui.core.store.sessions import RunRecord
 
 NAME = "scaling"
 MODEL = "firehose:latest"
@@ -64,7 +64,7 @@ def engine(sizes: list[int], repeat: int) -> dict[int, float]:
 
 
 async def _pane_cost(sizes: list[int]) -> dict[int, float]:
-    from chimera_tui.core.profiles import ProfileStore
+    from chimera_tui.core.store.profiles import ProfileStore
     from chimera_tui.ui.app import ChimeraApp
     from chimera_tui.ui.choice import BenchChoice
     from chimera_tui.ui.config import AppConfig

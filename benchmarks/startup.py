@@ -68,7 +68,10 @@ def run(quick: bool = False) -> list[Result]:
         check(NAME, "launch to first TUI frame", _median(frames), "s", "<", 1.5, detail),
         check(NAME, "bench --demo to first token", demo, "s", "<", 1.0, f"median of {len(demos)}"),
         info(
-            NAME, "import chimera_tui.core.runner (for reference)", _import_s("chimera_tui.core.runner"), "s"
+            NAME,
+            "import chimera_tui.core.run.single (for reference)",
+            _import_s("chimera_tui.core.run.single"),
+            "s",
         ),
     ]
 

@@ -26,9 +26,9 @@ import numpy as np
 
 from benchmarks.common import PYTHON, Result, check, info, read_json, simulator
 from benchmarks.tui_pty import MODEL, tui_session
-from chimera_tui.core.events import RunEvent, TokenBatch
-from chimera_tui.core.profiles import ProfileStore
-from chimera_tui.core.runner import BenchRunner, BenchSpec
+from chimera_tui.core.run.events import RunEvent, TokenBatch
+from chimera_tui.core.run.single import BenchRunner, BenchSpec
+from chimera_tui.core.store.profiles import ProfileStore
 
 NAME = "timestamps"
 RATE = 2000.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chimera_tui.core.backends.ollama import Timeouts
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.runner import BenchSpec
+from chimera_tui.core.run.single import BenchSpec
+from chimera_tui.core.store.profiles import Profile
 from chimera_tui.sim import OllamaSimulator, SimConfig, SimFaults
 
 FAST = {"tokens_per_s": 2000.0, "prompt_tokens_per_s": 50_000.0, "load_s": 0.05, "jitter": 0.0}

@@ -11,7 +11,7 @@ from benchmarks import pipeline, scaling, timestamps
 from benchmarks.__main__ import BENCHMARKS, table
 from benchmarks.common import Result, check, combine, firehose, info
 from benchmarks.firehose import render
-from chimera_tui.core.stream import LineSplitter, ollama_line_events
+from chimera_tui.core.backends.stream import LineSplitter, ollama_line_events
 
 
 def test_every_benchmark_module_imports_and_has_run() -> None:

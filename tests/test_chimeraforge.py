@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from chimera_tui.core.chimeraforge import import_chimeraforge, import_chimeraforge_all, to_chimeraforge
-from chimera_tui.core.compare import compare_sessions
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.sessions import SCHEMA_VERSION, RunRecord, Session, compute_aggregates
+from chimera_tui.core.measure.compare import compare_sessions
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.store.chimeraforge import import_chimeraforge, import_chimeraforge_all, to_chimeraforge
+from chimera_tui.core.store.sessions import SCHEMA_VERSION, RunRecord, Session, compute_aggregates
 
 FIXTURE = Path(__file__).parent / "fixtures" / "chimeraforge_metrics.json"
 BASELINE_RATES = [117.43, 111.62, 114.57]

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from chimera_tui.core.compare import (
+from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure.compare import (
     COMPARE_METRICS,
     Comparison,
     MetricSpec,
@@ -23,10 +24,15 @@ from chimera_tui.core.compare import (
     values_for,
     verdict,
 )
-from chimera_tui.core.errors import SessionError
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.sessions import RunRecord, Session, SessionWriter, compute_aggregates, load_session
-from chimera_tui.core.stats import summarize
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.store.sessions import (
+    RunRecord,
+    Session,
+    SessionWriter,
+    compute_aggregates,
+    load_session,
+)
 
 RATE = next(s for s in COMPARE_METRICS if s.key == "server_decode_rate")
 TTFT = next(s for s in COMPARE_METRICS if s.key == "ttft_ms")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chimera_tui.core.concurrency import (
+from chimera_tui.core.measure.concurrency import (
     AgentCall,
     SoloBaseline,
     contention_rate,
@@ -12,7 +12,7 @@ from chimera_tui.core.concurrency import (
     round_aggregates,
     round_metrics,
 )
-from chimera_tui.core.metrics import CallMetrics
+from chimera_tui.core.measure.metrics import CallMetrics
 
 MS = 1_000_000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chimera_tui.core.metrics import CallTrace, compute_call_metrics
+from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
 
 MS = 1_000_000
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import psutil
 import pytest
 
-from chimera_tui.core.gpu import GpuSample, Nvml
-from chimera_tui.core.monitor import (
+from chimera_tui.core.system.gpu import GpuSample, Nvml
+from chimera_tui.core.system.monitor import (
     NO_READINGS,
     STATUS_OK,
     HostSample,

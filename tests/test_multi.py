@@ -11,10 +11,10 @@ import pytest
 
 from chimera_tui.cli import main
 from chimera_tui.core.backends.ollama import Timeouts
-from chimera_tui.core.events import RoundFinished, RunEvent, RunStarted, TokenBatch
-from chimera_tui.core.multi import AgentSpec, MultiRunner, MultiSpec
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.sessions import load_session
+from chimera_tui.core.run.events import RoundFinished, RunEvent, RunStarted, TokenBatch
+from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec
+from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.sessions import load_session
 from chimera_tui.sim import OllamaSimulator, SimFaults
 from tests.helpers import fast_sim
 
@@ -157,7 +157,7 @@ def test_cli_rejects_mismatched_agent_lists(tmp_path: Path, capsys: pytest.Captu
 
 
 async def test_compare_shared_with_dual_shows_the_efficiency_difference(tmp_path: Path) -> None:
-    from chimera_tui.core.compare import compare_sessions
+    from chimera_tui.core.measure.compare import compare_sessions
 
     dual_sims = {"http://a": fast_sim(tokens_per_s=300.0), "http://b": fast_sim(tokens_per_s=300.0)}
     dual = await runner(multi_spec("dual", list(dual_sims), runs=4), dual_sims, tmp_path).run()

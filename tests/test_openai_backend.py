@@ -18,10 +18,10 @@ from chimera_tui.core.backends.openai import (
     map_options,
     translate_body,
 )
+from chimera_tui.core.backends.sse import OpenAIStreamDecoder, sse_field, to_ollama_final
+from chimera_tui.core.backends.stream import StampedLine
 from chimera_tui.core.errors import EndpointUnreachable, NotOllama, ServerError, StreamError
-from chimera_tui.core.metrics import compute_call_metrics
-from chimera_tui.core.sse import OpenAIStreamDecoder, sse_field, to_ollama_final
-from chimera_tui.core.stream import StampedLine
+from chimera_tui.core.measure.metrics import compute_call_metrics
 
 pytestmark = pytest.mark.anyio
 
@@ -232,7 +232,7 @@ async def test_http_error_bodies_in_openai_shape() -> None:
 
 async def test_cancel_scope_closes_the_stream_and_keeps_the_partial_trace() -> None:
     from chimera_tui.core.backends.ollama import CallOutcome
-    from chimera_tui.core.metrics import CallTrace
+    from chimera_tui.core.measure.metrics import CallTrace
 
     chunks = [sse(chunk("a")), sse(chunk("b")), sse(chunk("c"))]
 

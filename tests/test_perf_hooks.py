@@ -13,7 +13,7 @@ import anyio
 import pytest
 from textual.app import App, ComposeResult
 
-from chimera_tui.core.deadline import watchdog
+from chimera_tui.core.backends.deadline import watchdog
 from chimera_tui.ui import bench_trace, live_gc
 from chimera_tui.ui.widgets.stream_pane import StreamLog
 from tests.tui_helpers import make_app, wait_until

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chimera_tui.core.errors import ProfileError
-from chimera_tui.core.profiles import (
+from chimera_tui.core.store.profiles import (
     LOAD_TIME_OPTIONS,
     OPTION_SPECS,
     Profile,
@@ -316,5 +316,5 @@ def test_builtin_delete_refused(tmp_path: Path) -> None:
 
 
 def test_core_profiles_does_not_import_textual() -> None:
-    code = "import sys, chimera_tui.core.profiles; sys.exit('textual' in sys.modules)"
+    code = "import sys, chimera_tui.core.store.profiles; sys.exit('textual' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

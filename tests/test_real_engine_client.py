@@ -12,9 +12,9 @@ import pytest
 
 from chimera_tui.core.backends.ollama import CallOutcome, Timeouts
 from chimera_tui.core.backends.openai import OpenAIClient, detect_kind
+from chimera_tui.core.backends.stream import TokenEvent
 from chimera_tui.core.errors import EndpointUnreachable, StreamError
-from chimera_tui.core.metrics import CallTrace, compute_call_metrics
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
 from tests import real_engine
 from tests.real_engine import SETUP_TIMEOUT_S, LlamaServer, running_server
 from tools.make_gguf_model import DEFAULT_WORDS, chain_text, expected_answer, write_model

@@ -13,10 +13,10 @@ import pytest
 
 from chimera_tui.cli import main
 from chimera_tui.core.backends.ollama import Timeouts
-from chimera_tui.core.events import RunEvent, TokenBatch
-from chimera_tui.core.multi import AgentSpec, MultiRunner, MultiSpec
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.runner import BenchRunner, BenchSpec
+from chimera_tui.core.run.events import RunEvent, TokenBatch
+from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec
+from chimera_tui.core.run.single import BenchRunner, BenchSpec
+from chimera_tui.core.store.profiles import Profile
 from tests import real_engine
 from tests.real_engine import SETUP_TIMEOUT_S, LlamaServer, running_server
 from tools.make_gguf_model import write_model

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from chimera_tui.core.metrics import CallMetrics
+from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.reports import FORMATS, default_filename, export_sessions, write_export
 from chimera_tui.core.reports.charts import bar_chart_svg, distribution_svg, nice_ticks, percentile
 from chimera_tui.core.reports.csv_export import CSV_COLUMNS, calls_csv
 from chimera_tui.core.reports.json_export import EXPORT_SCHEMA, session_json_doc
 from chimera_tui.core.reports.markdown import md_fence, md_text
-from chimera_tui.core.sessions import (
+from chimera_tui.core.store.sessions import (
     SCHEMA_VERSION,
     RunRecord,
     Session,

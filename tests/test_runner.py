@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from chimera_tui.core.errors import EndpointUnreachable, ModelNotFound
-from chimera_tui.core.events import (
+from chimera_tui.core.run.events import (
     RunEvent,
     RunFailed,
     RunFinished,
@@ -19,9 +19,9 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.runner import BenchRunner
-from chimera_tui.core.sessions import load_session
+from chimera_tui.core.run.single import BenchRunner
+from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.sessions import load_session
 from chimera_tui.sim import SimFaults
 from tests.helpers import fast_sim, spec
 
@@ -172,7 +172,7 @@ async def test_chat_api(tmp_path: Path) -> None:
 
 def test_cancel_from_another_thread(tmp_path: Path) -> None:
     """The TUI cancels from the UI thread while the runner runs in a worker thread."""
-    from chimera_tui.core.runner import run_bench_sync
+    from chimera_tui.core.run.single import run_bench_sync
 
     sim = fast_sim(tokens_per_s=100.0)
     started = threading.Event()

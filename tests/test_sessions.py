@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chimera_tui.core.atomic import atomic_write_text
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.sessions import (
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.sessions import (
     METRICS,
     SCHEMA_VERSION,
     RunRecord,
@@ -74,8 +74,8 @@ def test_killed_writer_leaves_completed_runs_and_an_incomplete_one(tmp_path: Pat
     script = textwrap.dedent(f"""
         import os
         from pathlib import Path
-        from chimera_tui.core.metrics import CallMetrics
-        from chimera_tui.core.sessions import RunRecord, SessionWriter
+        from chimera_tui.core.measure.metrics import CallMetrics
+        from chimera_tui.core.store.sessions import RunRecord, SessionWriter
         w = SessionWriter(Path({str(tmp_path)!r}), {MANIFEST!r})
         for i in range(2):
             r = RunRecord(i, False, "ok", "t", metrics=CallMetrics(server_decode_rate=100.0 + i))

@@ -8,13 +8,13 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from chimera_tui.core.events import RunFinished, RunStarted, SessionStarted, TokenBatch
-from chimera_tui.core.gpu import GpuInfo, GpuSample
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.monitor import HostSample, SystemSnapshot
-from chimera_tui.core.profiles import ProfileStore
-from chimera_tui.core.sessions import RunRecord
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.backends.stream import TokenEvent
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.run.events import RunFinished, RunStarted, SessionStarted, TokenBatch
+from chimera_tui.core.store.profiles import ProfileStore
+from chimera_tui.core.store.sessions import RunRecord
+from chimera_tui.core.system.gpu import GpuInfo, GpuSample
+from chimera_tui.core.system.monitor import HostSample, SystemSnapshot
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.screens.live import LiveScreen
 from chimera_tui.ui.widgets.system_panel import SystemPanel

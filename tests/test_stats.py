@@ -1,4 +1,4 @@
-"""Tests for chimera_tui.core.stats, against hand-computed values."""
+"""Tests for chimera_tui.core.measure.stats, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import pytest
 
-from chimera_tui.core.metrics import NUMERIC_METRICS, CallMetrics
-from chimera_tui.core.stats import (
+from chimera_tui.core.measure.metrics import NUMERIC_METRICS, CallMetrics
+from chimera_tui.core.measure.stats import (
     STAT_FIELDS,
     Summary,
     aggregate,

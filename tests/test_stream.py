@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from chimera_tui.core.errors import StreamError
-from chimera_tui.core.stream import (
+from chimera_tui.core.backends.stream import (
     DoneEvent,
     ErrorEvent,
     LineSplitter,
@@ -16,6 +15,7 @@ from chimera_tui.core.stream import (
     ollama_events,
     parse_json,
 )
+from chimera_tui.core.errors import StreamError
 
 
 def line(obj: object, t: int = 1) -> StampedLine:

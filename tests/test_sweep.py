@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 
 from chimera_tui.core.backends.ollama import Timeouts
-from chimera_tui.core.events import RunStarted, SessionFinished, TokenBatch
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.profiles import NAME_PATTERN, Profile, ProfileStore
+from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.reports.sweep_report import (
     SWEEP_CSV_COLUMNS,
     _averaging_note,
@@ -24,8 +22,8 @@ from chimera_tui.core.reports.sweep_report import (
     sweep_json,
     sweep_markdown,
 )
-from chimera_tui.core.sessions import RunRecord, Session, compute_aggregates, load_session, read_manifest
-from chimera_tui.core.sweep import (
+from chimera_tui.core.run.events import RunStarted, SessionFinished, TokenBatch
+from chimera_tui.core.run.sweep import (
     RECORD_JSON,
     RECORD_TOML,
     SWEEPS_DIRNAME,
@@ -55,6 +53,14 @@ from chimera_tui.core.sweep import (
     resume_sweep,
     success_rate,
     sweep_to_toml,
+)
+from chimera_tui.core.store.profiles import NAME_PATTERN, Profile, ProfileStore
+from chimera_tui.core.store.sessions import (
+    RunRecord,
+    Session,
+    compute_aggregates,
+    load_session,
+    read_manifest,
 )
 from tests.helpers import fast_sim
 

@@ -9,8 +9,8 @@ from rich.console import ConsoleRenderable
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from chimera_tui.core.gpu import GpuInfo, GpuSample
-from chimera_tui.core.monitor import STATUS_OK, HostSample, SystemMonitor, SystemSnapshot
+from chimera_tui.core.system.gpu import GpuInfo, GpuSample
+from chimera_tui.core.system.monitor import STATUS_OK, HostSample, SystemMonitor, SystemSnapshot
 from chimera_tui.ui.widgets.system_panel import CSS_FILE, DASH, PercentSparkline, SystemPanel
 from tests.fake_nvml import GIB, FakeNvml
 

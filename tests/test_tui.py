@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Select, Static
 
-from chimera_tui.core.sessions import load_session
+from chimera_tui.core.store.sessions import load_session
 from chimera_tui.sim import SimFaults
 from chimera_tui.ui.screens.live import LiveScreen
 from chimera_tui.ui.screens.setup import SetupScreen

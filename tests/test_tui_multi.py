@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, RadioButton, Select
 
-from chimera_tui.core.sessions import load_session
+from chimera_tui.core.store.sessions import load_session
 from chimera_tui.ui.app import ChimeraApp
 from chimera_tui.ui.config import AppConfig
 from chimera_tui.ui.screens.multi_live import MultiLiveScreen

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from chimera_tui.core.profiles import OPTION_SPECS, diff_options, load_profile
+from chimera_tui.core.store.profiles import OPTION_SPECS, diff_options, load_profile
 from chimera_tui.ui.screens.dialogs import Confirm
 from chimera_tui.ui.screens.profile_editor import ProfileEditorScreen, parse_value
 from chimera_tui.ui.screens.profiles import ProfileDiffScreen, ProfilesScreen

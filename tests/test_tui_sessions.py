@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.sessions import RunRecord, SessionWriter, load_session
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.store.sessions import RunRecord, SessionWriter, load_session
 from chimera_tui.ui.screens.compare import CompareScreen
 from chimera_tui.ui.screens.dialogs import Confirm, ExportDialog, TextPrompt
 from chimera_tui.ui.screens.session_detail import SessionDetailScreen

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, RadioButton, Select, Static
 
-from chimera_tui.core.profiles import load_profile
-from chimera_tui.core.sessions import load_session
-from chimera_tui.core.stats import summarize
-from chimera_tui.core.sweep import RankRow, heatmaps_by, load_sweep_record, smallest_p_value
+from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.run.sweep import RankRow, heatmaps_by, load_sweep_record, smallest_p_value
+from chimera_tui.core.store.profiles import load_profile
+from chimera_tui.core.store.sessions import load_session
 from chimera_tui.ui.screens.dialogs import ReportDialog, TextPrompt
 from chimera_tui.ui.screens.session_detail import manifest_text
 from chimera_tui.ui.screens.setup import SetupScreen

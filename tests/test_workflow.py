@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 
 from chimera_tui.core.backends.ollama import Timeouts
-from chimera_tui.core.events import RunFinished, RunStarted, SessionFinished, SessionStarted
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.sessions import load_session
-from chimera_tui.core.workflow import (
+from chimera_tui.core.run.events import RunFinished, RunStarted, SessionFinished, SessionStarted
+from chimera_tui.core.run.workflow import (
     WORKFLOW_FILE,
     IngestDone,
     WorkflowError,
@@ -27,6 +25,8 @@ from chimera_tui.core.workflow import (
     stage_of,
     stage_summaries,
 )
+from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.sessions import load_session
 from chimera_tui.sim import SimFaults
 from tests.helpers import fast_sim
 

@@ -13,9 +13,9 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input, Select
 
-from chimera_tui.core.monitor import SystemMonitor
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.sessions import Session
+from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.sessions import Session
+from chimera_tui.core.system.monitor import SystemMonitor
 from chimera_tui.safe_text import sanitize, sanitize_line
 from chimera_tui.ui import bench_trace
 from chimera_tui.ui.choice import BenchChoice

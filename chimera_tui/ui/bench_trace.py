@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chimera_tui.core.events import RunFailed, RunFinished, TokenBatch
+from chimera_tui.core.run.events import RunFailed, RunFinished, TokenBatch
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -118,8 +118,8 @@ def install(app: ChimeraApp) -> None:
 
 
 def _autostart(app: ChimeraApp, spec: dict[str, Any]) -> None:
-    from chimera_tui.core.profiles import BASELINE_PROFILE, ProfileStore
-    from chimera_tui.core.prompts import PRESETS
+    from chimera_tui.core.run.prompts import PRESETS
+    from chimera_tui.core.store.profiles import BASELINE_PROFILE, ProfileStore
     from chimera_tui.ui.choice import BenchChoice
     from chimera_tui.ui.screens.live import LiveScreen
 

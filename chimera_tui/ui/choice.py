@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chimera_tui.core.profiles import Profile
+from chimera_tui.core.store.profiles import Profile
 
 
 @dataclass(frozen=True, slots=True)

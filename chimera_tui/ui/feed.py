@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from chimera_tui.core.events import RunEvent
+from chimera_tui.core.run.events import RunEvent
 
 
 class BenchAborted:

@@ -18,7 +18,7 @@ every 10 s the oldest, which then holds only what was kept since the start. The 
 1 ms. `stop` restores both. Headless runs (`chimera-tui bench`) need none of this: the reader has
 the process to itself.
 
-Off unless `enable()` was called (`chimera_tui.ui.launch` does; tests keep CPython's defaults).
+Off unless `enable()` was called (`chimera_tui.cli.launch` does; tests keep CPython's defaults).
 """
 
 from __future__ import annotations

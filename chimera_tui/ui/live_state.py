@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from chimera_tui.core.events import TokenBatch
+from chimera_tui.core.run.events import TokenBatch
 
 #: width of one sparkline bucket of the live rate
 BUCKET_NS = 250_000_000

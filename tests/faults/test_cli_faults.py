@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from chimera_tui.cli import main
-from chimera_tui.core.sessions import SCHEMA_VERSION
+from chimera_tui.core.store.sessions import SCHEMA_VERSION
 from tests.fault_server import (
     HANG,
     FakeOllama,

@@ -11,6 +11,7 @@ import pytest
 
 from chimera_tui.core.backends import ollama as ollama_module
 from chimera_tui.core.backends.ollama import CallOutcome, OllamaClient, Timeouts
+from chimera_tui.core.backends.stream import MAX_LINE_BYTES
 from chimera_tui.core.errors import (
     BenchTimeout,
     ChimeraError,
@@ -20,8 +21,7 @@ from chimera_tui.core.errors import (
     ServerError,
     StreamError,
 )
-from chimera_tui.core.metrics import compute_call_metrics
-from chimera_tui.core.stream import MAX_LINE_BYTES
+from chimera_tui.core.measure.metrics import compute_call_metrics
 from tests.fault_server import (
     FINAL,
     HANG,

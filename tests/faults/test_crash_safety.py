@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.sessions import SessionStore, load_session
+from chimera_tui.core.store.sessions import SessionStore, load_session
 
 RUNS = 8
 FINISHED = re.compile(rf"^  run (\d+)/{RUNS}: ", re.MULTILINE)

@@ -11,10 +11,10 @@ import pytest
 
 from chimera_tui.cli import main
 from chimera_tui.core.errors import ProfileError, SessionError
-from chimera_tui.core.profiles import Profile, ProfileStore
 from chimera_tui.core.reports import default_filename, export_sessions
-from chimera_tui.core.runner import BenchRunner
-from chimera_tui.core.sessions import Session, SessionStore, SessionWriter, load_session
+from chimera_tui.core.run.single import BenchRunner
+from chimera_tui.core.store.profiles import Profile, ProfileStore
+from chimera_tui.core.store.sessions import Session, SessionStore, SessionWriter, load_session
 from chimera_tui.safe_text import sanitize, sanitize_line
 from tests.fault_server import FINAL, FakeOllama, FaultServer, Reply, Request, ndjson, stream_reply
 from tests.helpers import spec

@@ -14,8 +14,16 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chimera_tui.core.backends.stream import (
+    DoneEvent,
+    ErrorEvent,
+    LineSplitter,
+    StampedLine,
+    TokenEvent,
+    ollama_events,
+)
 from chimera_tui.core.errors import ProfileError, SessionError, StreamError
-from chimera_tui.core.profiles import (
+from chimera_tui.core.store.profiles import (
     NAME_PATTERN,
     OPTION_SPECS,
     OptionSpec,
@@ -24,15 +32,7 @@ from chimera_tui.core.profiles import (
     load_profile,
     validate_options,
 )
-from chimera_tui.core.sessions import load_session
-from chimera_tui.core.stream import (
-    DoneEvent,
-    ErrorEvent,
-    LineSplitter,
-    StampedLine,
-    TokenEvent,
-    ollama_events,
-)
+from chimera_tui.core.store.sessions import load_session
 
 SLOW_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

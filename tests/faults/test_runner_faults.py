@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from chimera_tui.core import atomic
 from chimera_tui.core.backends.ollama import Timeouts
 from chimera_tui.core.errors import ModelNotFound, SessionError
-from chimera_tui.core.events import PhaseChanged, RunEvent, RunFailed
-from chimera_tui.core.runner import BenchRunner
-from chimera_tui.core.sessions import Session, load_session
+from chimera_tui.core.run.events import PhaseChanged, RunEvent, RunFailed
+from chimera_tui.core.run.single import BenchRunner
+from chimera_tui.core.store import atomic
+from chimera_tui.core.store.sessions import Session, load_session
 from tests.fake_nvml import FakeNvml
 from tests.fault_server import (
     FINAL,

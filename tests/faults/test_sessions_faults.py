@@ -10,8 +10,8 @@ import pytest
 import tomli_w
 
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.profiles import ProfileStore
-from chimera_tui.core.sessions import (
+from chimera_tui.core.store.profiles import ProfileStore
+from chimera_tui.core.store.sessions import (
     METRICS,
     SCHEMA_VERSION,
     SessionStore,
@@ -21,7 +21,7 @@ from chimera_tui.core.sessions import (
 
 
 def good_session(root: Path, runs: int = 2) -> Path:
-    from chimera_tui.core.sessions import RunRecord
+    from chimera_tui.core.store.sessions import RunRecord
 
     writer = SessionWriter(root, {"model": {"name": "m:latest"}, "profile": {"name": "p"}})
     for i in range(runs):

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, Log, Static
 
-from chimera_tui.core import atomic
 from chimera_tui.core.backends.ollama import Timeouts
+from chimera_tui.core.store import atomic
 from chimera_tui.ui.app import ChimeraApp
 from chimera_tui.ui.screens.live import LiveScreen
 from chimera_tui.ui.screens.setup import SetupScreen

@@ -20,7 +20,15 @@ from typing import Any
 import anyio
 import httpx
 
-from chimera_tui.core.deadline import watchdog
+from chimera_tui.core.backends.deadline import watchdog
+from chimera_tui.core.backends.stream import (
+    DoneEvent,
+    ErrorEvent,
+    LineSplitter,
+    TokenEvent,
+    ollama_line_events,
+    parse_json,
+)
 from chimera_tui.core.errors import (
     MAX_SERVER_TEXT,
     BenchTimeout,
@@ -31,15 +39,7 @@ from chimera_tui.core.errors import (
     ServerError,
     StreamError,
 )
-from chimera_tui.core.metrics import CallTrace, server_final_notes
-from chimera_tui.core.stream import (
-    DoneEvent,
-    ErrorEvent,
-    LineSplitter,
-    TokenEvent,
-    ollama_line_events,
-    parse_json,
-)
+from chimera_tui.core.measure.metrics import CallTrace, server_final_notes
 from chimera_tui.safe_text import sanitize_line
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ runner can drive either. What an OpenAI-compatible server cannot do:
 
 Requests take the runner's Ollama-style body (`model`, `prompt`/`messages`, `options`, `keep_alive`,
 `think`) and translate it (`translate_body`, `map_options`); what cannot be sent is listed in the
-outcome's notes. The stream is SSE (`chimera_tui/core/sse.py`); each read is stamped with
+outcome's notes. The stream is SSE (`chimera_tui/core/backends/sse.py`); each read is stamped with
 `perf_counter_ns()` before anything is parsed, exactly as in the Ollama reader.
 """
 
@@ -40,6 +40,8 @@ from chimera_tui.core.backends.ollama import (
     TokenSink,
     tls_context,
 )
+from chimera_tui.core.backends.sse import OpenAIStreamDecoder, error_message
+from chimera_tui.core.backends.stream import DoneEvent, ErrorEvent, LineSplitter, StampedLine, TokenEvent
 from chimera_tui.core.errors import (
     MAX_SERVER_TEXT,
     BenchTimeout,
@@ -49,9 +51,7 @@ from chimera_tui.core.errors import (
     ServerError,
     StreamError,
 )
-from chimera_tui.core.metrics import CallTrace, server_final_notes
-from chimera_tui.core.sse import OpenAIStreamDecoder, error_message
-from chimera_tui.core.stream import DoneEvent, ErrorEvent, LineSplitter, StampedLine, TokenEvent
+from chimera_tui.core.measure.metrics import CallTrace, server_final_notes
 from chimera_tui.safe_text import sanitize_line
 
 log = logging.getLogger(__name__)

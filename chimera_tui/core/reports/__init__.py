@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chimera_tui.core.atomic import atomic_write_text
+from chimera_tui.core.store.atomic import atomic_write_text
 
 if TYPE_CHECKING:
-    from chimera_tui.core.sessions import Session
+    from chimera_tui.core.store.sessions import Session
 
 FORMATS: tuple[str, ...] = ("md", "json", "csv", "html")
 
@@ -56,7 +56,7 @@ def export_sessions(sessions: Sequence[Session], fmt: str) -> str:
 
         return _dumps(session_json_doc(session))
 
-    from chimera_tui.core.compare import compare_sessions
+    from chimera_tui.core.measure.compare import compare_sessions
 
     comparison = compare_sessions(sessions)
     if fmt == "md":

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chimera_tui.core.metrics import CLIENT_METRICS, NUMERIC_METRICS
-from chimera_tui.core.sessions import RunRecord, Session, measured_ok
-from chimera_tui.core.stats import Summary
+from chimera_tui.core.measure.metrics import CLIENT_METRICS, NUMERIC_METRICS
+from chimera_tui.core.measure.stats import Summary
+from chimera_tui.core.store.sessions import RunRecord, Session, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
 
@@ -437,9 +437,9 @@ def concurrency_tables(
     session: Session,
 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]]]:
     """Multi-agent sessions: per-agent results, round statistics, and every round."""
-    from chimera_tui.core.concurrency import ROUND_STATS, round_aggregates
-    from chimera_tui.core.sessions import measured_ok
-    from chimera_tui.core.stats import aggregate
+    from chimera_tui.core.measure.concurrency import ROUND_STATS, round_aggregates
+    from chimera_tui.core.measure.stats import aggregate
+    from chimera_tui.core.store.sessions import measured_ok
 
     agents: list[tuple[str, ...]] = []
     for agent in session.manifest.get("agents", []):

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from chimera_tui.core.compare import session_labels
-from chimera_tui.core.metrics import CallMetrics
+from chimera_tui.core.measure.compare import session_labels
+from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.reports import _common as c
-from chimera_tui.core.sessions import Session
+from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize
 
 METRIC_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallMetrics))

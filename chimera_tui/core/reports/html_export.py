@@ -10,15 +10,15 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from chimera_tui.core.compare import session_labels
+from chimera_tui.core.measure.compare import session_labels
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.reports.charts import bar_chart_svg, distribution_svg
 from chimera_tui.core.reports.markdown import comparison_headers, comparison_rows, side_by_side_rows
-from chimera_tui.core.sessions import Session
+from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize
 
 if TYPE_CHECKING:
-    from chimera_tui.core.compare import Comparison
+    from chimera_tui.core.measure.compare import Comparison
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 

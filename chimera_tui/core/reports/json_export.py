@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
-from chimera_tui.core.chimeraforge import to_chimeraforge
-from chimera_tui.core.compare import Comparison, comparison_to_dict, session_labels
-from chimera_tui.core.sessions import SCHEMA_VERSION, Session
+from chimera_tui.core.measure.compare import Comparison, comparison_to_dict, session_labels
+from chimera_tui.core.store.chimeraforge import to_chimeraforge
+from chimera_tui.core.store.sessions import SCHEMA_VERSION, Session
 
 #: the shape of the export documents; bumped when a field changes meaning or disappears
 EXPORT_SCHEMA = "chimera-tui/export/1"

@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from chimera_tui.core.reports import _common as c
-from chimera_tui.core.sessions import Session
+from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize, sanitize_line
 
 if TYPE_CHECKING:
-    from chimera_tui.core.compare import Comparison
+    from chimera_tui.core.measure.compare import Comparison
 
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 _BACKSLASHED = frozenset("\\`*_[]|~$")

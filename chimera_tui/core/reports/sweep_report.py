@@ -11,13 +11,12 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from chimera_tui.core.profiles import OPTION_SPECS, format_value
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.reports.csv_export import csv_number, csv_text
 from chimera_tui.core.reports.html_export import _page, _table, h
 from chimera_tui.core.reports.json_export import json_safe
 from chimera_tui.core.reports.markdown import md_fence, md_table, md_text
-from chimera_tui.core.sweep import (
+from chimera_tui.core.run.sweep import (
     BASELINE_KEY,
     HeatMap,
     RankRow,
@@ -25,6 +24,7 @@ from chimera_tui.core.sweep import (
     success_rate,
     sweep_to_dict,
 )
+from chimera_tui.core.store.profiles import OPTION_SPECS, format_value
 
 __all__ = [
     "SWEEP_CSV_COLUMNS",

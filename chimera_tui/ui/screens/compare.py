@@ -13,8 +13,8 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from chimera_tui.core.compare import Comparison, compare_sessions, values_for
-from chimera_tui.core.sessions import Session
+from chimera_tui.core.measure.compare import Comparison, compare_sessions, values_for
+from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
 from chimera_tui.ui.widgets.chart import ChartWidget

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.reports import FORMATS, default_filename, export_sessions, write_export
-from chimera_tui.core.sessions import Session
+from chimera_tui.core.store.sessions import Session
 
 
 class TextPrompt(ModalScreen[str | None]):

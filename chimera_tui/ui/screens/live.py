@@ -22,7 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.events import (
+from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
     RunFinished,
@@ -31,9 +31,8 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.runner import BenchRunner, BenchSpec, run_bench_sync
-from chimera_tui.core.sessions import Session
-from chimera_tui.core.workflow import (
+from chimera_tui.core.run.single import BenchRunner, BenchSpec, run_bench_sync
+from chimera_tui.core.run.workflow import (
     STAGES,
     IngestDone,
     WorkflowRunFinished,
@@ -43,6 +42,7 @@ from chimera_tui.core.workflow import (
     sample_data_dir,
     stage_of,
 )
+from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui import bench_trace, live_gc
 from chimera_tui.ui.choice import BenchChoice

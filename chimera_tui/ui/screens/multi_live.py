@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.events import (
+from chimera_tui.core.run.events import (
     PhaseChanged,
     RoundFinished,
     RoundStarted,
@@ -28,8 +28,8 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.multi import AgentSpec, MultiRunner, MultiSpec, run_multi_sync
-from chimera_tui.core.sessions import Session
+from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec, run_multi_sync
+from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.feed import BenchAborted, LiveFeed

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from chimera_tui.core.errors import ProfileError
-from chimera_tui.core.profiles import (
+from chimera_tui.core.store.profiles import (
     NAME_PATTERN,
     OPTION_SPECS,
     OptionSpec,

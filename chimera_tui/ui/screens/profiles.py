@@ -18,8 +18,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Select, Static
 
 from chimera_tui.core.errors import ProfileError
-from chimera_tui.core.profiles import BASELINE_PROFILE, Profile, ProfileStore, diff_options, format_value
-from chimera_tui.core.profiles import reload_warning as reload_warning_text
+from chimera_tui.core.store.profiles import (
+    BASELINE_PROFILE,
+    Profile,
+    ProfileStore,
+    diff_options,
+    format_value,
+)
+from chimera_tui.core.store.profiles import reload_warning as reload_warning_text
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import Confirm
 from chimera_tui.ui.screens.profile_editor import ProfileEditorScreen

@@ -12,12 +12,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from chimera_tui.cli_output import SUMMARY_ROWS, fmt
+from chimera_tui.cli.output import SUMMARY_ROWS, fmt
 from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure.stats import Summary, summarize
 from chimera_tui.core.reports import _common as c
-from chimera_tui.core.sessions import Session
-from chimera_tui.core.stats import Summary, summarize
-from chimera_tui.core.workflow import load_workflow_runs, stage_of, stage_summaries
+from chimera_tui.core.run.workflow import load_workflow_runs, stage_of, stage_summaries
+from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
 from chimera_tui.ui.widgets.chart import ChartWidget

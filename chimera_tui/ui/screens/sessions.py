@@ -17,9 +17,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from chimera_tui.core.chimeraforge import import_chimeraforge_all
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.sessions import BrokenSession, Session, SessionStore, SessionSummary, load_session
+from chimera_tui.core.store.chimeraforge import import_chimeraforge_all
+from chimera_tui.core.store.sessions import BrokenSession, Session, SessionStore, SessionSummary, load_session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import Confirm, ExportDialog, TextPrompt
 

@@ -27,10 +27,10 @@ from textual.widgets import (
 from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, Timeouts
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.multi import DUAL_DEFAULT_ENDPOINTS
-from chimera_tui.core.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
-from chimera_tui.core.prompts import PRESETS
-from chimera_tui.core.workflow import sample_data_dir
+from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
+from chimera_tui.core.run.prompts import PRESETS
+from chimera_tui.core.store.bundled import sample_data_dir
+from chimera_tui.core.store.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.choice import AgentChoice, BenchChoice
 

@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.events import (
+from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
     RunFinished,
@@ -31,9 +31,7 @@ from chimera_tui.core.events import (
     SessionFinished,
     TokenBatch,
 )
-from chimera_tui.core.profiles import format_value
-from chimera_tui.core.sessions import RunRecord, Session, compute_aggregates
-from chimera_tui.core.sweep import (
+from chimera_tui.core.run.sweep import (
     ConfigFinished,
     ConfigStarted,
     SweepFinished,
@@ -42,6 +40,8 @@ from chimera_tui.core.sweep import (
     SweepStarted,
     run_sweep_sync,
 )
+from chimera_tui.core.store.profiles import format_value
+from chimera_tui.core.store.sessions import RunRecord, Session, compute_aggregates
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
 from chimera_tui.ui.widgets.stream_pane import StreamPane

@@ -20,7 +20,6 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.profiles import ProfileStore, format_value
 from chimera_tui.core.reports.sweep_report import (
     heatmap_title,
     sweep_csv,
@@ -28,8 +27,7 @@ from chimera_tui.core.reports.sweep_report import (
     sweep_json,
     sweep_markdown,
 )
-from chimera_tui.core.sessions import safe_slug
-from chimera_tui.core.sweep import (
+from chimera_tui.core.run.sweep import (
     HeatMap,
     RankRow,
     SweepRecord,
@@ -39,6 +37,8 @@ from chimera_tui.core.sweep import (
     rank,
     success_rate,
 )
+from chimera_tui.core.store.profiles import ProfileStore, format_value
+from chimera_tui.core.store.sessions import safe_slug
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.compare import VERDICT_STYLE
 from chimera_tui.ui.screens.dialogs import ReportDialog, TextPrompt

@@ -20,8 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.profiles import ProfileStore, format_value
-from chimera_tui.core.sweep import (
+from chimera_tui.core.run.sweep import (
     ORDERS,
     SweepDefinition,
     SweepError,
@@ -33,6 +32,7 @@ from chimera_tui.core.sweep import (
     load_sweep,
     smallest_p_value,
 )
+from chimera_tui.core.store.profiles import ProfileStore, format_value
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.feed import LiveFeed
 

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Digits, Label, Static
 
-from chimera_tui.core.concurrency import round_aggregates
+from chimera_tui.core.measure.concurrency import round_aggregates
 
 
 def _n(value: Any, digits: int = 1) -> str:

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Digits, Label, Sparkline, Static
 
-from chimera_tui.core.metrics import CallMetrics
+from chimera_tui.core.measure.metrics import CallMetrics
 
 
 def _num(value: float | None, digits: int = 1) -> str:

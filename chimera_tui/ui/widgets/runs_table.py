@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from chimera_tui.core.sessions import RunRecord, compute_aggregates
-from chimera_tui.core.stats import Summary
+from chimera_tui.core.measure.stats import Summary
+from chimera_tui.core.store.sessions import RunRecord, compute_aggregates
 from chimera_tui.safe_text import sanitize_line
 
 COLUMNS = ("run", "status", "tok/s srv", "tok/s cli", "TTFT ms", "tokens", "load ms", "e2e ms", "done")

@@ -22,8 +22,8 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from chimera_tui.core.gpu import GpuInfo, GpuSample
-from chimera_tui.core.monitor import STATUS_OK, HostSample, SystemMonitor, SystemSnapshot
+from chimera_tui.core.system.gpu import GpuInfo, GpuSample
+from chimera_tui.core.system.monitor import STATUS_OK, HostSample, SystemMonitor, SystemSnapshot
 from chimera_tui.safe_text import sanitize_line
 
 log = logging.getLogger(__name__)

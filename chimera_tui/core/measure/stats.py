@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chimera_tui.core.metrics import NUMERIC_METRICS, CallMetrics
+from chimera_tui.core.measure.metrics import NUMERIC_METRICS, CallMetrics
 
 #: two-sided 95% Student-t critical values t_{0.975, df} for df = 1..30
 _T975: tuple[float, ...] = (

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import numpy as np
 
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.sessions import Session, measured_ok
-from chimera_tui.core.stats import Summary, summarize
+from chimera_tui.core.measure.stats import Summary, summarize
+from chimera_tui.core.store.sessions import Session, measured_ok
 
 Better = Literal["higher", "lower", "neutral"]
 

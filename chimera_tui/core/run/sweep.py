@@ -48,14 +48,23 @@ import anyio
 import httpx
 import tomli_w
 
-import chimera_tui
-from chimera_tui.core.atomic import atomic_write_text
 from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
-from chimera_tui.core.compare import COMPARE_METRICS, MetricSpec, permutation_p_value, values_for, verdict
 from chimera_tui.core.errors import ChimeraError, ProfileError, SessionError
-from chimera_tui.core.events import PhaseChanged, RunEvent
-from chimera_tui.core.profiles import (
+from chimera_tui.core.measure.compare import (
+    COMPARE_METRICS,
+    MetricSpec,
+    permutation_p_value,
+    values_for,
+    verdict,
+)
+from chimera_tui.core.measure.stats import Summary, summarize
+from chimera_tui.core.run.events import PhaseChanged, RunEvent
+from chimera_tui.core.run.prompts import PRESETS, resolve_prompt
+from chimera_tui.core.run.single import BenchRunner, BenchSpec, find_model
+from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.bundled import bundled_dir
+from chimera_tui.core.store.profiles import (
     BASELINE_PROFILE,
     NAME_PATTERN,
     OPTION_SPECS,
@@ -65,9 +74,7 @@ from chimera_tui.core.profiles import (
     reload_reason,
     validate_options,
 )
-from chimera_tui.core.prompts import PRESETS, resolve_prompt
-from chimera_tui.core.runner import BenchRunner, BenchSpec, find_model
-from chimera_tui.core.sessions import (
+from chimera_tui.core.store.sessions import (
     MANIFEST,
     Session,
     SessionStatus,
@@ -78,7 +85,6 @@ from chimera_tui.core.sessions import (
     read_manifest,
     safe_slug,
 )
-from chimera_tui.core.stats import Summary, summarize
 
 __all__ = [
     "BASELINE_KEY",
@@ -356,8 +362,8 @@ def sweep_to_toml(defn: SweepDefinition) -> str:
 
 
 def builtin_sweeps_dir() -> Path:
-    """The repository's top-level ``sweeps/`` directory (built-in sweeps such as ``tr111.toml``)."""
-    return Path(chimera_tui.__file__).resolve().parent.parent / "sweeps"
+    """The built-in sweeps (such as ``tr111.toml``): packed in the wheel, or the checkout's ``sweeps/``."""
+    return bundled_dir("sweeps")
 
 
 def find_sweep(ref: str) -> SweepDefinition:

@@ -56,14 +56,14 @@ class SweepProgress:
     """Sweep events as lines on stderr; the per-call lines come from HeadlessProgress."""
 
     def __init__(self, out: TextIO) -> None:
-        from chimera_tui.cli_output import HeadlessProgress
+        from chimera_tui.cli.output import HeadlessProgress
 
         self.out = out
         self.calls = HeadlessProgress(out)
 
     def __call__(self, event: Any) -> None:
-        from chimera_tui.core.events import SessionFinished, SessionStarted
-        from chimera_tui.core.sweep import ConfigFinished, ConfigStarted, SweepFinished, SweepStarted
+        from chimera_tui.core.run.events import SessionFinished, SessionStarted
+        from chimera_tui.core.run.sweep import ConfigFinished, ConfigStarted, SweepFinished, SweepStarted
 
         if isinstance(event, SweepStarted):
             self._line(
@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
     import anyio
 
     from chimera_tui.cli import UserError, _first_model, start_demo_simulator
-    from chimera_tui.core.sweep import SweepRunner, find_sweep, resolve_sweep
+    from chimera_tui.core.run.sweep import SweepRunner, find_sweep, resolve_sweep
 
     sim = start_demo_simulator() if args.sweep_demo else None
     try:
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
 
 
 def _list(sessions_root: Path) -> int:
-    from chimera_tui.core.sweep import list_sweeps
+    from chimera_tui.core.run.sweep import list_sweeps
 
     records, broken = list_sweeps(sessions_root)
     if not records and not broken:
@@ -172,15 +172,13 @@ def _list(sessions_root: Path) -> int:
 
 def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     from chimera_tui.cli import UserError
-    from chimera_tui.core.atomic import atomic_write_text
-    from chimera_tui.core.profiles import ProfileStore
     from chimera_tui.core.reports.sweep_report import (
         sweep_csv,
         sweep_html,
         sweep_json,
         sweep_markdown,
     )
-    from chimera_tui.core.sweep import (
+    from chimera_tui.core.run.sweep import (
         best_profile,
         load_sweep_record,
         load_sweep_sessions,
@@ -188,6 +186,8 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
         resolve_sweep,
         success_rate,
     )
+    from chimera_tui.core.store.atomic import atomic_write_text
+    from chimera_tui.core.store.profiles import ProfileStore
 
     record = load_sweep_record(resolve_sweep(sessions_root, args.sweep))
     sessions, problems = load_sweep_sessions(record)
@@ -222,7 +222,7 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
 
 def _heatmaps(rows: Any, spec: str, metric: str) -> list[Any]:
     """Heat maps over the two options named in ``spec`` ("X,Y"), one per value of another varying option."""
-    from chimera_tui.core.sweep import heatmaps_by
+    from chimera_tui.core.run.sweep import heatmaps_by
 
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if len(parts) != 2:

@@ -20,7 +20,9 @@ import httpx
 from chimera_tui import __version__
 from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.ollama import CallOutcome, ModelInfo, ServerInfo, Timeouts
-from chimera_tui.core.concurrency import (
+from chimera_tui.core.backends.stream import TokenEvent
+from chimera_tui.core.errors import ChimeraError
+from chimera_tui.core.measure.concurrency import (
     RATE_DROP_PCT,
     TTFT_GROWTH_PCT,
     AgentCall,
@@ -30,9 +32,9 @@ from chimera_tui.core.concurrency import (
     round_aggregates,
     round_metrics,
 )
-from chimera_tui.core.environment import collect_environment
-from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.events import (
+from chimera_tui.core.measure.metrics import CallTrace
+from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.run.events import (
     PhaseChanged,
     RoundFinished,
     RoundStarted,
@@ -44,10 +46,7 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.gpu import Nvml
-from chimera_tui.core.metrics import CallTrace
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.runner import (
+from chimera_tui.core.run.single import (
     FATAL_ERRORS,
     build_record,
     check_cold_mode,
@@ -58,9 +57,10 @@ from chimera_tui.core.runner import (
     unique_prompt,
     wait_for_ps,
 )
-from chimera_tui.core.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
-from chimera_tui.core.stats import summarize
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
+from chimera_tui.core.system.environment import collect_environment
+from chimera_tui.core.system.gpu import Nvml
 
 log = logging.getLogger(__name__)
 

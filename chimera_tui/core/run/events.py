@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chimera_tui.core.sessions import RunRecord, Session
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.backends.stream import TokenEvent
+from chimera_tui.core.store.sessions import RunRecord, Session
 
 
 @dataclass(frozen=True, slots=True)

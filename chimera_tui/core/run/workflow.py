@@ -29,7 +29,6 @@ import anyio
 import httpx
 
 from chimera_tui import __version__
-from chimera_tui.core.atomic import atomic_write_text
 from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.ollama import (
     DEFAULT_URL,
@@ -38,9 +37,11 @@ from chimera_tui.core.backends.ollama import (
     ServerInfo,
     Timeouts,
 )
-from chimera_tui.core.environment import collect_environment
+from chimera_tui.core.backends.stream import TokenEvent
 from chimera_tui.core.errors import ChimeraError, SessionError
-from chimera_tui.core.events import (
+from chimera_tui.core.measure.metrics import CallTrace
+from chimera_tui.core.measure.stats import Summary, summarize
+from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
     RunFinished,
@@ -49,9 +50,7 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.metrics import CallTrace
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.runner import (
+from chimera_tui.core.run.single import (
     FATAL_ERRORS,
     build_record,
     find_model,
@@ -60,7 +59,10 @@ from chimera_tui.core.runner import (
     unique_prompt,
     wait_for_ps,
 )
-from chimera_tui.core.sessions import (
+from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.bundled import sample_data_dir
+from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.sessions import (
     RunRecord,
     Session,
     SessionStatus,
@@ -68,8 +70,7 @@ from chimera_tui.core.sessions import (
     compute_aggregates,
     now_iso,
 )
-from chimera_tui.core.stats import Summary, summarize
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.system.environment import collect_environment
 
 __all__ = [
     "STAGES",
@@ -108,11 +109,6 @@ FileKind = Literal["csv", "json", "markdown"]
 
 class WorkflowError(ChimeraError):
     kind = "workflow_error"
-
-
-def sample_data_dir() -> Path:
-    """The bundled sample data folder (a results CSV, a per-run CSV, a JSON config, Markdown notes)."""
-    return Path(__file__).resolve().parent.parent / "sample_data" / "agent_workflow"
 
 
 # -- ingest ----------------------------------------------------------------------------------------

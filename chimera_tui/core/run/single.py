@@ -28,7 +28,7 @@ from chimera_tui.core.backends.ollama import (
     same_model,
 )
 from chimera_tui.core.backends.openai import ColdModeUnsupported
-from chimera_tui.core.environment import collect_environment
+from chimera_tui.core.backends.stream import TokenEvent
 from chimera_tui.core.errors import (
     BenchTimeout,
     ChimeraError,
@@ -37,7 +37,8 @@ from chimera_tui.core.errors import (
     NotOllama,
     ServerError,
 )
-from chimera_tui.core.events import (
+from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
+from chimera_tui.core.run.events import (
     PhaseChanged,
     RunEvent,
     RunFailed,
@@ -47,10 +48,9 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.metrics import CallTrace, compute_call_metrics
-from chimera_tui.core.profiles import Profile
-from chimera_tui.core.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
-from chimera_tui.core.stream import TokenEvent
+from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
+from chimera_tui.core.system.environment import collect_environment
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.stats import Summary, summarize
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.measure.stats import Summary, summarize
 
 #: default contention thresholds: an agent is slowed when its decode rate drops by more than this
 RATE_DROP_PCT = 10.0

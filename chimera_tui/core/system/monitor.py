@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from chimera_tui.core.gpu import GpuInfo, GpuSample, Nvml
+from chimera_tui.core.system.gpu import GpuInfo, GpuSample, Nvml
 
 log = logging.getLogger(__name__)
 

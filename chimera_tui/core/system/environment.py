@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-from chimera_tui.core.gpu import Nvml
+from chimera_tui.core.system.gpu import Nvml
 
 
 def _cpu_model() -> str:

@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("name", nargs="?", help="show one profile's options")
 
-    from chimera_tui.cli_sweep import add_sweep_parser
+    from chimera_tui.cli.sweep import add_sweep_parser
 
     add_sweep_parser(sub)
 
@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- shared helpers ---------------------------------------------------------------------------------
 def _sessions_root(args: argparse.Namespace) -> Path:
-    from chimera_tui.core.sessions import default_sessions_dir
+    from chimera_tui.core.store.sessions import default_sessions_dir
 
     for name in ("bench_sessions_dir", "sub_sessions_dir", "sessions_dir"):
         value = getattr(args, name, None)
@@ -291,7 +291,7 @@ def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
 
 # -- bench ----------------------------------------------------------------------------------------
 def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
-    from chimera_tui.core.prompts import resolve_prompt
+    from chimera_tui.core.run.prompts import resolve_prompt
 
     if args.prompt_file is not None:
         try:
@@ -336,8 +336,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     import anyio
 
-    from chimera_tui.cli_output import session_json, summary_table
-    from chimera_tui.core.profiles import ProfileStore
+    from chimera_tui.cli.output import session_json, summary_table
+    from chimera_tui.core.store.profiles import ProfileStore
 
     if args.runs < 1:
         raise UserError("--runs must be at least 1")
@@ -380,7 +380,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _bench_endpoints(args: argparse.Namespace, n: int) -> list[str]:
     given = list(args.bench_endpoint or args.endpoint or [])
     if args.mode in ("dual", "multi"):
-        from chimera_tui.core.multi import DUAL_DEFAULT_ENDPOINTS
+        from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
 
         if not given:
             if n > len(DUAL_DEFAULT_ENDPOINTS):
@@ -406,7 +406,7 @@ def _make_runner(
     label: str,
     prompt: str,
 ) -> Any:
-    from chimera_tui.cli_output import HeadlessProgress
+    from chimera_tui.cli.output import HeadlessProgress
 
     common = {
         "prompt": prompt,
@@ -425,7 +425,7 @@ def _make_runner(
     if args.workload == "workflow":
         if args.mode != "single":
             raise UserError("--workload workflow runs one agent: use --mode single")
-        from chimera_tui.core.workflow import WorkflowRunner, sample_data_dir
+        from chimera_tui.core.run.workflow import WorkflowRunner, sample_data_dir
 
         return WorkflowRunner(
             endpoints[0],
@@ -445,11 +445,11 @@ def _make_runner(
         )
     common.update(backend=args.backend, api_key_env=args.api_key_env)
     if args.mode == "single":
-        from chimera_tui.core.runner import BenchRunner, BenchSpec
+        from chimera_tui.core.run.single import BenchRunner, BenchSpec
 
         spec = BenchSpec(model=models[0], profile=profiles[0], endpoint=endpoints[0], **common)
         return BenchRunner(spec, _sessions_root(args), emit=progress)
-    from chimera_tui.core.multi import AgentSpec, MultiRunner, MultiSpec
+    from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec
 
     agents = [AgentSpec(e, m, p) for e, m, p in zip(endpoints, models, profiles, strict=True)]
     multi = MultiSpec(
@@ -516,8 +516,8 @@ def _first_model(
 
 # -- sessions / profiles / sim ----------------------------------------------------------------------
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    from chimera_tui.cli_output import sessions_json, sessions_table
-    from chimera_tui.core.sessions import SessionStore
+    from chimera_tui.cli.output import sessions_json, sessions_table
+    from chimera_tui.core.store.sessions import SessionStore
 
     store = SessionStore(_sessions_root(args))
     sessions, broken = store.summaries()
@@ -532,8 +532,8 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
 
 def _load_refs(args: argparse.Namespace) -> list[Any]:
     """Sessions by id/prefix/folder; a `.json` file is read as a Chimeraforge metrics.json (read-only)."""
-    from chimera_tui.core.chimeraforge import import_chimeraforge_all
-    from chimera_tui.core.sessions import SessionStore
+    from chimera_tui.core.store.chimeraforge import import_chimeraforge_all
+    from chimera_tui.core.store.sessions import SessionStore
 
     store = SessionStore(_sessions_root(args))
     sessions = []
@@ -562,7 +562,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from chimera_tui.core.compare import compare_sessions, comparison_to_dict
+    from chimera_tui.core.measure.compare import compare_sessions, comparison_to_dict
 
     sessions = _load_refs(args)
     if len(sessions) < 2:
@@ -573,14 +573,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         print(json.dumps(comparison_to_dict(comparison), indent=2))
     else:
-        from chimera_tui.cli_output import comparison_table
+        from chimera_tui.cli.output import comparison_table
 
         print(comparison_table(comparison))
     return EXIT_OK
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
-    from chimera_tui.core.profiles import ProfileStore
+    from chimera_tui.core.store.profiles import ProfileStore
 
     store = ProfileStore()
     if args.name:
@@ -656,14 +656,14 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from chimera_tui.cli_sweep import cmd_sweep
+    from chimera_tui.cli.sweep import cmd_sweep
     from chimera_tui.core.backends.ollama import Timeouts
 
     return cmd_sweep(args, _sessions_root(args), Timeouts())
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    from chimera_tui.ui.launch import run_tui
+    from chimera_tui.cli.launch import run_tui
 
     return run_tui(args)
 

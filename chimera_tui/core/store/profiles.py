@@ -31,8 +31,8 @@ from typing import Any
 
 import tomli_w
 
-import chimera_tui
 from chimera_tui.core.errors import ProfileError
+from chimera_tui.core.store.bundled import bundled_dir
 
 __all__ = [
     "BASELINE_PROFILE",
@@ -375,8 +375,8 @@ def diff_options(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[OptionC
 
 
 def builtin_profiles_dir() -> Path:
-    """The repository's top-level ``profiles/`` directory."""
-    return Path(chimera_tui.__file__).resolve().parent.parent / "profiles"
+    """The built-in profiles: packed in the wheel, or the checkout's top-level ``profiles/``."""
+    return bundled_dir("profiles")
 
 
 def user_profiles_dir() -> Path:

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import tomli_w
 
-from chimera_tui.core.atomic import atomic_write_text
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.stats import Summary, aggregate
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.measure.stats import Summary, aggregate
+from chimera_tui.core.store.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
 MANIFEST = "session.toml"

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.metrics import CallMetrics
-from chimera_tui.core.sessions import (
+from chimera_tui.core.measure.metrics import CallMetrics
+from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.store.sessions import (
     SCHEMA_VERSION,
     RunRecord,
     Session,
@@ -30,7 +31,6 @@ from chimera_tui.core.sessions import (
     measured_ok,
     safe_slug,
 )
-from chimera_tui.core.stats import summarize
 
 #: CallMetrics duration fields of the Rust agent -> ours
 _DURATIONS = {

@@ -18,8 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from chimera_tui.core.errors import StreamError
-from chimera_tui.core.stream import (
+from chimera_tui.core.backends.stream import (
     DoneEvent,
     ErrorEvent,
     StampedLine,
@@ -27,6 +26,7 @@ from chimera_tui.core.stream import (
     TokenEvent,
     parse_json_line,
 )
+from chimera_tui.core.errors import StreamError
 
 DONE_SENTINEL = "[DONE]"
 NS_PER_MS = 1_000_000

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TextIO
 
-from chimera_tui.core.compare import Comparison
-from chimera_tui.core.concurrency import ROUND_STATS, contention_rate, round_aggregates
-from chimera_tui.core.events import (
+from chimera_tui.core.measure.compare import Comparison
+from chimera_tui.core.measure.concurrency import ROUND_STATS, contention_rate, round_aggregates
+from chimera_tui.core.measure.stats import Summary, aggregate
+from chimera_tui.core.run.events import (
     PhaseChanged,
     RoundFinished,
     RoundStarted,
@@ -18,8 +19,7 @@ from chimera_tui.core.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.sessions import BrokenSession, Session, SessionSummary, measured_ok
-from chimera_tui.core.stats import Summary, aggregate
+from chimera_tui.core.store.sessions import BrokenSession, Session, SessionSummary, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
 #: (metric key, label, unit, digits) in the order the summary shows them
@@ -144,7 +144,7 @@ def summary_table(session: Session) -> str:
 
 def workflow_lines(session: Session) -> list[str]:
     """Workflow sessions: each stage on its own (the table above pools both), then whole workflows."""
-    from chimera_tui.core.workflow import load_workflow_runs, stage_summaries
+    from chimera_tui.core.run.workflow import load_workflow_runs, stage_summaries
 
     rows = []
     for stage, agg in stage_summaries(session).items():
@@ -163,7 +163,7 @@ def workflow_lines(session: Session) -> list[str]:
         *_table(("stage", "tok/s (server)", "TTFT ms", "end-to-end ms", "n"), rows),
     ]
     runs = [r for r in load_workflow_runs(session.path) if not r.get("warmup") and r.get("status") == "ok"]
-    from chimera_tui.core.stats import summarize
+    from chimera_tui.core.measure.stats import summarize
 
     whole = [
         ("ingest (ms)", summarize([r.get("ingest_ms") for r in runs])),

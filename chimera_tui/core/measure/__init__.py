@@ -1,0 +1,1 @@
+"""Measurement maths: per-call metrics, statistics, concurrency figures, comparisons."""

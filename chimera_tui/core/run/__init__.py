@@ -1,0 +1,1 @@
+"""Orchestration: the runners (single, multi-agent, workflow, sweep) and the events they emit."""

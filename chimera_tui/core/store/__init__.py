@@ -1,0 +1,1 @@
+"""Persistence: sessions, profiles, Chimeraforge interop, the one atomic write."""

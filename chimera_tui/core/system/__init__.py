@@ -1,0 +1,1 @@
+"""Machine readings: NVML GPUs, the host monitor, the environment snapshot."""
