@@ -172,6 +172,7 @@ def _list(sessions_root: Path) -> int:
 
 def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     from chimera_tui.cli import UserError
+    from chimera_tui.core.reports import write_export
     from chimera_tui.core.reports.sweep_report import (
         sweep_csv,
         sweep_html,
@@ -186,7 +187,6 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
         resolve_sweep,
         success_rate,
     )
-    from chimera_tui.core.store.atomic import atomic_write_text
     from chimera_tui.core.store.profiles import ProfileStore
 
     record = load_sweep_record(resolve_sweep(sessions_root, args.sweep))
@@ -212,7 +212,10 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     if args.output is None:
         print(text)
     else:
-        atomic_write_text(args.output, text)
+        try:
+            write_export(text, args.output)
+        except OSError as exc:
+            raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(f"exported: {args.output}", file=sys.stderr)
     if args.save_best:
         path = ProfileStore().save_user(best_profile(rows, args.save_best))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.atomic import write_output
 
 if TYPE_CHECKING:
     from chimera_tui.core.store.sessions import Session
@@ -101,8 +101,10 @@ def default_filename(sessions: Sequence[Session], fmt: str) -> str:
 
 
 def write_export(text: str, path: Path) -> Path:
-    """Write `text` to `path` atomically (a reader sees the old file or the whole new one); returns path."""
-    atomic_write_text(path, text)
+    """Write `text` to `path` through `write_output`: atomically for a regular file or a new one (a
+    reader sees the old file or the whole new one), straight through to a device or FIFO, refused
+    (`OutputRefused`, an OSError) for a directory, a symbolic link to a file or other special files."""
+    write_output(path, text.encode("utf-8"))
     return path
 
 
