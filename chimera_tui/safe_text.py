@@ -16,9 +16,33 @@ _ESCAPES = re.compile(
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # keeps \t and \n
 
 
+#: secrets this process holds (endpoint passwords, API keys): never shown, stored or logged
+_SECRETS: set[str] = set()
+#: shorter values are not treated as secrets (redacting "a" would mangle every message)
+MIN_SECRET_CHARS = 4
+REDACTED = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Redact `value` from every message `sanitize` / `sanitize_line` / `redact` returns from now on."""
+    if value and len(value) >= MIN_SECRET_CHARS:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret replaced by `***` (longest first)."""
+    if not _SECRETS:
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def sanitize(text: str) -> str:
-    """Remove escape sequences and control characters (bell, backspace, CR...), keep tabs and newlines."""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    """Remove escape sequences and control characters (bell, backspace, CR...), keep tabs and newlines;
+    redact registered secrets."""
+    return redact(_CONTROLS.sub("", _ESCAPES.sub("", text)))
 
 
 def sanitize_line(text: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chimera_tui import __version__
+from chimera_tui.cli import args as args_
 
 if TYPE_CHECKING:
     from chimera_tui.core.backends.ollama import Timeouts
@@ -30,15 +31,20 @@ class UserError(Exception):
 
 def _add_timeouts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("timeouts (seconds)")
-    g.add_argument("--connect-timeout", type=float, default=5.0, help="opening the connection (default 5)")
+    g.add_argument(
+        "--connect-timeout", type=args_.seconds, default=5.0, help="opening the connection (default 5)"
+    )
     g.add_argument(
         "--first-byte-timeout",
-        type=float,
+        type=args_.seconds,
         default=300.0,
         help="request sent to first bytes back, covers a cold load (default 300)",
     )
     g.add_argument(
-        "--idle-timeout", type=float, default=60.0, help="longest gap between stream reads (default 60)"
+        "--idle-timeout",
+        type=args_.seconds,
+        default=60.0,
+        help="longest gap between stream reads (default 60)",
     )
 
 
@@ -58,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="run against the embedded Ollama simulator")
     parser.add_argument(
         "--endpoint",
+        type=args_.endpoint,
         action="append",
         default=None,
         metavar="URL",
@@ -158,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--endpoint",
         dest="bench_endpoint",
+        type=args_.endpoint,
         action="append",
         default=None,
         metavar="URL",
@@ -198,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sm = sub.add_parser("sim", help="serve the Ollama simulator on a port")
     sm.add_argument("--host", default="127.0.0.1")
-    sm.add_argument("--port", type=int, default=11434)
+    sm.add_argument("--port", type=args_.port, default=11434)
     sm.add_argument("--tokens-per-s", type=float, default=120.0)
     sm.add_argument("--prompt-tokens-per-s", type=float, default=2000.0)
     sm.add_argument("--load-s", type=float, default=1.5, help="simulated cold load time")
@@ -480,12 +488,16 @@ def _bench_exit_code(session: Any) -> int:
 
 
 def _default_endpoint() -> str:
-    host = os.environ.get("OLLAMA_HOST")
+    """OLLAMA_HOST as Ollama reads it (core/backends/endpoint.py), else 127.0.0.1:11434."""
+    from chimera_tui.core.backends.endpoint import InvalidEndpoint, parse_endpoint
+
+    host = os.environ.get("OLLAMA_HOST", "").strip()
     if not host:
         return "http://127.0.0.1:11434"
-    if host.startswith(":"):
-        host = f"127.0.0.1{host}"
-    return host if "://" in host else f"http://{host}"
+    try:
+        return parse_endpoint(host)
+    except InvalidEndpoint as exc:
+        raise UserError(f"OLLAMA_HOST: {exc}") from None
 
 
 def _keep_alive(value: str) -> str | int:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from chimera_tui.cli.args import endpoint
+
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
@@ -20,7 +22,7 @@ def add_sweep_parser(sub: Any) -> None:
     run = ssub.add_parser("run", help="run a sweep definition (a built-in name like tr111, or a .toml)")
     run.add_argument("definition", nargs="?", default="tr111")
     run.add_argument("--model", "-m", default=None, help="model (default: the first the server lists)")
-    run.add_argument("--endpoint", dest="sweep_endpoint", default=None, metavar="URL")
+    run.add_argument("--endpoint", dest="sweep_endpoint", type=endpoint, default=None, metavar="URL")
     run.add_argument("--demo", dest="sweep_demo", action="store_true", help="use the embedded simulator")
     run.add_argument("--runs", type=int, default=None, help="override runs per configuration")
     run.add_argument("--warmup", type=int, default=None, help="override warm-up runs per configuration")
@@ -33,7 +35,7 @@ def add_sweep_parser(sub: Any) -> None:
 
     res = ssub.add_parser("resume", help="finish a sweep that was stopped part way")
     res.add_argument("sweep", help="sweep id, id prefix or folder")
-    res.add_argument("--endpoint", dest="sweep_endpoint", default=None, metavar="URL")
+    res.add_argument("--endpoint", dest="sweep_endpoint", type=endpoint, default=None, metavar="URL")
     res.add_argument("--demo", dest="sweep_demo", action="store_true")
     res.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chimera_tui.safe_text import sanitize_line
+from chimera_tui.safe_text import redact, sanitize_line
 
 #: the most of a server-supplied text (an error message, model names) that goes into one error line
 MAX_SERVER_TEXT = 500
@@ -13,6 +13,10 @@ class ChimeraError(Exception):
 
     #: short machine-readable cause, recorded with failed runs
     kind: str = "error"
+
+    def __str__(self) -> str:
+        # secrets (endpoint passwords, API keys) a server echoed back never reach a message or a file
+        return redact(super().__str__())
 
 
 class EndpointUnreachable(ChimeraError):

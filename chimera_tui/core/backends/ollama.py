@@ -21,6 +21,7 @@ import anyio
 import httpx
 
 from chimera_tui.core.backends.deadline import watchdog
+from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
 from chimera_tui.core.backends.stream import (
     DoneEvent,
     ErrorEvent,
@@ -185,11 +186,13 @@ class OllamaClient:
         timeouts: Timeouts | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        #: never holds user-info: that stays in memory for the requests only (backends/endpoint.py)
+        self.url = strip_userinfo(url.rstrip("/"))
         self.timeouts = timeouts or Timeouts()
         t = self.timeouts
         self._http = httpx.AsyncClient(
             base_url=self.url,
+            auth=auth_for(self.url),
             transport=transport,
             # read=None: reads are bounded by our own first-byte / idle deadlines, which name themselves
             timeout=httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s),

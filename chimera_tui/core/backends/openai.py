@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import httpx
 
+from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
 from chimera_tui.core.backends.ollama import (
     DRAIN_MAX_BYTES,
     DRAIN_S,
@@ -52,7 +53,7 @@ from chimera_tui.core.errors import (
     StreamError,
 )
 from chimera_tui.core.measure.metrics import CallTrace, server_final_notes
-from chimera_tui.safe_text import sanitize_line
+from chimera_tui.safe_text import register_secret, sanitize_line
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def _http_client(
 ) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=url,
+        auth=auth_for(url),
         transport=transport,
         # read=None: reads are bounded by our own first-byte / idle deadlines, which name themselves
         timeout=httpx.Timeout(
@@ -199,7 +201,8 @@ class OpenAIClient:
         transport: httpx.AsyncBaseTransport | None = None,
         api_key_env: str | None = None,
     ) -> None:
-        self.url = _root_url(base_url)
+        #: never holds user-info: that stays in memory for the requests only (backends/endpoint.py)
+        self.url = _root_url(strip_userinfo(base_url))
         self.timeouts = timeouts or Timeouts()
         self.api_key_env = api_key_env
         #: the flavour `probe()` found (one of SERVER_KINDS); decides which extra options are sent
@@ -219,6 +222,7 @@ class OpenAIClient:
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        register_secret(key)  # a server echoing the key back has it redacted from every message
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     # -- plain requests ------------------------------------------------------------------------
@@ -461,7 +465,7 @@ async def detect_kind(
     """ "ollama" when `GET /api/version` answers JSON with a version, "openai" when `GET /v1/models`
     answers with a model list; EndpointUnreachable/BenchTimeout when nothing answers, NotOllama when
     something answers but is neither."""
-    root = _root_url(url)
+    root = _root_url(strip_userinfo(url))
     timeouts = timeouts or Timeouts()
     async with _http_client(root, timeouts, transport) as http:
         status, data = await _get(http, root, "/api/version", timeouts, {})

@@ -25,6 +25,7 @@ from textual.widgets import (
 )
 
 from chimera_tui.core.backends import BenchClient, open_client
+from chimera_tui.core.backends.endpoint import strip_userinfo
 from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, Timeouts
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
@@ -374,7 +375,8 @@ class SetupScreen(Screen[None]):
             if not data_dir or not Path(data_dir).expanduser().is_dir():
                 raise ValueError(f"data folder '{data_dir}' does not exist or is not a folder")
             preset, prompt = "agent workflow", ""
-        endpoint = self.query_one("#endpoint", Input).value.strip().rstrip("/")
+        # user-info stays in memory for the requests, never in the session (core/backends/endpoint.py)
+        endpoint = strip_userinfo(self.query_one("#endpoint", Input).value.strip().rstrip("/"))
         second: AgentChoice | None = None
         if mode != "single":
             model_b = self.query_one("#model-b", Select).value
@@ -384,7 +386,7 @@ class SetupScreen(Screen[None]):
             if profile_b is None:
                 raise ValueError("no profile selected for agent 2")
             endpoint_b = endpoint if mode == "shared" else self.query_one("#endpoint-b", Input).value.strip()
-            second = AgentChoice(endpoint_b.rstrip("/"), str(model_b), profile_b)
+            second = AgentChoice(strip_userinfo(endpoint_b.rstrip("/")), str(model_b), profile_b)
         return BenchChoice(
             endpoint=endpoint,
             model=str(model),

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
+from chimera_tui.core.backends.endpoint import strip_userinfo
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.run.sweep import (
     ORDERS,
@@ -268,7 +269,7 @@ class SweepSetupScreen(Screen[None]):
     @on(Button.Pressed, "#sweep-start")
     def action_start(self) -> None:
         config = self.app.config
-        endpoint = self.query_one("#sweep-endpoint", Input).value.strip().rstrip("/")
+        endpoint = strip_userinfo(self.query_one("#sweep-endpoint", Input).value.strip().rstrip("/"))
         model = self.query_one("#sweep-model", Input).value.strip()
         feed = LiveFeed()
         try:
