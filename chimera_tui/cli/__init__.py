@@ -46,12 +46,31 @@ def _add_timeouts(p: argparse.ArgumentParser) -> None:
         default=60.0,
         help="longest gap between stream reads (default 60)",
     )
+    g.add_argument(
+        "--call-timeout",
+        type=args_.seconds,
+        default=None,
+        help="the whole streamed call, request to done (default: first-byte + idle + 0.5 s per "
+        "num_predict token, 32768 tokens when num_predict is unset)",
+    )
+    g.add_argument(
+        "--max-call-mib",
+        type=args_.number(0.0, 1024 * 1024, low_open=True),
+        default=256.0,
+        help="the most MiB one streamed call may send (default 256)",
+    )
 
 
 def _timeouts(args: argparse.Namespace) -> Timeouts:
     from chimera_tui.core.backends.ollama import Timeouts
 
-    return Timeouts(args.connect_timeout, args.first_byte_timeout, args.idle_timeout)
+    return Timeouts(
+        args.connect_timeout,
+        args.first_byte_timeout,
+        args.idle_timeout,
+        call_s=args.call_timeout,
+        max_call_bytes=int(args.max_call_mib * 1024 * 1024),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,14 +68,25 @@ class BenchTimeout(ChimeraError):
         "connect": ("connecting to", "connect timeout"),
         "first_byte": ("waiting for the first byte from", "first-byte timeout"),
         "idle": ("waiting for the next line from", "idle timeout"),
+        "call": ("waiting for the whole answer from", "call deadline, --call-timeout"),
     }
 
-    def __init__(self, which: str, seconds: float, endpoint: str = "", doing: str | None = None) -> None:
+    def __init__(
+        self,
+        which: str,
+        seconds: float,
+        endpoint: str = "",
+        doing: str | None = None,
+        elapsed_s: float | None = None,
+    ) -> None:
         self.which = which
         self.seconds = seconds
+        #: how long the call had run when the timeout fired (streamed calls), else None
+        self.elapsed_s = elapsed_s
         label, setting = self.LABELS.get(which, (which, ""))
         text = f"timed out after {seconds:g} s {doing or label} {endpoint}".strip()
-        super().__init__(f"{text} ({setting})" if setting else text)
+        text = f"{text} ({setting})" if setting else text
+        super().__init__(text if elapsed_s is None else f"{text}, {elapsed_s:.1f} s after the request")
 
 
 class ProfileError(ChimeraError):

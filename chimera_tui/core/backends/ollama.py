@@ -20,6 +20,13 @@ from typing import Any
 import anyio
 import httpx
 
+from chimera_tui.core.backends.budget import (
+    DEFAULT_MAX_CALL_BYTES,
+    call_deadline_s,
+    max_tokens,
+    too_many_bytes,
+    too_many_tokens,
+)
 from chimera_tui.core.backends.deadline import watchdog
 from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
 from chimera_tui.core.backends.stream import (
@@ -64,7 +71,12 @@ class Timeouts:
     first_byte_s: float = 300.0
     """From sending the request to the first body bytes (covers a cold model load)."""
     idle_s: float = 60.0
-    """Between two reads of a stream that has started."""
+    """Between two lines of a stream that has started (bytes that complete no line do not count, so a
+    server trickling a byte at a time still times out)."""
+    call_s: float | None = None
+    """The whole streamed call, sent to done; None: derived from num_predict (core/backends/budget.py)."""
+    max_call_bytes: int = DEFAULT_MAX_CALL_BYTES
+    """The most body bytes one streamed call may send."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +356,9 @@ class OllamaClient:
         text: list[str] = []
         thinking: list[str] = []
         first_byte_ns = int(timeouts.first_byte_s * 1e9)
+        call_s = call_deadline_s(timeouts.first_byte_s, timeouts.idle_s, timeouts.call_s, body)
+        call_ns = int(call_s * 1e9)
+        byte_cap, token_cap, received = timeouts.max_call_bytes, max_tokens(body), 0
         outcome = outcome if outcome is not None else CallOutcome(CallTrace(0))
         trace = outcome.trace = CallTrace(t_send_ns=0)
         response: httpx.Response | None = None
@@ -355,7 +370,8 @@ class OllamaClient:
                 # read. Set up before the clock starts (it does not yield), so it is not in TTFT.
                 async with watchdog(time.perf_counter_ns() + first_byte_ns) as deadline:
                     trace.t_send_ns = time.perf_counter_ns()
-                    deadline.expires_ns = trace.t_send_ns + first_byte_ns
+                    end_ns = trace.t_send_ns + call_ns  # the whole call's deadline
+                    deadline.expires_ns = min(trace.t_send_ns + first_byte_ns, end_ns)
                     response = await self._http.send(request, stream=True)
                     outcome.http_status = response.status_code
                     first = True  # the first-byte deadline holds until body bytes arrive
@@ -377,20 +393,29 @@ class OllamaClient:
                         if data is None:
                             lines = splitter.flush_lines()
                         else:
+                            received += len(data)
+                            if received > byte_cap:
+                                raise too_many_bytes(received, byte_cap)
+                            lines = split(data)
                             if first:  # from the first-byte deadline to the (earlier) idle one
                                 first = False
-                                deadline.reset(t_ns + idle_ns)
-                            else:
-                                deadline.expires_ns = t_ns + idle_ns
-                            lines = split(data)
+                                deadline.reset(min(t_ns + idle_ns, end_ns))
+                            elif lines:  # idle: between lines, so a trickle of bytes still ends
+                                deadline.expires_ns = min(t_ns + idle_ns, end_ns)
                         done, after = consume(t_ns, lines, trace, text, thinking, on_tokens)
+                        if len(text) + len(thinking) > token_cap:
+                            raise too_many_tokens(len(text) + len(thinking), token_cap)
                         if data is None and not done:
                             raise StreamError(
                                 "the stream ended without a final 'done' line (server stopped or crashed)"
                             )
                 if not done:  # the watchdog ended the block
+                    now = time.perf_counter_ns()
+                    elapsed_s = (now - trace.t_send_ns) / 1e9
+                    if now >= end_ns:
+                        raise BenchTimeout("call", call_s, self.url, elapsed_s=elapsed_s)
                     which = "first_byte" if response is None or first else "idle"
-                    raise BenchTimeout(which, getattr(timeouts, f"{which}_s"), self.url)
+                    raise BenchTimeout(which, getattr(timeouts, f"{which}_s"), self.url, elapsed_s=elapsed_s)
                 outcome.notes.extend(server_final_notes(trace.final))
                 if data is not None:
                     after += await self._drain(chunks, splitter, outcome)

@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import httpx
 
+from chimera_tui.core.backends.budget import call_deadline_s, max_tokens, too_many_bytes, too_many_tokens
 from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
 from chimera_tui.core.backends.ollama import (
     DRAIN_MAX_BYTES,
@@ -331,12 +332,15 @@ class OpenAIClient:
         outcome = outcome if outcome is not None else CallOutcome(CallTrace(0))
         outcome.notes.extend(notes)
         trace = outcome.trace = CallTrace(t_send_ns=time.perf_counter_ns())
+        call_s = call_deadline_s(timeouts.first_byte_s, timeouts.idle_s, timeouts.call_s, body)
+        end_ns = trace.t_send_ns + int(call_s * 1e9)  # the whole call's deadline
+        byte_cap, token_cap, received = timeouts.max_call_bytes, max_tokens(body), 0
         try:
-            deadline = trace.t_send_ns + int(timeouts.first_byte_s * 1e9)
-            with anyio.move_on_after(timeouts.first_byte_s) as scope:
+            deadline = min(trace.t_send_ns + int(timeouts.first_byte_s * 1e9), end_ns)
+            with anyio.move_on_after(min(timeouts.first_byte_s, call_s)) as scope:
                 response = await self._http.send(request, stream=True)
             if scope.cancelled_caught:
-                raise BenchTimeout("first_byte", timeouts.first_byte_s, self.url)
+                raise self._timeout(True, trace.t_send_ns, end_ns, call_s)
             try:
                 outcome.http_status = response.status_code
                 if response.status_code != 200:
@@ -344,8 +348,9 @@ class OpenAIClient:
                 chunks = response.aiter_raw().__aiter__()
                 first = True
                 done = False
+                idle_ns = int(timeouts.idle_s * 1e9)
                 while not done:
-                    wait_s = max(0.0, (deadline - time.perf_counter_ns()) / 1e9) if first else timeouts.idle_s
+                    wait_s = max(0.0, (min(deadline, end_ns) - time.perf_counter_ns()) / 1e9)
                     with anyio.move_on_after(wait_s) as scope:
                         try:
                             data: bytes | None = await chunks.__anext__()
@@ -353,17 +358,20 @@ class OpenAIClient:
                         except StopAsyncIteration:
                             data = None
                     if scope.cancelled_caught:
-                        raise BenchTimeout(
-                            "first_byte" if first else "idle",
-                            timeouts.first_byte_s if first else timeouts.idle_s,
-                            self.url,
-                        )
+                        raise self._timeout(first, trace.t_send_ns, end_ns, call_s)
                     if data is None:
                         lines = splitter.flush(time.perf_counter_ns())
                     else:
-                        first = False
+                        received += len(data)
+                        if received > byte_cap:
+                            raise too_many_bytes(received, byte_cap)
                         lines = splitter.feed(t_ns, data)
+                        if first or lines:  # idle: between lines, so a trickle of bytes still ends
+                            deadline = t_ns + idle_ns
+                        first = False
                     done, after = _consume(lines, decoder, trace, text, thinking, on_tokens)
+                    if len(text) + len(thinking) > token_cap:
+                        raise too_many_tokens(len(text) + len(thinking), token_cap)
                     if data is None and not done:
                         event = decoder.end()
                         if event is None:
@@ -399,6 +407,16 @@ class OpenAIClient:
             outcome.text = "".join(text)
             outcome.thinking = "".join(thinking)
         return outcome
+
+    def _timeout(self, first: bool, t_send_ns: int, end_ns: int, call_s: float) -> BenchTimeout:
+        """The timeout that fired: the call's deadline, else first-byte or idle (with the real time)."""
+        now = time.perf_counter_ns()
+        elapsed_s = (now - t_send_ns) / 1e9
+        if now >= end_ns:
+            return BenchTimeout("call", call_s, self.url, elapsed_s=elapsed_s)
+        which = "first_byte" if first else "idle"
+        seconds = self.timeouts.first_byte_s if first else self.timeouts.idle_s
+        return BenchTimeout(which, seconds, self.url, elapsed_s=elapsed_s)
 
     async def _drain(self, chunks: Any, splitter: LineSplitter, outcome: CallOutcome) -> list[StampedLine]:
         """After [DONE]: read the rest of the response (normally only its end) so the connection is
