@@ -319,10 +319,12 @@ def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
 # -- bench ----------------------------------------------------------------------------------------
 def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
     from chimera_tui.core.run.prompts import resolve_prompt
+    from chimera_tui.core.store.safe_read import MAX_INPUT_BYTES, read_text
 
     if args.prompt_file is not None:
         try:
-            label, prompt = f"file:{args.prompt_file.name}", args.prompt_file.read_text(encoding="utf-8")
+            prompt = read_text(args.prompt_file, MAX_INPUT_BYTES)
+            label = f"file:{args.prompt_file.name}"
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"cannot read prompt file {args.prompt_file}: {exc}") from None
     else:

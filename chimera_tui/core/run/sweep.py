@@ -74,6 +74,7 @@ from chimera_tui.core.store.profiles import (
     reload_reason,
     validate_options,
 )
+from chimera_tui.core.store.safe_read import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, read_bytes, read_text
 from chimera_tui.core.store.sessions import (
     MANIFEST,
     Session,
@@ -342,7 +343,7 @@ def load_sweep(path: Path) -> SweepDefinition:
     """Read and validate one sweep file; every problem raises SweepError naming the file and key."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path, MAX_MANIFEST_BYTES)
     except OSError as exc:
         raise SweepError(f"{path}: cannot read sweep: {exc.strerror or exc}") from None
     try:
@@ -760,7 +761,7 @@ def load_sweep_record(path: Path) -> SweepRecord:
     path = Path(path)
     folder = path.parent if path.name == RECORD_JSON else path
     try:
-        data = json.loads((folder / RECORD_JSON).read_text(encoding="utf-8"))
+        data = json.loads(read_text(folder / RECORD_JSON, MAX_RECORD_BYTES))
         record = SweepRecord.from_dict(folder, data)
     except FileNotFoundError:
         raise SweepError(f"{folder}: not a sweep record (no {RECORD_JSON})") from None

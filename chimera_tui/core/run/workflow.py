@@ -62,6 +62,7 @@ from chimera_tui.core.run.single import (
 from chimera_tui.core.store.atomic import atomic_write_text
 from chimera_tui.core.store.bundled import sample_data_dir
 from chimera_tui.core.store.profiles import Profile
+from chimera_tui.core.store.safe_read import MAX_RECORD_BYTES, read_bytes, read_text
 from chimera_tui.core.store.sessions import (
     RunRecord,
     Session,
@@ -260,7 +261,7 @@ def ingest(
                     skipped += 1
                     problems.append(f"{rel}: skipped, {size} bytes is over the {max_file_bytes}-byte limit")
                     continue
-                text = path.read_bytes().decode("utf-8-sig")
+                text = read_bytes(path, max_file_bytes).decode("utf-8-sig")  # never a FIFO
                 summary, detail = _READERS[kind](text)
             except (OSError, UnicodeDecodeError, ValueError, csv.Error, RecursionError) as exc:
                 skipped += 1
@@ -669,7 +670,7 @@ def run_workflow_sync(runner: WorkflowRunner) -> Session:
 def load_workflow_runs(session_path: Path) -> list[dict[str, Any]]:
     """The per-workflow entries of a workflow session (workflow.json); [] when there are none."""
     try:
-        doc = json.loads((Path(session_path) / WORKFLOW_FILE).read_text(encoding="utf-8"))
+        doc = json.loads(read_text(Path(session_path) / WORKFLOW_FILE, MAX_RECORD_BYTES))
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:

@@ -22,6 +22,7 @@ from typing import Any
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.store.safe_read import MAX_RECORD_BYTES, read_text
 from chimera_tui.core.store.sessions import (
     SCHEMA_VERSION,
     RunRecord,
@@ -208,7 +209,7 @@ def import_chimeraforge_all(path: Path) -> list[Session]:
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_text(path, MAX_RECORD_BYTES))
     except FileNotFoundError:
         raise SessionError(f"{path}: no such file") from None
     except OSError as exc:

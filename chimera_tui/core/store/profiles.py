@@ -33,6 +33,7 @@ import tomli_w
 
 from chimera_tui.core.errors import ProfileError
 from chimera_tui.core.store.bundled import bundled_dir
+from chimera_tui.core.store.safe_read import MAX_MANIFEST_BYTES, read_bytes
 
 __all__ = [
     "BASELINE_PROFILE",
@@ -280,7 +281,7 @@ def load_profile(path: Path, builtin: bool = False) -> Profile:
     """Read and validate one profile file; every problem raises ProfileError naming the file."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path, MAX_MANIFEST_BYTES)
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
     try:

@@ -25,6 +25,8 @@ from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.safe_read import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, read_text
+from chimera_tui.safe_text import sanitize_line
 
 SCHEMA_VERSION = 1
 MANIFEST = "session.toml"
@@ -198,24 +200,42 @@ class SessionWriter:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         model = safe_slug(str(manifest.get("model", {}).get("name", "model")), 30)
         profile = safe_slug(str(manifest.get("profile", {}).get("name", "profile")), 30)
-        self.id = f"{stamp}-{model}-{profile}-{secrets.token_hex(2)}"
-        self.path = root / self.id
-        try:
-            self.path.mkdir(parents=True, exist_ok=False)
-        except OSError as exc:
-            raise SessionError(f"cannot create session folder {self.path}: {exc.strerror or exc}") from None
+        if root.is_symlink() and not root.exists():
+            raise SessionError(f"the sessions directory {root} is a symbolic link to nothing")
+        # 32 random bits, and a new draw if the folder exists anyway: two sessions never share an id
+        for attempt in range(8):
+            self.id = f"{stamp}-{model}-{profile}-{secrets.token_hex(4)}"
+            self.path = root / self.id
+            try:
+                self.path.mkdir(parents=True, exist_ok=False)
+                break
+            except FileExistsError:
+                if attempt == 7 or not self.path.is_dir():  # not a collision: a file, a dangling link
+                    raise SessionError(
+                        f"cannot create session folder {self.path}: it exists (a dangling link or a file?)"
+                    ) from None
+            except OSError as exc:
+                raise SessionError(
+                    f"cannot create session folder {self.path}: {exc.strerror or exc}"
+                ) from None
         self.manifest = {
             "schema_version": SCHEMA_VERSION,
             "id": self.id,
             "created_at": now_iso(),
             **manifest,
+            # who writes it: a listing tells running from crashed by the manifest alone
+            "writer": {"pid": os.getpid(), "host": socket.gethostname()},
         }
         self.runs: list[RunRecord] = []
         self.rounds: list[dict[str, Any]] = []
         self.status: SessionStatus = "running"
         self.error: str | None = None
-        self._write_manifest()
-        self._write_metrics()
+        try:
+            self._write_manifest()
+            self._write_metrics()
+        except SessionError:  # disk full at creation: leave no empty folder to be listed as unreadable
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_run(self, record: RunRecord) -> None:
@@ -306,7 +326,7 @@ def load_session(path: Path) -> Session:
     manifest = read_manifest(path)
     metrics_path = path / METRICS
     try:
-        doc = json.loads(metrics_path.read_text(encoding="utf-8"))
+        doc = json.loads(read_text(metrics_path, MAX_RECORD_BYTES))
         if not isinstance(doc, dict) or not isinstance(doc.get("runs", []), list):
             raise ValueError("not a metrics document (an object with a list of runs)")
         runs = [RunRecord.from_dict(r) for r in doc.get("runs", [])]
@@ -354,7 +374,7 @@ class SessionSummary:
     @classmethod
     def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> SessionSummary:
         result = manifest.get("result") if isinstance(manifest.get("result"), dict) else None
-        status = str(result.get("status")) if result else _unfinished_status(path)
+        status = str(result.get("status")) if result else _unfinished_status(manifest)
 
         def num(key: str) -> float | None:
             value = result.get(key) if result else None
@@ -385,12 +405,11 @@ class SessionSummary:
         )
 
 
-def _unfinished_status(path: Path) -> str:
-    """A manifest without a result: still running (writer alive) or left incomplete by a crash."""
-    try:
-        doc = json.loads((path / METRICS).read_text(encoding="utf-8"))
-        writer = doc.get("writer") or {}
-    except (OSError, ValueError, AttributeError):
+def _unfinished_status(manifest: dict[str, Any]) -> str:
+    """A manifest without a result: still running (its writer, recorded in the manifest, alive) or
+    left incomplete by a crash. Only the manifest is read (a listing never opens metrics.json)."""
+    writer = manifest.get("writer")
+    if not isinstance(writer, dict):
         return "incomplete"
     alive = (
         writer.get("host") == socket.gethostname()
@@ -406,7 +425,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not manifest_path.is_file():
         raise SessionError(f"{path.name}: not a session (no {MANIFEST})")
     try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = tomllib.loads(read_text(manifest_path, MAX_MANIFEST_BYTES))
     except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError and UnicodeDecodeError too
         raise SessionError(f"{path.name}: unreadable {MANIFEST}: {_one_line(exc)}") from None
     version = manifest.get("schema_version")
@@ -425,6 +444,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 #: manifest sections that must be TOML tables when present
 _TABLES = ("tool", "model", "profile", "workload", "timeouts", "environment", "result")
+
+
+#: what a session id (or a prefix of one) can hold: the characters of safe_slug, at most 255
+_ID_PREFIX = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -500,14 +523,25 @@ class SessionStore:
 
     def resolve(self, ref: str) -> Path:
         """A session by path, id, or unique id prefix."""
+        shown = sanitize_line(ref) if len(ref) <= 80 else sanitize_line(ref[:79]) + "…"
         as_path = Path(ref)
-        if (as_path / MANIFEST).is_file():
-            return as_path
-        candidates = [p for p in self.root.glob(f"{ref}*") if p.is_dir()] if self.root.is_dir() else []
+        try:
+            if (as_path / MANIFEST).is_file():
+                return as_path
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+            pass
+        # an id or an id prefix: plain characters, matched by prefix (never a glob pattern or a path)
+        if not _ID_PREFIX.fullmatch(ref):
+            raise SessionError(f"no session '{shown}': not a session folder, nor a session id or id prefix")
+        try:
+            entries = list(self.root.iterdir()) if self.root.is_dir() else []
+        except OSError as exc:
+            raise SessionError(f"cannot list {self.root}: {exc.strerror or exc}") from None
+        candidates = [p for p in entries if p.name.startswith(ref) and p.is_dir()]
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            raise SessionError(f"no session '{ref}' in {self.root}")
+            raise SessionError(f"no session '{shown}' in {self.root}")
         raise SessionError(f"'{ref}' matches {len(candidates)} sessions; give more of the id")
 
     def load(self, ref: str) -> Session:
