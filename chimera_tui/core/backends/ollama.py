@@ -28,6 +28,12 @@ from chimera_tui.core.backends.budget import (
     too_many_tokens,
 )
 from chimera_tui.core.backends.deadline import watchdog
+from chimera_tui.core.backends.encoding import (
+    ACCEPT_ENCODING,
+    COMPRESSED_NOTE,
+    DecodedChunks,
+    content_encoding,
+)
 from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
 from chimera_tui.core.backends.stream import (
     DoneEvent,
@@ -209,7 +215,8 @@ class OllamaClient:
             # read=None: reads are bounded by our own first-byte / idle deadlines, which name themselves
             timeout=httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s),
             limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=300),
-            headers={"User-Agent": "chimera-tui"},
+            # identity: a compressing hop would buffer tokens into blocks (backends/encoding.py)
+            headers={"User-Agent": "chimera-tui", "Accept-Encoding": ACCEPT_ENCODING},
             verify=tls_context(),
         )
 
@@ -382,6 +389,9 @@ class OllamaClient:
                     # layer and byte counting, ~8% of the reader's time at 100k tok/s; the response
                     # is closed below either way
                     chunks = _body_chunks(response)
+                    if (encoding := content_encoding(response.headers)) is not None:
+                        chunks = DecodedChunks(chunks, encoding, byte_cap)  # a proxy compressed anyway
+                        outcome.notes.append(COMPRESSED_NOTE.format(encoding=encoding))
                     next_chunk, split, consume = chunks.__anext__, splitter.lines, self._consume
                     while not done:
                         try:

@@ -28,6 +28,12 @@ import anyio
 import httpx
 
 from chimera_tui.core.backends.budget import call_deadline_s, max_tokens, too_many_bytes, too_many_tokens
+from chimera_tui.core.backends.encoding import (
+    ACCEPT_ENCODING,
+    COMPRESSED_NOTE,
+    DecodedChunks,
+    content_encoding,
+)
 from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
 from chimera_tui.core.backends.ollama import (
     DRAIN_MAX_BYTES,
@@ -179,7 +185,8 @@ def _http_client(
             connect=timeouts.connect_s, read=None, write=timeouts.connect_s, pool=timeouts.connect_s
         ),
         limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=300),
-        headers={"User-Agent": "chimera-tui"},
+        # identity: a compressing hop would buffer tokens into blocks (backends/encoding.py)
+        headers={"User-Agent": "chimera-tui", "Accept-Encoding": ACCEPT_ENCODING},
         verify=tls_context(),
     )
 
@@ -345,7 +352,10 @@ class OpenAIClient:
                 outcome.http_status = response.status_code
                 if response.status_code != 200:
                     raise _http_error(response.status_code, await _read_bounded(response), self.url, path)
-                chunks = response.aiter_raw().__aiter__()
+                chunks: Any = response.aiter_raw().__aiter__()
+                if (encoding := content_encoding(response.headers)) is not None:
+                    chunks = DecodedChunks(chunks, encoding, byte_cap)  # a proxy compressed anyway
+                    outcome.notes.append(COMPRESSED_NOTE.format(encoding=encoding))
                 first = True
                 done = False
                 idle_ns = int(timeouts.idle_s * 1e9)
