@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("chimera_tui.cli")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RUNS_FAILED, EXIT_CANCELLED = 0, 1, 2, 3, 130
+#: output to a closed pipe: what a shell reports for a process ended by SIGPIPE
+EXIT_BROKEN_PIPE = 141
 
 
 class UserError(Exception):
@@ -262,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chimera-tui: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:  # `chimera-tui sessions | head -1`: the reader is gone; end quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         from chimera_tui.core.errors import ChimeraError
         from chimera_tui.safe_text import sanitize_line
@@ -280,6 +285,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             traceback.print_exc()
         return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 # -- shared helpers ---------------------------------------------------------------------------------
@@ -361,11 +376,10 @@ def _agent_count(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import signal
-
     import anyio
 
     from chimera_tui.cli.output import session_json, summary_table
+    from chimera_tui.cli.signals import StopSignals
     from chimera_tui.core.store.profiles import ProfileStore
 
     if args.runs < 1:
@@ -388,21 +402,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             for name, endpoint in zip(_per_agent(args.model, n, "--model"), endpoints, strict=True)
         ]
         runner = _make_runner(args, endpoints, models, profiles, label, prompt)
-        previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
-        try:
+        # SIGINT, SIGTERM, SIGHUP: the run in flight recorded cancelled, the session closed
+        with StopSignals(runner.cancel) as stop:
             session = anyio.run(runner.run)
-        finally:
-            signal.signal(signal.SIGINT, previous)
     finally:
         for sim in sims:
             sim.stop()
-    if args.json:
-        import json
+    try:
+        if args.json:
+            import json
 
-        print(json.dumps(session_json(session), indent=2))
-    else:
-        print(summary_table(session))
-        print(f"session saved: {session.path}")
+            print(json.dumps(session_json(session), indent=2))
+        else:
+            print(summary_table(session))
+            print(f"session saved: {session.path}")
+    except OSError:  # stdout gone with the terminal (SIGHUP): the session is saved all the same
+        if stop.received is None:
+            raise
+    if stop.received is not None and session.status == "cancelled":
+        stop.report(session.path)
+        return stop.exit_code or EXIT_CANCELLED
     return _bench_exit_code(session)
 
 
