@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -106,15 +107,18 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
 
     from chimera_tui.cli import UserError, _first_model, start_demo_simulator
     from chimera_tui.core.run.sweep import SweepRunner, find_sweep, resolve_sweep
+    from chimera_tui.core.store.lock import folder_lock
 
     sim = start_demo_simulator() if args.sweep_demo else None
+    held = contextlib.ExitStack()
     try:
         endpoint = sim.url if sim else args.sweep_endpoint
         progress = SweepProgress(sys.stderr)
         if args.sweep_command == "resume":
-            runner = SweepRunner.from_record(
-                resolve_sweep(sessions_root, args.sweep), progress, timeouts=timeouts, endpoint=endpoint
-            )
+            folder = resolve_sweep(sessions_root, args.sweep)
+            # one resume at a time: a second one is refused while the first lives (core/store/lock.py)
+            held.enter_context(folder_lock(folder, f"sweep {folder.name}"))
+            runner = SweepRunner.from_record(folder, progress, timeouts=timeouts, endpoint=endpoint)
         else:
             defn = find_sweep(args.definition)
             overrides = {
@@ -146,6 +150,7 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
     finally:
+        held.close()
         if sim is not None:
             sim.stop()
     counts = record.counts()

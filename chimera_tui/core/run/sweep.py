@@ -934,6 +934,11 @@ class SweepRunner:
         record = load_sweep_record(path)
         if record.status == "complete":
             raise SweepError(f"sweep {record.id} is already complete")
+        if record.status == "running":  # its writer lives (a dead one's record reads as incomplete)
+            pid = record.writer.get("pid")
+            raise SweepError(
+                f"sweep {record.id} is running in another process (pid {pid}); wait for it to end"
+            )
         t, d = record.timeouts, Timeouts()
         recorded = Timeouts(
             t.get("connect_s", d.connect_s), t.get("first_byte_s", d.first_byte_s), t.get("idle_s", d.idle_s)
