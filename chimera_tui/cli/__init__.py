@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="single",
         help="single: one agent; shared: N agents on one endpoint; dual/multi: one endpoint per agent",
     )
-    b.add_argument("--agents", type=int, default=None, help="number of agents (shared: default 2)")
+    b.add_argument(
+        "--agents", type=args_.count(0, 256), default=None, help="number of agents (shared: default 2)"
+    )
     b.add_argument(
         "--workload",
         choices=("prompt", "workflow"),
@@ -133,21 +135,27 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--solo-baseline", action="store_true", help="run each agent alone first (contention)")
     b.add_argument(
         "--contention-rate-drop",
-        type=float,
+        type=args_.number(0, 1e6),
         default=10.0,
         metavar="PCT",
         help="contended when an agent's decode rate drops more than this vs solo (default 10)",
     )
     b.add_argument(
         "--contention-ttft-growth",
-        type=float,
+        type=args_.number(0, 1e6),
         default=50.0,
         metavar="PCT",
         help="contended when an agent's TTFT grows more than this vs solo (default 50)",
     )
-    b.add_argument("--runs", "-n", type=int, default=3, help="measured runs (default 3)")
     b.add_argument(
-        "--warmup", "-w", type=int, default=1, help="warm-up runs, excluded from statistics (default 1)"
+        "--runs", "-n", type=args_.count(0, args_.MAX_RUNS), default=3, help="measured runs (default 3)"
+    )
+    b.add_argument(
+        "--warmup",
+        "-w",
+        type=args_.count(0, args_.MAX_RUNS),
+        default=1,
+        help="warm-up runs, excluded from statistics (default 1)",
     )
     b.add_argument("--cold", action="store_true", help="unload the model before every run (cold starts)")
     g = b.add_mutually_exclusive_group()
@@ -155,7 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
     g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
     b.add_argument(
-        "--num-predict", type=int, default=None, help="cap on generated tokens (overrides the profile)"
+        "--num-predict",
+        type=args_.num_predict,
+        default=None,
+        help="cap on generated tokens (overrides the profile)",
     )
     b.add_argument(
         "--api", choices=("generate", "chat"), default="generate", help="Ollama API (default generate)"
@@ -228,12 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("sim", help="serve the Ollama simulator on a port")
     sm.add_argument("--host", default="127.0.0.1")
     sm.add_argument("--port", type=args_.port, default=11434)
-    sm.add_argument("--tokens-per-s", type=float, default=120.0)
-    sm.add_argument("--prompt-tokens-per-s", type=float, default=2000.0)
-    sm.add_argument("--load-s", type=float, default=1.5, help="simulated cold load time")
-    sm.add_argument("--jitter", type=float, default=0.05, help="relative jitter of token gaps")
+    sm.add_argument("--tokens-per-s", type=args_.number(0, 1e7, low_open=True), default=120.0)
+    sm.add_argument("--prompt-tokens-per-s", type=args_.number(0, 1e8, low_open=True), default=2000.0)
+    sm.add_argument("--load-s", type=args_.number(0, 3600), default=1.5, help="simulated cold load time")
+    sm.add_argument("--jitter", type=args_.number(0, 10), default=0.05, help="relative jitter of token gaps")
     sm.add_argument(
-        "--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)"
+        "--num-parallel",
+        type=args_.count(1, 1024),
+        default=1,
+        help="slots per loaded model (like OLLAMA_NUM_PARALLEL)",
     )
     sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
     # benchmarks/timestamps.py: on exit, write each token line's perf_counter_ns() as JSON to PATH
@@ -696,7 +710,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     )
     config.record_emit_times = args.emit_times is not None
     sim = OllamaSimulator(config)
-    print(f"Ollama simulator on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    where = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+    print(f"Ollama simulator on http://{where} (Ctrl-C to stop)", file=sys.stderr)
     try:
         serve(sim, args.host, args.port)
     except OSError as exc:

@@ -29,6 +29,10 @@ def _short(text: str) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+def _num(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
 def number(
     low: float, high: float, *, low_open: bool = False, integer: bool = False
 ) -> Callable[[str], float]:
@@ -43,13 +47,29 @@ def number(
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"'{_short(text)}' is not a finite number")
         if value < low or value > high or (low_open and value == low):
-            lower = f"more than {low:g}" if low_open else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(f"{_short(text)} is out of range: {lower}, at most {high:g}")
+            lower = f"more than {_num(low)}" if low_open else f"at least {_num(low)}"
+            raise argparse.ArgumentTypeError(f"{_short(text)} is out of range: {lower}, at most {_num(high)}")
         return value
 
     parse.__name__ = "integer" if integer else "number"  # argparse names the type in its messages
     return parse
 
+
+def count(low: int, high: int) -> Callable[[str], int]:
+    """A whole number in [low, high]."""
+    parse = number(low, high, integer=True)
+
+    def parse_int(text: str) -> int:
+        return int(parse(text))
+
+    parse_int.__name__ = "integer"
+    return parse_int
+
+
+#: runs or warm-up runs of one session: more is a typo, not a benchmark
+MAX_RUNS = 100_000
+#: Ollama's num_predict: -1 (no limit), -2 (fill the context), or a token count
+num_predict = count(-2, 10_000_000)
 
 #: a timeout or deadline in seconds: finite, > 0, at most a week
 seconds = number(0.0, MAX_SECONDS, low_open=True)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from chimera_tui.cli import args as args_
 from chimera_tui.cli.args import endpoint
 
 
@@ -25,12 +26,27 @@ def add_sweep_parser(sub: Any) -> None:
     run.add_argument("--model", "-m", default=None, help="model (default: the first the server lists)")
     run.add_argument("--endpoint", dest="sweep_endpoint", type=endpoint, default=None, metavar="URL")
     run.add_argument("--demo", dest="sweep_demo", action="store_true", help="use the embedded simulator")
-    run.add_argument("--runs", type=int, default=None, help="override runs per configuration")
-    run.add_argument("--warmup", type=int, default=None, help="override warm-up runs per configuration")
+    run.add_argument(
+        "--runs", type=args_.count(0, args_.MAX_RUNS), default=None, help="override runs per configuration"
+    )
+    run.add_argument(
+        "--warmup",
+        type=args_.count(0, args_.MAX_RUNS),
+        default=None,
+        help="override warm-up runs per configuration",
+    )
     run.add_argument("--order", choices=("sequential", "shuffled", "interleaved"), default=None)
-    run.add_argument("--seed", type=int, default=None, help="seed for shuffled order")
-    run.add_argument("--cooldown", type=float, default=None, metavar="S", help="pause between configurations")
-    run.add_argument("--num-predict", type=int, default=None)
+    run.add_argument(
+        "--seed", type=args_.count(-(2**63), 2**63 - 1), default=None, help="seed for shuffled order"
+    )
+    run.add_argument(
+        "--cooldown",
+        type=args_.number(0, 86400),
+        default=None,
+        metavar="S",
+        help="pause between configurations",
+    )
+    run.add_argument("--num-predict", type=args_.num_predict, default=None)
     run.add_argument("--cold", action="store_true", default=None)
     run.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
 

@@ -84,8 +84,18 @@ class CallMetrics:
         return out
 
 
+#: no metric (ms, tokens, tok/s) comes near this; a larger saved value is hand-edited or foreign
+MAX_METRIC_MAGNITUDE = 1e15
+
+
 def _finite_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    """A number a metric can hold: not a bool, finite, and not absurd (a 400-digit integer, ±1e308)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) <= MAX_METRIC_MAGNITUDE
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 #: metrics that are aggregated across runs (numeric fields of CallMetrics)

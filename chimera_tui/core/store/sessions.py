@@ -8,6 +8,7 @@ in flight, which a later load reports as `incomplete`. Listing tolerates corrupt
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -57,6 +58,27 @@ def safe_slug(text: str, limit: int = 40) -> str:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _plain_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63 else None
+
+
+def _offsets(value: Any) -> list[float]:
+    """Token offsets (ms): a list of finite, plausible numbers, else empty."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return []
+        try:
+            if not math.isfinite(v) or abs(v) > 1e12:
+                return []
+        except OverflowError:
+            return []
+        out.append(float(v))
+    return out
 
 
 def drop_none(value: Any) -> Any:
@@ -123,13 +145,16 @@ class RunRecord:
             metrics=CallMetrics.from_dict(data.get("metrics") or {}),
             error_kind=_opt_str(data.get("error_kind")),
             error=_opt_str(data.get("error")),
-            prompt=data.get("prompt"),
-            response=data.get("response") or "",
-            thinking=data.get("thinking") or "",
-            token_offsets_ms=list(data.get("token_offsets_ms") or []),
-            server_final=data.get("server_final"),
-            notes=list(data.get("notes") or []),
-            agent=int(data.get("agent") or 0),
+            # every field type-checked: a value of the wrong type reads as missing
+            prompt=_opt_str(data.get("prompt")),
+            response=_opt_str(data.get("response")) or "",
+            thinking=_opt_str(data.get("thinking")) or "",
+            token_offsets_ms=_offsets(data.get("token_offsets_ms")),
+            server_final=data.get("server_final") if isinstance(data.get("server_final"), dict) else None,
+            notes=[n for n in data.get("notes") or [] if isinstance(n, str)]
+            if isinstance(data.get("notes"), list)
+            else [],
+            agent=_plain_int(data.get("agent")) or 0,
             round=data.get("round") if isinstance(data.get("round"), int) else None,
             solo=bool(data.get("solo", False)),
         )
@@ -439,11 +464,19 @@ def read_manifest(path: Path) -> dict[str, Any]:
     for section in _TABLES:
         if section in manifest and not isinstance(manifest[section], dict):
             raise SessionError(f"{path.name}: {MANIFEST}: '{section}' must be a table")
+    for section, key in _SUBTABLES:  # a value of the wrong type inside a readable session: missing
+        table = manifest.get(section)
+        if isinstance(table, dict) and key in table and not isinstance(table[key], dict):
+            del table[key]
+    if "writer" in manifest and not isinstance(manifest["writer"], dict):
+        del manifest["writer"]
     return manifest
 
 
 #: manifest sections that must be TOML tables when present
 _TABLES = ("tool", "model", "profile", "workload", "timeouts", "environment", "result")
+#: tables inside them, dropped (read as missing) when they hold something else
+_SUBTABLES = (("profile", "options"), ("workload", "options_sent"))
 
 
 #: what a session id (or a prefix of one) can hold: the characters of safe_slug, at most 255
