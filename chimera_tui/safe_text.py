@@ -1,4 +1,5 @@
-"""Model output and server text are untrusted: strip terminal control sequences before display."""
+"""Model output and server text are untrusted: strip terminal control sequences and invisible
+format characters (bidi overrides, zero-width characters) before display or export."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ _ESCAPES = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
     r"|[\x80-\x9f]"  # C1 controls
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # keeps \t and \n
+_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f"
+    # invisible format characters that change how the text around them reads: bidi embeddings,
+    # overrides and isolates (U+202E turns "exe.txt" into "txt.exe"), marks, zero-width space and
+    # word joiners, the BOM, interlinear annotations and the tag block (hidden "ASCII smuggling").
+    # ZWJ/ZWNJ (U+200C/U+200D) stay: emoji sequences and Persian script need them.
+    "\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
+    "\U000e0000-\U000e007f]"
+)
 
 
 #: secrets this process holds (endpoint passwords, API keys): never shown, stored or logged
