@@ -79,7 +79,7 @@ class CallMetrics:
             value = data.get(f.name)
             if f.name == "done_reason":
                 out.done_reason = value if isinstance(value, str) else None
-            elif _finite_number(value):
+            elif _finite_number(value, MAX_METRIC_MAGNITUDE):  # ±1e308 in a saved file: missing
                 setattr(out, f.name, value)
         return out
 
@@ -88,12 +88,12 @@ class CallMetrics:
 MAX_METRIC_MAGNITUDE = 1e15
 
 
-def _finite_number(value: Any) -> bool:
-    """A number a metric can hold: not a bool, finite, and not absurd (a 400-digit integer, ±1e308)."""
+def _finite_number(value: Any, limit: float = math.inf) -> bool:
+    """Not a bool, a finite number, at most `limit` in magnitude (a 400-digit integer is not)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     try:
-        return math.isfinite(value) and abs(value) <= MAX_METRIC_MAGNITUDE
+        return math.isfinite(value) and abs(value) <= limit
     except OverflowError:  # an int too large for a float
         return False
 
