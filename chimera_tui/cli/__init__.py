@@ -163,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
     g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
     b.add_argument(
+        "--max-prompt-mib",
+        type=args_.number(0, 1024, low_open=True),
+        default=1.0,
+        help="refuse a larger prompt (default 1 MiB, about 250k tokens)",
+    )
+    b.add_argument(
         "--num-predict",
         type=args_.num_predict,
         default=None,
@@ -348,11 +354,22 @@ def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
 # -- bench ----------------------------------------------------------------------------------------
 def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
     from chimera_tui.core.run.prompts import resolve_prompt
-    from chimera_tui.core.store.safe_read import MAX_INPUT_BYTES, read_text
+    from chimera_tui.core.store.safe_read import read_text
 
+    limit = int(args.max_prompt_mib * 1024 * 1024)
+    too_big = (
+        f"prompts above {args.max_prompt_mib:g} MiB are refused (session.toml keeps the prompt, and "
+        "a model's context rarely holds more); raise the limit with --max-prompt-mib"
+    )
     if args.prompt_file is not None:
         try:
-            prompt = read_text(args.prompt_file, MAX_INPUT_BYTES)
+            size = args.prompt_file.stat().st_size
+        except OSError:
+            size = 0  # read_text below says what is wrong
+        if size > limit:
+            raise UserError(f"prompt file {args.prompt_file} is {size:,} bytes: {too_big}")
+        try:
+            prompt = read_text(args.prompt_file, limit)
             label = f"file:{args.prompt_file.name}"
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"cannot read prompt file {args.prompt_file}: {exc}") from None
@@ -361,6 +378,8 @@ def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
             label, prompt = resolve_prompt(args.preset, args.prompt)
         except KeyError as exc:
             raise UserError(exc.args[0]) from None
+    if len(prompt.encode("utf-8")) > limit:
+        raise UserError(f"the prompt is {len(prompt.encode('utf-8')):,} bytes: {too_big}")
     if not prompt.strip():
         raise UserError("the prompt is empty")
     return label, prompt

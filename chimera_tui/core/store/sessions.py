@@ -334,7 +334,7 @@ class SessionWriter:
             "status": self.status,
             "error": self.error,
             "writer": {"pid": os.getpid(), "host": socket.gethostname()},
-            "runs": [r.to_dict() for r in self.runs],
+            "runs": [_compact_prompt(r.to_dict(), _session_prompt(self.manifest)) for r in self.runs],
             "rounds": self.rounds,
             "aggregates": {k: v.to_dict() for k, v in compute_aggregates(self.runs).items()},
         }
@@ -346,6 +346,32 @@ class SessionWriter:
             raise SessionError(f"cannot save {self.path / METRICS}: {exc}") from None
 
 
+#: a run's prompt that is the session's prompt (with its unique prefix) is stored as that prefix
+#: alone once the prompt is at least this long; session.toml holds the prompt once
+COMPACT_PROMPT_CHARS = 256
+
+
+def _session_prompt(manifest: dict[str, Any]) -> str | None:
+    workload = manifest.get("workload")
+    prompt = workload.get("prompt") if isinstance(workload, dict) else None
+    return prompt if isinstance(prompt, str) and len(prompt) >= COMPACT_PROMPT_CHARS else None
+
+
+def _compact_prompt(run: dict[str, Any], base: str | None) -> dict[str, Any]:
+    """`prompt` → `prompt_prefix` when the run's prompt is the session's, behind a unique prefix."""
+    prompt = run.get("prompt")
+    if base is not None and isinstance(prompt, str) and prompt.endswith(base):
+        run = {**run, "prompt": None, "prompt_prefix": prompt[: len(prompt) - len(base)]}
+    return run
+
+
+def _expand_prompt(run: Any, base: str | None) -> Any:
+    """The inverse of `_compact_prompt` (the session prompt from session.toml)."""
+    if isinstance(run, dict) and isinstance(run.get("prompt_prefix"), str) and run.get("prompt") is None:
+        return {**run, "prompt": run["prompt_prefix"] + base if base is not None else None}
+    return run
+
+
 def load_session(path: Path) -> Session:
     """Load one session folder; raise SessionError saying what is wrong with it."""
     manifest = read_manifest(path)
@@ -354,7 +380,8 @@ def load_session(path: Path) -> Session:
         doc = json.loads(read_text(metrics_path, MAX_RECORD_BYTES))
         if not isinstance(doc, dict) or not isinstance(doc.get("runs", []), list):
             raise ValueError("not a metrics document (an object with a list of runs)")
-        runs = [RunRecord.from_dict(r) for r in doc.get("runs", [])]
+        base = _session_prompt(manifest)
+        runs = [RunRecord.from_dict(_expand_prompt(r, base)) for r in doc.get("runs", [])]
         rounds = [r for r in doc.get("rounds", []) if isinstance(r, dict)]
     except FileNotFoundError:
         raise SessionError(f"{path.name}: {METRICS} is missing") from None
