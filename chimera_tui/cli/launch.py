@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 
 from chimera_tui.core.backends.ollama import DEFAULT_URL
 
 
 def run_tui(args: argparse.Namespace) -> int:
     from chimera_tui.cli import _sessions_root, start_demo_simulators
+    from chimera_tui.cli.signals import AppStopSignals
     from chimera_tui.ui import live_gc
     from chimera_tui.ui.app import ChimeraApp
     from chimera_tui.ui.config import AppConfig
@@ -21,8 +24,14 @@ def run_tui(args: argparse.Namespace) -> int:
     try:
         endpoints = [sim.url for sim in sims] if sims else (args.endpoint or [DEFAULT_URL])
         config = AppConfig(endpoints=endpoints, sessions_root=_sessions_root(args), demo=bool(sims))
-        ChimeraApp(config).run()
+        app = ChimeraApp(config)
+        # SIGTERM, SIGHUP (the terminal went away): exit as ctrl+q does, the run in flight cancelled
+        with AppStopSignals(app) as stop:
+            app.run()
     finally:
         for sim in sims:
             sim.stop()
-    return 0
+    if stop.received is not None:
+        with contextlib.suppress(OSError, ValueError):  # no terminal left to tell
+            print(f"chimera-tui: stopped by {stop.received.name}", file=sys.stderr, flush=True)
+    return stop.exit_code

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -57,3 +58,39 @@ class StopSignals:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+class AppStopSignals:
+    """While entered, SIGTERM and SIGHUP (the terminal went away) ask a Textual app to exit, as ctrl+q
+    does: a live screen then cancels its runner, which records the run in flight as cancelled and
+    closes the session. (SIGINT is a key in the TUI: ctrl+c.) `received` is the first signal."""
+
+    SIGNALS = tuple(s for s in STOP_SIGNALS if s != signal.SIGINT)
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._previous: dict[int, Any] = {}
+        self.received: signal.Signals | None = None
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+        # a signal handler runs between two bytecodes of the app's loop: hand the exit to the loop
+        threading.Thread(target=self._exit, name="stop-signal", daemon=True).start()
+
+    def _exit(self) -> None:
+        with contextlib.suppress(Exception):  # the app may be gone already
+            self._app.call_from_thread(self._app.exit)
+
+    def __enter__(self) -> AppStopSignals:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.received is None else 128 + int(self.received)
