@@ -57,3 +57,8 @@ def sanitize(text: str) -> str:
 def sanitize_line(text: str) -> str:
     """As `sanitize`, and newlines become spaces: for one-line messages."""
     return sanitize(text).replace("\n", " ").replace("\t", " ")
+
+
+def ellipsize(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"

@@ -73,3 +73,30 @@ def test_cli_output_listing_and_exports_are_inert(tmp_path: Path, fmt: str) -> N
     assert_inert(out.read_text(encoding="utf-8"))
     # the session itself keeps the text as sent (a faithful record)
     assert "\u202e" in (folder / "metrics.json").read_text(encoding="utf-8").encode().decode("unicode_escape")
+
+
+@pytest.mark.anyio
+async def test_a_huge_model_name_is_cut_with_an_ellipsis_on_the_setup_screen(tmp_path: Path) -> None:
+    from textual.widgets import Select, Static
+
+    from chimera_tui.ui.app import ChimeraApp
+    from chimera_tui.ui.config import AppConfig
+    from tests.fake_nvml import FakeNvml
+    from tests.tui_helpers import wait_until
+
+    huge = "m" * 10_000 + ":latest"
+    fake = FakeOllama(models=[huge, "m:latest"], stream=stream)
+    with FaultServer(fake) as server:
+        config = AppConfig(
+            endpoints=[server.url], sessions_root=tmp_path, nvml_module=FakeNvml(gpus=1), monitor_interval_s=0
+        )
+        app = ChimeraApp(config)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(
+                pilot, lambda: "reachable" in str(app.screen.query_one("#endpoint-status", Static).render())
+            )
+            select = app.screen.query_one("#model", Select)
+            labels = [str(label) for label, _value in select._options]
+            assert select.value == huge  # the full name is what is used
+            assert any(label.startswith("m" * 59 + "…") for label in labels)
+            assert all(len(label) < 120 for label in labels)

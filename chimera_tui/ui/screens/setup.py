@@ -32,7 +32,7 @@ from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
 from chimera_tui.core.run.prompts import PRESETS
 from chimera_tui.core.store.bundled import sample_data_dir
 from chimera_tui.core.store.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
-from chimera_tui.safe_text import sanitize_line
+from chimera_tui.safe_text import ellipsize, sanitize_line
 from chimera_tui.ui.choice import AgentChoice, BenchChoice
 
 if TYPE_CHECKING:
@@ -52,8 +52,18 @@ def _size(n: int | None) -> str:
     return "—" if n is None else f"{n / 1e9:.1f} GB"
 
 
+#: a model name longer than this is cut with an ellipsis on screen (a 10,000-character name would
+#: fill the screen); the full name is what is sent and saved
+MAX_NAME_CHARS = 60
+
+
 def model_label(m: ModelInfo) -> str:
-    parts = [sanitize_line(m.name), m.parameter_size or "—", m.quantization or "—", _size(m.size_bytes)]
+    parts = [
+        ellipsize(sanitize_line(m.name), MAX_NAME_CHARS),
+        ellipsize(sanitize_line(m.parameter_size or "—"), 12),
+        ellipsize(sanitize_line(m.quantization or "—"), 12),
+        _size(m.size_bytes),
+    ]
     return "  ".join(parts)
 
 
@@ -70,7 +80,7 @@ def loaded_line(m: LoadedModel) -> str:
         else ("100% GPU" if share >= 0.999 else "100% CPU" if share == 0 else f"{share * 100:.0f}% GPU")
     )
     ctx = f", ctx {m.context_length}" if m.context_length else ""
-    return f"{sanitize_line(m.name)} ({_size(m.size_bytes)}, {where}{ctx})"
+    return f"{ellipsize(sanitize_line(m.name), MAX_NAME_CHARS)} ({_size(m.size_bytes)}, {where}{ctx})"
 
 
 class SetupScreen(Screen[None]):
