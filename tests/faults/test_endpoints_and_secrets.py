@@ -163,3 +163,39 @@ async def test_an_api_key_echoed_by_the_server_is_redacted(monkeypatch: pytest.M
             await client.aclose()
     assert server.requests and server.requests[0].headers["authorization"] == f"Bearer {key}"
     assert key not in str(err.value), str(err.value)
+
+
+@pytest.mark.anyio
+async def test_tui_setup_reads_host_only_endpoints_as_ollama_and_never_saves_credentials(
+    tmp_path: Path,
+) -> None:
+    from textual.widgets import Input, Static
+
+    from chimera_tui.ui.app import ChimeraApp
+    from chimera_tui.ui.config import AppConfig
+    from tests.fake_nvml import FakeNvml
+    from tests.tui_helpers import wait_until
+
+    fake = FakeOllama()
+    with FaultServer(fake) as server:
+        config = AppConfig(
+            endpoints=[f"0.0.0.0:{server.port}"],  # host-only, as in OLLAMA_HOST
+            sessions_root=tmp_path / "sessions",
+            nvml_module=FakeNvml(gpus=1),
+            monitor_interval_s=0,
+        )
+        app = ChimeraApp(config)
+        async with app.run_test(size=(120, 40)) as pilot:
+            status = app.screen.query_one("#endpoint-status", Static)
+            await wait_until(pilot, lambda: "reachable" in str(status.render()))
+            endpoint = app.screen.query_one("#endpoint", Input)
+            endpoint.value = "h:99999"
+            endpoint.focus()
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "port '99999' is not a number" in str(status.render()))
+            endpoint.value = f"http://alice:{SECRET}@127.0.0.1:{server.port}"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "reachable" in str(status.render()))
+            choice = app.screen.build_choice()  # type: ignore[attr-defined]
+            assert choice.endpoint == f"http://127.0.0.1:{server.port}"
+    assert any(r.headers.get("authorization", "").startswith("Basic ") for r in server.requests)

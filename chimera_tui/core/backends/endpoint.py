@@ -139,6 +139,14 @@ def strip_userinfo(url: str) -> str:
     return public
 
 
+def endpoint_as_typed(text: str) -> str:
+    """An endpoint typed in the TUI: a URL with a scheme is taken as typed (without its user-info);
+    a host-only value (`0.0.0.0`, `gpu-box`, `:11435`, `[::1]`) is read as Ollama reads OLLAMA_HOST.
+    InvalidEndpoint (one line) for a host-only value no server could be at."""
+    text = text.strip().rstrip("/")
+    return strip_userinfo(text) if "://" in text else parse_endpoint(text)
+
+
 def auth_for(url: str) -> httpx.BasicAuth | None:
     """The basic-auth credentials given with the endpoint `url` in this process, if any."""
     creds = _CREDENTIALS.get(_key(url))

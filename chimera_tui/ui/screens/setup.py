@@ -25,7 +25,7 @@ from textual.widgets import (
 )
 
 from chimera_tui.core.backends import BenchClient, open_client
-from chimera_tui.core.backends.endpoint import strip_userinfo
+from chimera_tui.core.backends.endpoint import endpoint_as_typed
 from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, Timeouts
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
@@ -260,6 +260,7 @@ class SetupScreen(Screen[None]):
         status.update(f"checking {escape(url)} …")
         client: BenchClient | None = None
         try:
+            url = endpoint_as_typed(url)  # `0.0.0.0`, `:11435`: as Ollama reads OLLAMA_HOST
             client = await open_client(url, "auto", PROBE_TIMEOUTS, self.app.config.transport(url))
             info = await client.probe()
             models = await client.tags()
@@ -357,6 +358,14 @@ class SetupScreen(Screen[None]):
             raise ValueError(f"{label} must be at least {minimum}")
         return value
 
+    @staticmethod
+    def _endpoint(text: str) -> str:
+        """The endpoint as typed, user-info kept in memory only; ValueError (one line) if invalid."""
+        try:
+            return endpoint_as_typed(text)
+        except ChimeraError as exc:
+            raise ValueError(str(exc)) from None
+
     def build_choice(self) -> BenchChoice:
         """The validated choice, or ValueError with one line for the user."""
         model = self.query_one("#model", Select).value
@@ -386,7 +395,7 @@ class SetupScreen(Screen[None]):
                 raise ValueError(f"data folder '{data_dir}' does not exist or is not a folder")
             preset, prompt = "agent workflow", ""
         # user-info stays in memory for the requests, never in the session (core/backends/endpoint.py)
-        endpoint = strip_userinfo(self.query_one("#endpoint", Input).value.strip().rstrip("/"))
+        endpoint = self._endpoint(self.query_one("#endpoint", Input).value)
         second: AgentChoice | None = None
         if mode != "single":
             model_b = self.query_one("#model-b", Select).value
@@ -396,7 +405,7 @@ class SetupScreen(Screen[None]):
             if profile_b is None:
                 raise ValueError("no profile selected for agent 2")
             endpoint_b = endpoint if mode == "shared" else self.query_one("#endpoint-b", Input).value.strip()
-            second = AgentChoice(strip_userinfo(endpoint_b.rstrip("/")), str(model_b), profile_b)
+            second = AgentChoice(self._endpoint(endpoint_b), str(model_b), profile_b)
         return BenchChoice(
             endpoint=endpoint,
             model=str(model),

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
-from chimera_tui.core.backends.endpoint import strip_userinfo
+from chimera_tui.core.backends.endpoint import endpoint_as_typed
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.run.sweep import (
     ORDERS,
@@ -269,10 +269,11 @@ class SweepSetupScreen(Screen[None]):
     @on(Button.Pressed, "#sweep-start")
     def action_start(self) -> None:
         config = self.app.config
-        endpoint = strip_userinfo(self.query_one("#sweep-endpoint", Input).value.strip().rstrip("/"))
+        typed = self.query_one("#sweep-endpoint", Input).value
         model = self.query_one("#sweep-model", Input).value.strip()
         feed = LiveFeed()
         try:
+            endpoint = endpoint_as_typed(typed)  # user-info kept in memory only; host-only as Ollama
             defn = self.build_definition()
             if not model:
                 raise SweepError("no model: type one, or pick it on the setup screen first")
