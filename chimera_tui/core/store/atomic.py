@@ -132,6 +132,7 @@ def _write_through(path: Path, data: bytes) -> None:
     """Write into an existing character device or FIFO (opened for writing, never created). A FIFO
     nobody reads fails at once (ENXIO) instead of blocking forever."""
     import fcntl
+    import stat
 
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
@@ -140,6 +141,9 @@ def _write_through(path: Path, data: bytes) -> None:
             raise OutputRefused(0, f"{path}: no process is reading this FIFO") from None
         raise
     try:
+        mode = os.fstat(fd).st_mode  # what was opened, not what was looked at (a swapped link)
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            raise OutputRefused(0, f"{path} changed while it was opened; refusing to write through it")
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         view = memoryview(data)
         while view:
