@@ -6,7 +6,6 @@ parallel efficiency, start skew and contention are computed by core/concurrency.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from chimera_tui.core.measure.concurrency import (
 )
 from chimera_tui.core.measure.metrics import CallTrace
 from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.run.base import RunnerBase
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RoundFinished,
@@ -123,7 +123,7 @@ class _Lane:
     client_slots: int | None = None
 
 
-class MultiRunner:
+class MultiRunner(RunnerBase[RunEvent]):
     """Runs one multi-agent session. `cancel()` may be called from any thread."""
 
     def __init__(
@@ -136,22 +136,13 @@ class MultiRunner:
     ) -> None:
         if len(spec.agents) < 2:
             raise ValueError("a multi-agent session needs at least two agents")
+        super().__init__(emit)
         self.spec = spec
         self.sessions_root = sessions_root
-        self._emit = emit or (lambda _event: None)
         self._factory = transport_factory
         self._nvml_module = nvml_module
-        self._cancel = threading.Event()
-        self._scopes: set[anyio.CancelScope] = set()
         self._next_index = 0
         self.session_path: Path | None = None
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     # -- the session --------------------------------------------------------------------------------
     async def run(self) -> Session:
@@ -272,8 +263,7 @@ class MultiRunner:
         plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
         status: SessionStatus = "complete"
         error: str | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_cancel)
+        async with self._watching_cancel():
             try:
                 if not spec.cold:
                     await self._guarded(self._preload(lanes))
@@ -308,8 +298,6 @@ class MultiRunner:
             except ChimeraError as exc:
                 self._emit(PhaseChanged(f"stopped: {exc}"))
                 status, error = "failed", str(exc)
-            finally:
-                tg.cancel_scope.cancel()
         return status, error
 
     @staticmethod
@@ -322,20 +310,6 @@ class MultiRunner:
             t_end_ns=trace.t_end_ns,
             metrics=record.metrics,
         )
-
-    async def _watch_cancel(self) -> None:
-        while not self._cancel.is_set():
-            await anyio.sleep(0.02)
-        for scope in list(self._scopes):
-            scope.cancel()
-
-    async def _guarded(self, step: Any) -> None:
-        with anyio.CancelScope() as scope:
-            self._scopes.add(scope)
-            try:
-                await step
-            finally:
-                self._scopes.discard(scope)
 
     # -- warm / cold / solo ---------------------------------------------------------------------------
     def _distinct(self, lanes: list[_Lane]) -> list[_Lane]:
@@ -444,15 +418,7 @@ class MultiRunner:
         if go is not None:
             await go.wait()
         self._emit(RunStarted(index, number, total, warmup, agent=lane.index, solo=solo))
-        with anyio.CancelScope() as scope:
-            self._scopes.add(scope)
-            try:
-                if not self.cancelled:
-                    await lane.client.stream_call(spec.api, body, on_tokens, outcome)
-            finally:
-                self._scopes.discard(scope)
-        if scope.cancelled_caught or (self.cancelled and outcome.trace.t_send_ns == 0):
-            outcome.cancelled = True
+        await self._stream_call(lane.client, spec.api, body, on_tokens, outcome)
         error = await resolve_error(lane.client, lane.model.name, outcome.error)
         finished = build_record(record, outcome, error)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
@@ -462,7 +428,7 @@ class MultiRunner:
     def _manifest(self, lanes: list[_Lane], warnings: list[str]) -> dict[str, Any]:
         spec = self.spec
         t = spec.timeouts
-        agents = [
+        agents: list[dict[str, Any]] = [
             {
                 "index": lane.index,
                 "endpoint": lane.spec.endpoint,
