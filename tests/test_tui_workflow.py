@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, RadioButton, Select, Static
 
-from chimera_tui.core.run.workflow import stage_of
+from chimera_tui.core.run.workflow.stages import stage_of
 from chimera_tui.core.store.sessions import load_session
 from chimera_tui.ui.screens.live import LiveScreen
 from chimera_tui.ui.screens.session_detail import SessionDetailScreen

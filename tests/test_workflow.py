@@ -10,21 +10,18 @@ import pytest
 
 from chimera_tui.core.backends.ollama import Timeouts
 from chimera_tui.core.run.events import RunFinished, RunStarted, SessionFinished, SessionStarted
-from chimera_tui.core.run.workflow import (
+from chimera_tui.core.run.workflow.events import IngestDone, WorkflowRunFinished, WorkflowRunStarted
+from chimera_tui.core.run.workflow.ingest import WorkflowError, ingest
+from chimera_tui.core.run.workflow.runner import WorkflowRunner
+from chimera_tui.core.run.workflow.stages import (
     WORKFLOW_FILE,
-    IngestDone,
-    WorkflowError,
-    WorkflowRunFinished,
-    WorkflowRunner,
-    WorkflowRunStarted,
     analysis_prompt,
-    ingest,
     load_workflow_runs,
     report_prompt,
-    sample_data_dir,
     stage_of,
     stage_summaries,
 )
+from chimera_tui.core.store.bundled import sample_data_dir
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import load_session
 from chimera_tui.sim import SimFaults
