@@ -23,37 +23,32 @@ from chimera_tui.core.reports.sweep_report import (
     sweep_markdown,
 )
 from chimera_tui.core.run.events import RunStarted, SessionFinished, TokenBatch
-from chimera_tui.core.run.sweep import (
+from chimera_tui.core.run.sweep.best import best_profile
+from chimera_tui.core.run.sweep.definition import (
+    SweepDefinition,
+    SweepError,
+    builtin_sweeps_dir,
+    default_tr111_sweep,
+    find_sweep,
+    load_sweep,
+    sweep_to_toml,
+)
+from chimera_tui.core.run.sweep.events import ConfigFinished, ConfigStarted, SweepFinished, SweepStarted
+from chimera_tui.core.run.sweep.grid import config_key, expand_grid, plan
+from chimera_tui.core.run.sweep.heatmap import heatmap
+from chimera_tui.core.run.sweep.ranking import rank, success_rate
+from chimera_tui.core.run.sweep.record import (
     RECORD_JSON,
     RECORD_TOML,
     SWEEPS_DIRNAME,
-    ConfigFinished,
     ConfigRecord,
-    ConfigStarted,
-    SweepDefinition,
-    SweepError,
-    SweepFinished,
     SweepRecord,
-    SweepRunner,
-    SweepStarted,
-    best_profile,
-    builtin_sweeps_dir,
-    config_key,
-    default_tr111_sweep,
-    expand_grid,
-    find_sweep,
-    heatmap,
     list_sweeps,
-    load_sweep,
     load_sweep_record,
     load_sweep_sessions,
-    plan,
-    rank,
     resolve_sweep,
-    resume_sweep,
-    success_rate,
-    sweep_to_toml,
 )
+from chimera_tui.core.run.sweep.runner import SweepRunner, resume_sweep
 from chimera_tui.core.store.profiles import NAME_PATTERN, Profile, ProfileStore
 from chimera_tui.core.store.sessions import (
     RunRecord,

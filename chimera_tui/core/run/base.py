@@ -49,7 +49,7 @@ class RunnerBase(Generic[E]):
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def _follow(self, parent: RunnerBase[Any]) -> None:
+    def follow_cancel(self, parent: RunnerBase[Any]) -> None:
         """Share ``parent``'s cancel flag: cancelling the parent cancels this runner (a sweep's sessions)."""
         self._cancel = parent._cancel
 
