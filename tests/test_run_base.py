@@ -127,7 +127,8 @@ def sweep(root: Path, emit: Callable[[Any], None]) -> tuple[SweepRunner, Callabl
     return runner, lambda: run_sweep_sync(runner)
 
 
-KINDS = {"single": single, "multi": multi, "workflow": workflow, "sweep": sweep}
+Kind = Callable[[Path, Callable[[Any], None]], tuple[RunnerBase[Any], Callable[[], Any]]]
+KINDS: dict[str, Kind] = {"single": single, "multi": multi, "workflow": workflow, "sweep": sweep}
 
 
 def run_in_worker(run: Callable[[], Any]) -> Any:

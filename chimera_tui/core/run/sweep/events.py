@@ -50,3 +50,4 @@ class SweepFinished:
 
 
 SweepEvent = RunEvent | SweepStarted | ConfigStarted | ConfigFinished | SweepFinished
+"""Everything a SweepRunner emits (its sessions' runner events included)."""

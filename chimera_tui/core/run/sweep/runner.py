@@ -27,7 +27,13 @@ from chimera_tui.core.run.events import PhaseChanged
 from chimera_tui.core.run.prompts import resolve_prompt
 from chimera_tui.core.run.single import BenchRunner, BenchSpec, find_model
 from chimera_tui.core.run.sweep.definition import SweepDefinition, SweepError, sweep_to_toml
-from chimera_tui.core.run.sweep.events import ConfigFinished, ConfigStarted, SweepFinished, SweepStarted
+from chimera_tui.core.run.sweep.events import (
+    ConfigFinished,
+    ConfigStarted,
+    SweepEvent,
+    SweepFinished,
+    SweepStarted,
+)
 from chimera_tui.core.run.sweep.grid import Step, SweepConfig, execution_order, expand_grid, pending_steps
 from chimera_tui.core.run.sweep.record import (
     RECORD_TOML,
@@ -58,7 +64,7 @@ def _tag_session(path: Path, sweep_id: str, key: str, visit: int, visits: int, l
     atomic_write_text(path / MANIFEST, tomli_w.dumps(drop_none(manifest)))
 
 
-class SweepRunner(RunnerBase[Any]):
+class SweepRunner(RunnerBase[SweepEvent]):
     """Runs a sweep (or the rest of one): one BenchRunner session per configuration (per visit when
     interleaved), the record saved after each. ``cancel()`` may be called from any thread.
 

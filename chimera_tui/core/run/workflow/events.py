@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chimera_tui.core.run.events import RunEvent
+
 
 @dataclass(frozen=True, slots=True)
 class WorkflowRunStarted:
@@ -31,3 +33,7 @@ class WorkflowRunFinished:
 
     run: int
     metrics: dict[str, Any]
+
+
+WorkflowEvent = RunEvent | WorkflowRunStarted | IngestDone | WorkflowRunFinished
+"""Everything a WorkflowRunner emits."""

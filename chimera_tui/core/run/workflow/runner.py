@@ -46,7 +46,12 @@ from chimera_tui.core.run.single import (
     unique_prompt,
     wait_for_ps,
 )
-from chimera_tui.core.run.workflow.events import IngestDone, WorkflowRunFinished, WorkflowRunStarted
+from chimera_tui.core.run.workflow.events import (
+    IngestDone,
+    WorkflowEvent,
+    WorkflowRunFinished,
+    WorkflowRunStarted,
+)
 from chimera_tui.core.run.workflow.ingest import MAX_DIGEST_CHARS, IngestResult, WorkflowError, ingest
 from chimera_tui.core.run.workflow.stages import (
     STAGES,
@@ -75,7 +80,7 @@ def _tokens(record: RunRecord | None) -> int | None:
     return m.eval_count if m.eval_count is not None else m.token_count
 
 
-class WorkflowRunner(RunnerBase[Any]):
+class WorkflowRunner(RunnerBase[WorkflowEvent]):
     """Runs the agent workflow ``runs`` times (after ``warmup`` warm-up workflows) as one session.
     ``cancel()`` may be called from any thread. Warm mode: the model is loaded with the profile's
     options first, and every request carries the same options and keep_alive."""
