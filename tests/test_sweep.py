@@ -501,3 +501,11 @@ async def test_reports_of_a_real_sweep(tmp_path: Path) -> None:
     assert "mean of up to" not in md
     html = sweep_html(record, rows)
     assert html.startswith("<!DOCTYPE html>") and "num_ctx 256→512" in html
+
+
+def test_the_package_re_exports_every_public_name() -> None:
+    """Callers (the CLI, the sweep screens) import from `chimera_tui.core.run.sweep` itself."""
+    import chimera_tui.core.run.sweep as package
+
+    assert [name for name in package.__all__ if not hasattr(package, name)] == []
+    assert package.SweepRunner is SweepRunner and package.rank is rank and package.plan is plan

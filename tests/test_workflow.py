@@ -173,3 +173,11 @@ async def test_cancel_between_stages(tmp_path: Path) -> None:
     assert [r.status for r in session.runs] == ["ok", "cancelled"]
     doc = json.loads((session.path / WORKFLOW_FILE).read_text())
     assert [e["status"] for e in doc["workflow_runs"]] == ["cancelled"]
+
+
+def test_the_package_re_exports_every_public_name() -> None:
+    """Callers (the CLI, the live and session screens) import from `chimera_tui.core.run.workflow`."""
+    import chimera_tui.core.run.workflow as package
+
+    assert [name for name in package.__all__ if not hasattr(package, name)] == []
+    assert package.WorkflowRunner is WorkflowRunner and package.stage_of is stage_of
