@@ -64,6 +64,7 @@ from chimera_tui.core.run.prompts import PRESETS, resolve_prompt
 from chimera_tui.core.run.single import BenchRunner, BenchSpec, find_model
 from chimera_tui.core.store.atomic import atomic_write_text
 from chimera_tui.core.store.bundled import bundled_dir
+from chimera_tui.core.store.manifest import SweepTag
 from chimera_tui.core.store.profiles import (
     BASELINE_PROFILE,
     NAME_PATTERN,
@@ -79,7 +80,6 @@ from chimera_tui.core.store.sessions import (
     Session,
     SessionStatus,
     compute_aggregates,
-    drop_none,
     load_session,
     now_iso,
     read_manifest,
@@ -822,7 +822,7 @@ def pool_sessions(sessions: Sequence[Session]) -> Session:
     runs = [run for s in sessions for run in s.runs]
     statuses = {s.status for s in sessions}
     status: SessionStatus = "complete" if statuses == {"complete"} else sessions[-1].status
-    return Session(sessions[0].path, dict(sessions[0].manifest), runs, status, compute_aggregates(runs))
+    return Session(sessions[0].path, sessions[0].manifest.copy(), runs, status, compute_aggregates(runs))
 
 
 def load_sweep_sessions(record: SweepRecord) -> tuple[dict[str, Session], list[str]]:
@@ -857,9 +857,9 @@ def _first_load_ms(session: Session) -> float | None:
 def _tag_session(path: Path, sweep_id: str, key: str, visit: int, visits: int, label: str) -> None:
     """Mark a finished session as part of a sweep: a label and a ``[sweep]`` table in its manifest."""
     manifest = read_manifest(path)
-    manifest["label"] = " ".join(label.split())[:80]
-    manifest["sweep"] = {"id": sweep_id, "key": key, "visit": visit, "visits": visits}
-    atomic_write_text(path / MANIFEST, tomli_w.dumps(drop_none(manifest)))
+    manifest.label = " ".join(label.split())[:80]
+    manifest.sweep = SweepTag(id=sweep_id, key=key, visit=visit, visits=visits)
+    atomic_write_text(path / MANIFEST, tomli_w.dumps(manifest.to_toml_dict()))
 
 
 class SweepRunner:
@@ -1107,7 +1107,7 @@ class SweepRunner:
                 crec.discarded_session_ids.append(session.id)
                 if session.status == "failed":
                     crec.status = "failed"
-                    crec.error = str(session.manifest.get("result", {}).get("error") or "the session failed")
+                    crec.error = session.manifest.result_or_empty.error or "the session failed"
                 else:
                     crec.status = "partial" if crec.visits_done else "pending"
             visit_text = f" (visit {step.visit}/{step.visits})" if step.visits > 1 else ""
@@ -1251,9 +1251,7 @@ class RankRow:
 
 
 def _session_options(session: Session) -> dict[str, Any]:
-    profile = session.manifest.get("profile")
-    options = profile.get("options") if isinstance(profile, dict) else None
-    return dict(options) if isinstance(options, dict) else {}
+    return session.manifest.profile_options
 
 
 def _delta_pct(base: Summary | None, other: Summary) -> float | None:

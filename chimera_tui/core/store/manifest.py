@@ -1,0 +1,370 @@
+"""The session manifest (`session.toml`), typed: what was run, on what, and how it ended.
+
+Every part is a dataclass whose fields mirror the TOML keys one for one. `from_dict` is tolerant of
+older and hand-edited files: a missing key is None, a value of the wrong type is None (an int where a
+float is expected is accepted), keys this version does not know are kept in `extra` and written back
+unchanged. A part that must be a table but is not raises `ManifestError`, a `SessionError` whose text
+is one line. `to_toml_dict` drops None (TOML has no null), so a manifest read and written again is
+the same document.
+
+Schema versions: 1 is the only one so far (this module reads and writes it); a file of a newer
+version is refused by `core.store.sessions.read_manifest`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from chimera_tui.core.errors import SessionError
+
+SCHEMA_VERSION = 1
+
+
+class ManifestError(SessionError):
+    """A manifest part of the wrong shape (a table that is not a table)."""
+
+
+def drop_none(value: Any) -> Any:
+    """TOML has no null: drop None values (recursively) before writing a manifest."""
+    if isinstance(value, dict):
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_none(v) for v in value if v is not None]
+    return value
+
+
+# -- the codec ------------------------------------------------------------------------------------------
+def _non_none(hint: Any) -> tuple[Any, ...]:
+    """The non-None members of a `X | Y | None` hint (or the hint itself)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return tuple(a for a in typing.get_args(hint) if a is not type(None))
+    return (hint,)
+
+
+def _scalar(value: Any, kind: Any) -> tuple[bool, Any]:
+    """(accepted, value) for one scalar type."""
+    if kind is Any:
+        return True, value
+    if kind is bool:
+        return isinstance(value, bool), value
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if kind is str:
+        return isinstance(value, str), value
+    return False, None
+
+
+def _decode(value: Any, hint: Any, where: str) -> Any:
+    for kind in _non_none(hint):
+        origin = typing.get_origin(kind)
+        if isinstance(kind, type) and issubclass(kind, Part):
+            if not isinstance(value, dict):
+                raise ManifestError(f"'{where}' must be a table")
+            return kind.from_dict(value, where)
+        if origin is dict or kind is dict:
+            if isinstance(value, dict):
+                return copy.deepcopy(value)
+            continue
+        if origin is list:
+            (item,) = typing.get_args(kind) or (Any,)
+            if not isinstance(value, list):
+                if isinstance(item, type) and issubclass(item, Part):
+                    raise ManifestError(f"'{where}' must be an array of tables")
+                continue
+            if isinstance(item, type) and issubclass(item, Part):
+                return [item.from_dict(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            out = []
+            for v in value:
+                ok, decoded = _scalar(v, item) if typing.get_origin(item) is None else (True, v)
+                if ok:
+                    out.append(copy.deepcopy(decoded))
+            return out
+        ok, decoded = _scalar(value, kind)
+        if ok:
+            return decoded
+    return None
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Part):
+        return value.to_toml_dict()
+    if isinstance(value, list):
+        return [_encode(v) for v in value if v is not None]
+    if isinstance(value, dict):
+        return drop_none(copy.deepcopy(value))
+    return value
+
+
+_INTERNAL = frozenset({"extra", "key_order"})
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+@dataclass(slots=True)
+class Part:
+    """A table of the manifest. Subclasses declare one field per key; unknown keys live in `extra`."""
+
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)
+    #: the key order of the table read (kept when written back); field order for a new one
+    key_order: tuple[str, ...] = field(default=(), kw_only=True, repr=False, compare=False)
+
+    #: the table's name in messages
+    NAME: ClassVar[str] = ""
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | None = None) -> Self:
+        where = where or cls.NAME or "manifest"
+        if not isinstance(data, dict):
+            raise ManifestError(f"'{where}' must be a table")
+        hints = _hints(cls)
+        known: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in _INTERNAL or f.name not in data:
+                continue
+            known[f.name] = _decode(data[f.name], hints[f.name], f"{where}.{f.name}" if cls.NAME else f.name)
+        names = {f.name for f in dataclasses.fields(cls)} - _INTERNAL
+        extra = {k: copy.deepcopy(v) for k, v in data.items() if k not in names}
+        return cls(**known, extra=extra, key_order=tuple(data))
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The table as TOML would hold it: keys in field order, None dropped, unknown keys kept."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in _INTERNAL:
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = _encode(value)
+        out.update(drop_none(copy.deepcopy(self.extra)))
+        if self.key_order:
+            first = {k: out[k] for k in self.key_order if k in out}
+            out = {**first, **{k: v for k, v in out.items() if k not in first}}
+        return out
+
+
+# -- the parts --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class ToolInfo(Part):
+    NAME: ClassVar[str] = "tool"
+    name: str | None = None
+    version: str | None = None
+
+
+@dataclass(slots=True)
+class ModelRecord(Part):
+    """The model as the server described it (for multi-agent sessions: the first agent's, named for all)."""
+
+    NAME: ClassVar[str] = "model"
+    name: str | None = None
+    digest: str | None = None
+    parameter_size: str | None = None
+    quantization: str | None = None
+    family: str | None = None
+    size_bytes: int | None = None
+    capabilities: list[str] | None = None
+
+
+@dataclass(slots=True)
+class ProfileRecord(Part):
+    NAME: ClassVar[str] = "profile"
+    name: str | None = None
+    description: str | None = None
+    builtin: bool | None = None
+    options: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class EndpointRecord(Part):
+    """One server: its URL, backend kind, flavour, version, and options it could not apply."""
+
+    NAME: ClassVar[str] = "endpoints"
+    url: str | None = None
+    kind: str | None = None
+    server: str | None = None
+    version: str | None = None
+    options_not_applied: list[str] | None = None
+
+
+@dataclass(slots=True)
+class AgentRecord(Part):
+    """One agent of a multi-agent session."""
+
+    NAME: ClassVar[str] = "agents"
+    index: int | None = None
+    endpoint: str | None = None
+    server_version: str | None = None
+    model: ModelRecord | None = None
+    profile: ProfileRecord | None = None
+    options_sent: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Workload(Part):
+    NAME: ClassVar[str] = "workload"
+    #: "agent_workflow" for the two-stage workflow; absent for a plain benchmark
+    kind: str | None = None
+    prompt_label: str | None = None
+    prompt: str | None = None
+    directory: str | None = None
+    files: list[str] | None = None
+    file_count: int | None = None
+    stages: list[str] | None = None
+    api: str | None = None
+    runs: int | None = None
+    warmup: int | None = None
+    cold: bool | None = None
+    unique_prompt: bool | None = None
+    keep_alive: str | int | None = None
+    num_predict: int | None = None
+    think: bool | None = None
+    options_sent: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Concurrency(Part):
+    NAME: ClassVar[str] = "concurrency"
+    agents: int | None = None
+    solo_baseline: bool | None = None
+    rate_drop_threshold_pct: float | None = None
+    ttft_growth_threshold_pct: float | None = None
+    preflight_warnings: list[str] | None = None
+
+
+@dataclass(slots=True)
+class TimeoutsRecord(Part):
+    NAME: ClassVar[str] = "timeouts"
+    connect_s: float | None = None
+    first_byte_s: float | None = None
+    idle_s: float | None = None
+
+
+@dataclass(slots=True)
+class SweepTag(Part):
+    """Set on a session that is one configuration of a sweep."""
+
+    NAME: ClassVar[str] = "sweep"
+    id: str | None = None
+    key: str | None = None
+    visit: int | None = None
+    visits: int | None = None
+
+
+@dataclass(slots=True)
+class Result(Part):
+    """How the session ended, and the headline numbers a listing shows without reading metrics.json.
+
+    Multi-agent sessions add the round figures; workflow sessions add their means (kept in `extra`).
+    """
+
+    NAME: ClassVar[str] = "result"
+    status: str | None = None
+    error: str | None = None
+    finished_at: str | None = None
+    runs_ok: int | None = None
+    runs_failed: int | None = None
+    runs_cancelled: int | None = None
+    mean_server_decode_rate: float | None = None
+    mean_ttft_ms: float | None = None
+    cv_server_decode_rate_pct: float | None = None
+    mean_efficiency_pct: float | None = None
+    efficiency_ci95_low: float | None = None
+    efficiency_ci95_high: float | None = None
+    mean_speedup: float | None = None
+    mean_start_skew_ms: float | None = None
+    contention_rate_pct: float | None = None
+    dominant_cause: str | None = None
+
+
+@dataclass(slots=True)
+class Manifest(Part):
+    """`session.toml`. `environment` is the machine snapshot of `core.system.environment` (free-form)."""
+
+    schema_version: int | None = SCHEMA_VERSION
+    id: str | None = None
+    created_at: str | None = None
+    label: str | None = None
+    read_only: bool | None = None
+    tool: ToolInfo | None = None
+    mode: str | None = None
+    model: ModelRecord | None = None
+    profile: ProfileRecord | None = None
+    agents: list[AgentRecord] | None = None
+    endpoints: list[EndpointRecord] | None = None
+    workload: Workload | None = None
+    concurrency: Concurrency | None = None
+    timeouts: TimeoutsRecord | None = None
+    environment: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None
+    sweep: SweepTag | None = None
+    result: Result | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | None = None) -> Self:
+        if "schema_version" not in (data if isinstance(data, dict) else {}):
+            data = {**data, "schema_version": None} if isinstance(data, dict) else data
+        return super(Manifest, cls).from_dict(data, where)
+
+    # -- what readers ask for, with the defaults they want ------------------------------------------
+    @property
+    def model_name(self) -> str | None:
+        return self.model.name if self.model else None
+
+    @property
+    def profile_name(self) -> str | None:
+        return self.profile.name if self.profile else None
+
+    @property
+    def profile_options(self) -> dict[str, Any]:
+        return dict(self.profile.options or {}) if self.profile else {}
+
+    @property
+    def endpoint_list(self) -> list[EndpointRecord]:
+        return list(self.endpoints or [])
+
+    @property
+    def agent_list(self) -> list[AgentRecord]:
+        return list(self.agents or [])
+
+    @property
+    def result_or_empty(self) -> Result:
+        return self.result if self.result is not None else Result()
+
+    @property
+    def workload_or_empty(self) -> Workload:
+        return self.workload if self.workload is not None else Workload()
+
+    def copy(self) -> Manifest:
+        return copy.deepcopy(self)
+
+
+def model_record(model: Any, capabilities: list[str]) -> ModelRecord:
+    """The manifest's [model] from a backend's ModelInfo (name, digest, size, quantization...)."""
+    return ModelRecord(
+        name=model.name,
+        digest=model.digest,
+        parameter_size=model.parameter_size,
+        quantization=model.quantization,
+        family=model.family,
+        size_bytes=model.size_bytes,
+        capabilities=capabilities,
+    )
+
+
+def as_manifest(value: Manifest | dict[str, Any]) -> Manifest:
+    """A Manifest from a Manifest (as is) or a plain dict (checked, as from_dict does)."""
+    return value if isinstance(value, Manifest) else Manifest.from_dict(value)
