@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from chimera_tui.core.measure.catalogue import SUMMARY_KEYS, fmt, select
 from chimera_tui.core.measure.compare import Comparison
 from chimera_tui.core.measure.concurrency import ROUND_STATS, contention_rate, round_aggregates
 from chimera_tui.core.measure.stats import Summary, aggregate
@@ -23,27 +24,10 @@ from chimera_tui.core.run.events import (
 from chimera_tui.core.store.sessions import BrokenSession, Session, SessionSummary, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
-#: (metric key, label, unit, digits) in the order the summary shows them
-SUMMARY_ROWS: tuple[tuple[str, str, str, int], ...] = (
-    ("server_decode_rate", "decode rate (server)", "tok/s", 2),
-    ("client_decode_rate", "decode rate (client)", "tok/s", 2),
-    ("ttft_ms", "TTFT (any token)", "ms", 1),
-    ("ttft_content_ms", "TTFT (content)", "ms", 1),
-    ("e2e_ms", "end-to-end", "ms", 1),
-    ("prompt_eval_rate", "prompt eval rate", "tok/s", 1),
-    ("load_ms", "load", "ms", 1),
-    ("prompt_eval_ms", "prompt eval", "ms", 1),
-    ("eval_ms", "eval", "ms", 1),
-    ("queue_gap_ms", "server queue gap", "ms", 2),
-    ("token_count", "tokens (client)", "", 0),
-    ("eval_count", "eval_count (server)", "", 0),
-    ("itl_p50_ms", "inter-token p50", "ms", 2),
-    ("itl_p99_ms", "inter-token p99", "ms", 2),
+#: (metric key, label, unit, digits) in the order the summary shows them (from the one catalogue)
+SUMMARY_ROWS: tuple[tuple[str, str, str, int], ...] = tuple(
+    (m.key, m.label, m.unit, m.digits) for m in select(SUMMARY_KEYS)
 )
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
 
 
 class HeadlessProgress:

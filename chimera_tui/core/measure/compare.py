@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure import catalogue
 from chimera_tui.core.measure.stats import Summary, summarize
 from chimera_tui.core.store.manifest import Manifest
 from chimera_tui.core.store.sessions import Session, measured_ok
@@ -25,38 +26,25 @@ Better = Literal["higher", "lower", "neutral"]
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
-    """A compared metric: its CallMetrics key, display label, unit, and which direction is better."""
+    """A compared metric: its key, compact label, unit, and which direction is better."""
 
     key: str
     label: str
     unit: str
     better: Better
 
+    @classmethod
+    def of(cls, key: str) -> MetricSpec:
+        """The catalogue's entry of `key` as a comparison shows it (core/measure/catalogue.py)."""
+        m = catalogue.metric(key)
+        return cls(m.key, m.short, m.unit if m.short_unit is None else m.short_unit, m.better)
+
 
 #: the metrics a comparison covers, in display order
-COMPARE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("server_decode_rate", "decode rate (server)", "tok/s", "higher"),
-    MetricSpec("client_decode_rate", "decode rate (client)", "tok/s", "higher"),
-    MetricSpec("ttft_ms", "TTFT", "ms", "lower"),
-    MetricSpec("ttft_content_ms", "TTFT (content)", "ms", "lower"),
-    MetricSpec("e2e_ms", "end-to-end", "ms", "lower"),
-    MetricSpec("prompt_eval_rate", "prompt-eval rate", "tok/s", "higher"),
-    MetricSpec("load_ms", "load", "ms", "lower"),
-    MetricSpec("eval_ms", "eval", "ms", "lower"),
-    MetricSpec("queue_gap_ms", "server queue gap", "ms", "lower"),
-    MetricSpec("itl_p50_ms", "inter-token gap p50", "ms", "lower"),
-    MetricSpec("itl_p99_ms", "inter-token gap p99", "ms", "lower"),
-    MetricSpec("token_count", "tokens", "tok", "neutral"),
-)
+COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(MetricSpec.of(k) for k in catalogue.COMPARE_KEYS)
 
 #: round metrics of multi-agent sessions (compared when any session has rounds: shared vs dual)
-ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("efficiency_pct", "parallel efficiency", "%", "higher"),
-    MetricSpec("speedup", "speedup", "x", "higher"),
-    MetricSpec("aggregate_tok_s", "aggregate throughput", "tok/s", "higher"),
-    MetricSpec("makespan_ms", "makespan", "ms", "lower"),
-    MetricSpec("start_skew_ms", "start skew", "ms", "lower"),
-)
+ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(MetricSpec.of(k) for k in catalogue.ROUND_COMPARE_KEYS)
 
 
 @dataclass(frozen=True, slots=True)

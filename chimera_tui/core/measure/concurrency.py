@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chimera_tui.core.measure.catalogue import ROUND_STAT_KEYS, select
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, summarize
 
@@ -113,14 +114,8 @@ def _get(r: RoundLike, key: str) -> Any:
 
 
 #: round metrics that are aggregated over runs, in display order: (key, label, unit)
-ROUND_STATS: tuple[tuple[str, str, str], ...] = (
-    ("efficiency_pct", "parallel efficiency", "%"),
-    ("speedup", "speedup", "x"),
-    ("makespan_ms", "makespan", "ms"),
-    ("aggregate_tok_s", "aggregate throughput", "tok/s"),
-    ("start_skew_ms", "start skew", "ms"),
-    ("wait_share_pct", "slot wait share", "%"),
-    ("efficiency_vs_solo_pct", "efficiency vs solo", "%"),
+ROUND_STATS: tuple[tuple[str, str, str], ...] = tuple(
+    (m.key, m.label, m.unit) for m in select(ROUND_STAT_KEYS)
 )
 
 

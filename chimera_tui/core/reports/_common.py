@@ -9,58 +9,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from chimera_tui.core.measure.metrics import CLIENT_METRICS, NUMERIC_METRICS
+from chimera_tui.core.measure.catalogue import METRICS, REPORT_KEYS, Metric, select
 from chimera_tui.core.measure.stats import Summary
 from chimera_tui.core.store.manifest import EndpointRecord, ModelRecord
 from chimera_tui.core.store.sessions import RunRecord, Session, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
-
-@dataclass(frozen=True, slots=True)
-class MetricInfo:
-    """How a report shows one metric."""
-
-    key: str
-    label: str
-    unit: str
-    digits: int
-
-    @property
-    def side(self) -> str:
-        return "client" if self.key in CLIENT_METRICS else "server"
-
-    @property
-    def title(self) -> str:
-        return f"{self.label} ({self.unit})" if self.unit else self.label
-
-
+#: how a report shows one metric: the catalogue's entry (core/measure/catalogue.py)
+MetricInfo = Metric
 #: every numeric metric, in report order (labels as the CLI summary shows them)
-REPORT_METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("server_decode_rate", "decode rate (server)", "tok/s", 2),
-    MetricInfo("client_decode_rate", "decode rate (client)", "tok/s", 2),
-    MetricInfo("ttft_ms", "TTFT (any token)", "ms", 1),
-    MetricInfo("ttft_content_ms", "TTFT (content)", "ms", 1),
-    MetricInfo("e2e_ms", "end-to-end", "ms", 1),
-    MetricInfo("prompt_eval_rate", "prompt eval rate", "tok/s", 1),
-    MetricInfo("load_ms", "load", "ms", 1),
-    MetricInfo("prompt_eval_ms", "prompt eval", "ms", 1),
-    MetricInfo("eval_ms", "eval", "ms", 1),
-    MetricInfo("total_ms", "total (server)", "ms", 1),
-    MetricInfo("queue_gap_ms", "server queue gap", "ms", 2),
-    MetricInfo("token_count", "tokens (client)", "", 0),
-    MetricInfo("thinking_token_count", "thinking tokens (client)", "", 0),
-    MetricInfo("eval_count", "eval_count (server)", "", 0),
-    MetricInfo("prompt_eval_count", "prompt_eval_count (server)", "", 0),
-    MetricInfo("itl_p50_ms", "inter-token p50", "ms", 2),
-    MetricInfo("itl_p95_ms", "inter-token p95", "ms", 2),
-    MetricInfo("itl_p99_ms", "inter-token p99", "ms", 2),
-    MetricInfo("itl_max_ms", "inter-token max", "ms", 2),
-)
-METRIC_INFO: dict[str, MetricInfo] = {m.key: m for m in REPORT_METRICS}
-assert set(METRIC_INFO) == set(NUMERIC_METRICS), "REPORT_METRICS must cover every numeric metric"
+REPORT_METRICS: tuple[Metric, ...] = select(REPORT_KEYS)
+#: every metric the catalogue knows, per call and per round
+METRIC_INFO: dict[str, Metric] = METRICS
 
 DASH = "—"
 
@@ -458,7 +420,7 @@ def concurrency_tables(
         warm = r.warmup
         seen[warm] += 1
         numbers.append(f"{'w' if warm else ''}{seen[warm]}")
-    rounds = [
+    rounds: list[tuple[str, ...]] = [
         (
             number,
             value_text(r.status),

@@ -51,8 +51,8 @@ import tomli_w
 from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
 from chimera_tui.core.errors import ChimeraError, ProfileError, SessionError
+from chimera_tui.core.measure.catalogue import METRICS
 from chimera_tui.core.measure.compare import (
-    COMPARE_METRICS,
     MetricSpec,
     permutation_p_value,
     values_for,
@@ -1199,9 +1199,8 @@ async def resume_sweep(
 
 # -- results ---------------------------------------------------------------------------------------
 def _metric_spec(metric: str) -> MetricSpec:
-    for spec in COMPARE_METRICS:
-        if spec.key == metric:
-            return spec
+    if metric in METRICS:
+        return MetricSpec.of(metric)  # direction, label and unit from the one catalogue
     return MetricSpec(metric, metric, "", "higher" if metric.endswith("rate") else "lower")
 
 

@@ -12,8 +12,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from chimera_tui.cli.output import SUMMARY_ROWS, fmt
 from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure.catalogue import STAGE_KEYS, SUMMARY_KEYS, fmt, select
 from chimera_tui.core.measure.stats import Summary, summarize
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.run.workflow import load_workflow_runs, stage_of, stage_summaries
@@ -70,8 +70,8 @@ def manifest_text(session: Session) -> str:
     return "\n".join(escape(line) if i else line for i, line in enumerate(lines))
 
 
-#: per-stage columns: metric key and digits
-STAGE_METRICS = (("e2e_ms", 0), ("ttft_ms", 1), ("server_decode_rate", 2), ("eval_count", 0))
+#: per-stage columns (the catalogue's stage selection)
+STAGE_METRICS = select(STAGE_KEYS)
 #: per-workflow-run figures (workflow.json keys)
 WORKFLOW_FIGURES = (
     ("ingest_ms", "ingest ms"),
@@ -128,14 +128,15 @@ class SessionDetailScreen(Screen[None]):
         self.sub_title = f"session {self.session.id}"
         agg = self.query_one("#aggregates", DataTable)
         agg.add_columns("metric", "mean ± sd", "CV%", "min", "max", "95% CI", "n")
-        for key, label, unit, digits in SUMMARY_ROWS:
-            s = self.session.aggregates.get(key)
+        for m in select(SUMMARY_KEYS):
+            s = self.session.aggregates.get(m.key)
             if s is None or s.n == 0:
                 continue
+            digits = m.digits
             mean_sd = fmt(s.mean, digits) + (f" ± {fmt(s.stddev, digits)}" if s.stddev is not None else "")
             ci = f"{fmt(s.ci95_low, digits)}–{fmt(s.ci95_high, digits)}" if s.ci95_low is not None else "—"
             agg.add_row(
-                f"{label} ({unit})" if unit else label,
+                m.title,
                 mean_sd,
                 fmt(s.cv_pct),
                 fmt(s.min, digits),
@@ -186,7 +187,7 @@ class SessionDetailScreen(Screen[None]):
             stages.add_row(
                 stage,
                 str(e2e.n if e2e else 0),
-                *(_mean_sd(agg.get(key), digits) for key, digits in STAGE_METRICS),
+                *(_mean_sd(agg.get(m.key), m.digits) for m in STAGE_METRICS),
             )
         table = self.query_one("#detail-workflow", DataTable)
         table.add_columns("figure", "mean ± sd", "min", "max", "n")
