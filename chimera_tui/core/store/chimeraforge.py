@@ -22,7 +22,7 @@ from typing import Any
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import summarize
-from chimera_tui.core.store.manifest import Manifest
+from chimera_tui.core.store.manifest import Manifest, ModelRecord, ProfileRecord, Result, Workload
 from chimera_tui.core.store.sessions import (
     SCHEMA_VERSION,
     RunRecord,
@@ -173,32 +173,28 @@ def _session(path: Path, execution: dict[str, Any], doc: Any, session_id: str, c
         source["aggregate_metrics"] = drop_none(execution["aggregate_metrics"])
     if isinstance(execution.get("chimera_tui"), dict):
         source["chimera_tui"] = drop_none(execution["chimera_tui"])
-    manifest = Manifest.from_dict(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "id": session_id,
-            "label": agent or path.stem,
-            "created_at": created,
-            "read_only": True,
-            "source": drop_none(source),
-            "mode": "single",
-            "model": {"name": _model_name(execution, doc)},
-            "profile": {"name": agent or "chimeraforge", "options": options},
-            "workload": drop_none(
-                {"prompt_label": "chimeraforge", "prompt": first_prompt, "runs": len(runs), "warmup": 0}
-            ),
-            "result": drop_none(
-                {
-                    "status": "complete",
-                    "runs_ok": sum(r.status == "ok" for r in runs),
-                    "runs_failed": sum(r.status == "failed" for r in runs),
-                    "runs_cancelled": 0,
-                    "mean_server_decode_rate": rate.mean,
-                    "mean_ttft_ms": ttft.mean,
-                    "cv_server_decode_rate_pct": rate.cv_pct,
-                }
-            ),
-        }
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        id=session_id,
+        label=agent or path.stem,
+        created_at=created,
+        read_only=True,
+        source=drop_none(source),
+        mode="single",
+        model=ModelRecord(name=_model_name(execution, doc)),
+        profile=ProfileRecord(name=agent or "chimeraforge", options=options),
+        workload=Workload(prompt_label="chimeraforge", prompt=first_prompt, runs=len(runs), warmup=0),
+        result=Result(
+            status="complete",
+            runs_ok=sum(r.status == "ok" for r in runs),
+            runs_failed=sum(r.status == "failed" for r in runs),
+            runs_cancelled=0,
+            mean_server_decode_rate=rate.mean,
+            mean_ttft_ms=ttft.mean,
+            cv_server_decode_rate_pct=rate.cv_pct,
+        ),
+        # the order the import has always written its keys in
+        key_order=("schema_version", "id", "label", "created_at", "read_only", "source", "mode"),
     )
     return Session(path=path, manifest=manifest, runs=runs, status="complete", aggregates=aggregates)
 

@@ -268,7 +268,7 @@ class SweepTag(Part):
 class Result(Part):
     """How the session ended, and the headline numbers a listing shows without reading metrics.json.
 
-    Multi-agent sessions add the round figures; workflow sessions add their means (kept in `extra`).
+    Multi-agent sessions add the round figures, workflow sessions their means.
     """
 
     NAME: ClassVar[str] = "result"
@@ -288,6 +288,13 @@ class Result(Part):
     mean_start_skew_ms: float | None = None
     contention_rate_pct: float | None = None
     dominant_cause: str | None = None
+    # agent workflow sessions: means over the measured, successful workflow runs
+    workflow_runs_ok: int | None = None
+    mean_ingest_ms: float | None = None
+    mean_analysis_e2e_ms: float | None = None
+    mean_report_e2e_ms: float | None = None
+    mean_workflow_ms: float | None = None
+    mean_total_tokens: float | None = None
 
 
 @dataclass(slots=True)
