@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -39,6 +40,20 @@ def drop_none(value: Any) -> Any:
 
 
 # -- the codec ------------------------------------------------------------------------------------------
+# Each Part class gets a plan once: one decoder per field, built from its type hint. A decoder takes the
+# raw TOML value and the field's dotted name (for messages) and returns the typed value or None.
+Decoder = Callable[[Any, str], Any]
+
+
+def _tree_copy(value: Any) -> Any:
+    """A copy of TOML data (tables and arrays copied, scalars shared): cheaper than deepcopy."""
+    if isinstance(value, dict):
+        return {k: _tree_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tree_copy(v) for v in value]
+    return value
+
+
 def _non_none(hint: Any) -> tuple[Any, ...]:
     """The non-None members of a `X | Y | None` hint (or the hint itself)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
@@ -46,51 +61,72 @@ def _non_none(hint: Any) -> tuple[Any, ...]:
     return (hint,)
 
 
-def _scalar(value: Any, kind: Any) -> tuple[bool, Any]:
-    """(accepted, value) for one scalar type."""
-    if kind is Any:
-        return True, value
+def _accepts(kind: Any) -> Callable[[Any], bool]:
     if kind is bool:
-        return isinstance(value, bool), value
+        return lambda v: isinstance(v, bool)
     if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
+        return lambda v: isinstance(v, int) and not isinstance(v, bool)
     if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return ok, float(value) if ok else None
+        return lambda v: isinstance(v, int | float) and not isinstance(v, bool)
     if kind is str:
-        return isinstance(value, str), value
-    return False, None
+        return lambda v: isinstance(v, str)
+    return lambda v: True  # Any
 
 
-def _decode(value: Any, hint: Any, where: str) -> Any:
-    for kind in _non_none(hint):
-        origin = typing.get_origin(kind)
-        if isinstance(kind, type) and issubclass(kind, Part):
-            if not isinstance(value, dict):
+def _is_part(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, Part)
+
+
+def _decoder(hint: Any) -> Decoder:
+    kinds = _non_none(hint)
+    (kind,) = kinds if len(kinds) == 1 else (None,)
+    if _is_part(kind):
+        part: type[Part] = kind
+
+        def table(v: Any, where: str) -> Any:
+            if not isinstance(v, dict):
                 raise ManifestError(f"'{where}' must be a table")
-            return kind.from_dict(value, where)
-        if origin is dict or kind is dict:
-            if isinstance(value, dict):
-                return copy.deepcopy(value)
-            continue
-        if origin is list:
-            (item,) = typing.get_args(kind) or (Any,)
-            if not isinstance(value, list):
-                if isinstance(item, type) and issubclass(item, Part):
+            return part.from_dict(v, where)
+
+        return table
+    if kind is dict or typing.get_origin(kind) is dict:
+        return lambda v, where: _tree_copy(v) if isinstance(v, dict) else None
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind) or (Any,)
+        if _is_part(item):
+            item_part: type[Part] = item
+
+            def tables(v: Any, where: str) -> Any:
+                if not isinstance(v, list):
                     raise ManifestError(f"'{where}' must be an array of tables")
-                continue
-            if isinstance(item, type) and issubclass(item, Part):
-                return [item.from_dict(v, f"{where}[{i}]") for i, v in enumerate(value)]
-            out = []
-            for v in value:
-                ok, decoded = _scalar(v, item) if typing.get_origin(item) is None else (True, v)
-                if ok:
-                    out.append(copy.deepcopy(decoded))
-            return out
-        ok, decoded = _scalar(value, kind)
-        if ok:
-            return decoded
-    return None
+                return [item_part.from_dict(x, f"{where}[{i}]") for i, x in enumerate(v)]
+
+            return tables
+        ok_item = _accepts(item)
+        return lambda v, where: [_tree_copy(x) for x in v if ok_item(x)] if isinstance(v, list) else None
+    # scalars, or a union of scalars (`str | int`): the first kind that accepts the value
+    checks = [(k, _accepts(k)) for k in kinds]
+
+    def scalar(v: Any, where: str) -> Any:
+        for k, ok in checks:
+            if ok(v):
+                return float(v) if k is float else v
+        return None
+
+    return scalar
+
+
+_INTERNAL = frozenset({"extra", "key_order"})
+_PLANS: dict[type, dict[str, Decoder]] = {}
+
+
+def _plan(cls: type) -> dict[str, Decoder]:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in _INTERNAL]
+        plan = _PLANS[cls] = {name: _decoder(hints[name]) for name in names}
+    return plan
 
 
 def _encode(value: Any) -> Any:
@@ -99,20 +135,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, list):
         return [_encode(v) for v in value if v is not None]
     if isinstance(value, dict):
-        return drop_none(copy.deepcopy(value))
+        return drop_none(value)
     return value
-
-
-_INTERNAL = frozenset({"extra", "key_order"})
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
 
 
 @dataclass(slots=True)
@@ -131,26 +155,25 @@ class Part:
         where = where or cls.NAME or "manifest"
         if not isinstance(data, dict):
             raise ManifestError(f"'{where}' must be a table")
-        hints = _hints(cls)
+        plan = _plan(cls)
         known: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name in _INTERNAL or f.name not in data:
-                continue
-            known[f.name] = _decode(data[f.name], hints[f.name], f"{where}.{f.name}" if cls.NAME else f.name)
-        names = {f.name for f in dataclasses.fields(cls)} - _INTERNAL
-        extra = {k: copy.deepcopy(v) for k, v in data.items() if k not in names}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            decode = plan.get(key)
+            if decode is None:
+                extra[key] = _tree_copy(value)
+            else:
+                known[key] = decode(value, f"{where}.{key}" if cls.NAME else key)
         return cls(**known, extra=extra, key_order=tuple(data))
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The table as TOML would hold it: keys in field order, None dropped, unknown keys kept."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            if f.name in _INTERNAL:
-                continue
-            value = getattr(self, f.name)
+        for name in _plan(type(self)):
+            value = getattr(self, name)
             if value is not None:
-                out[f.name] = _encode(value)
-        out.update(drop_none(copy.deepcopy(self.extra)))
+                out[name] = _encode(value)
+        out.update(drop_none(self.extra))
         if self.key_order:
             first = {k: out[k] for k in self.key_order if k in out}
             out = {**first, **{k: v for k, v in out.items() if k not in first}}
