@@ -79,7 +79,7 @@ def _is_part(kind: Any) -> bool:
 
 def _decoder(hint: Any) -> Decoder:
     kinds = _non_none(hint)
-    (kind,) = kinds if len(kinds) == 1 else (None,)
+    kind: Any = kinds[0] if len(kinds) == 1 else None
     if _is_part(kind):
         part: type[Part] = kind
 
