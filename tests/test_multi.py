@@ -36,13 +36,13 @@ def runner(spec: MultiSpec, sims: dict[str, OllamaSimulator], tmp_path: Path, em
 async def test_dual_reaches_near_perfect_efficiency(tmp_path: Path) -> None:
     sims = {"http://a": fast_sim(tokens_per_s=300.0), "http://b": fast_sim(tokens_per_s=300.0)}
     session = await runner(multi_spec("dual", list(sims)), sims, tmp_path).run()
-    measured = [r for r in session.rounds if not r["warmup"]]
-    assert len(measured) == 5 and all(r["status"] == "ok" for r in measured)
-    assert session.manifest["result"]["mean_efficiency_pct"] >= 99.0
+    measured = [r for r in session.rounds if not r.warmup]
+    assert len(measured) == 5 and all(r.status == "ok" for r in measured)
+    assert session.manifest.result.mean_efficiency_pct >= 99.0
     for r in measured:
-        assert r["start_skew_ms"] < 5.0  # the barrier
+        assert r.start_skew_ms < 5.0  # the barrier
     saved = load_session(session.path)
-    assert saved.manifest["mode"] == "dual" and len(saved.manifest["agents"]) == 2
+    assert saved.manifest.mode == "dual" and len(saved.manifest.agents) == 2
     assert {r.agent for r in saved.runs} == {0, 1} and len(saved.rounds) == 6
 
 
@@ -50,7 +50,7 @@ async def test_shared_with_one_slot_serializes_and_names_the_slot_wait(tmp_path:
     sims = {"http://a": fast_sim(tokens_per_s=300.0, num_parallel=1)}
     spec = multi_spec("shared", ["http://a", "http://a"], solo_baseline=True, runs=3)
     session = await runner(spec, sims, tmp_path).run()
-    result = session.manifest["result"]
+    result = session.manifest.result.to_toml_dict()
     assert 45.0 <= result["mean_efficiency_pct"] <= 55.0
     assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
     assert result["contention_rate_pct"] == 100.0  # the waiting agent's TTFT more than doubles
@@ -67,8 +67,8 @@ async def test_an_agent_failing_mid_run_keeps_the_other_and_marks_the_round_part
             sims["http://b"].config.faults = SimFaults(midstream_error_after=5)
 
     session = await runner(multi_spec("dual", list(sims), runs=2), sims, tmp_path, emit).run()
-    measured = [r for r in session.rounds if not r["warmup"]]
-    assert [r["status"] for r in measured] == ["partial", "partial"]
+    measured = [r for r in session.rounds if not r.warmup]
+    assert [r.status for r in measured] == ["partial", "partial"]
     agent0 = [r for r in session.runs if r.agent == 0 and not r.warmup]
     agent1 = [r for r in session.runs if r.agent == 1 and not r.warmup]
     assert all(r.status == "ok" for r in agent0) and all(r.status == "failed" for r in agent1)
@@ -194,7 +194,7 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
         nvml_module=small_gpu,
     )
     session = await r.run()
-    warnings = session.manifest["concurrency"]["preflight_warnings"]
+    warnings = session.manifest.concurrency.preflight_warnings
     assert any("likely do not fit" in w and "2.0 GiB free" in w for w in warnings)
     roomy = FakeNvml(gpus=[FakeGpu(mem_total=80 * GIB, mem_used=1 * GIB)])
     sims = {u: fast_sim() for u in urls}
@@ -204,4 +204,4 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
         transport_factory=lambda url: sims[url].transport(),
         nvml_module=roomy,
     )
-    assert (await r.run()).manifest["concurrency"]["preflight_warnings"] == []
+    assert (await r.run()).manifest.concurrency.preflight_warnings == []

@@ -61,11 +61,10 @@ def spec(url: str, **kw: object) -> BenchSpec:
 async def test_single_agent_counts_match_the_server(server: LlamaServer, tmp_path: Path) -> None:
     session = await BenchRunner(spec(server.url, model=await _model(server.url)), tmp_path).run()
     assert session.status == "complete", [r.error for r in session.runs]
-    endpoint = session.manifest["endpoints"][0]
-    assert endpoint["kind"] == "openai" and endpoint["server"] == "llama.cpp"
-    assert (
-        "num_ctx" in endpoint["options_not_applied"] and "keep_alive" not in endpoint["options_not_applied"]
-    )
+    endpoint = session.manifest.endpoints[0]
+    assert endpoint.kind == "openai" and endpoint.server == "llama.cpp"
+    not_applied = endpoint.options_not_applied or []
+    assert "num_ctx" in not_applied and "keep_alive" not in not_applied
     for run in (r for r in session.runs if not r.warmup):
         m = run.metrics
         timings = run.server_final["openai"]["timings"]
@@ -134,7 +133,7 @@ async def test_dual_servers_run_in_parallel(
     ):
         model = await _model(a.url)
         session = await MultiRunner(_multi("dual", [a.url, b.url], model), tmp_path).run()
-    result = session.manifest["result"]
+    result = session.manifest.result.to_toml_dict()
     assert session.status == "complete"
     assert result["mean_efficiency_pct"] > 85, result  # two servers, one core each: close to 2x
     assert result["mean_start_skew_ms"] < 10
@@ -146,11 +145,11 @@ async def test_shared_server_with_one_slot_serializes(
     with running_server(llama_server_bin, endless_model, threads=1, slots=1) as s:
         model = await _model(s.url)
         session = await MultiRunner(_multi("shared", [s.url, s.url], model), tmp_path).run()
-    result = session.manifest["result"]
+    result = session.manifest.result.to_toml_dict()
     assert 40 < result["mean_efficiency_pct"] < 65, result
     assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
     assert any(
-        "1 parallel slot(s) for 2 agents" in w for w in session.manifest["concurrency"]["preflight_warnings"]
+        "1 parallel slot(s) for 2 agents" in w for w in session.manifest.concurrency.preflight_warnings
     )
 
 

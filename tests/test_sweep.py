@@ -261,9 +261,9 @@ async def test_cancel_after_two_configurations_then_resume_runs_only_the_rest(tm
     # every session is tagged with its sweep and configuration
     session = sessions["num_ctx512_temperature0p8"]
     manifest = read_manifest(session.path)
-    assert manifest["sweep"]["id"] == record.id and manifest["sweep"]["key"] == "num_ctx512_temperature0p8"
-    assert manifest["label"] == "small · num_ctx512_temperature0p8"
-    assert manifest["profile"]["options"] == {"num_ctx": 512, "temperature": 0.8}
+    assert manifest.sweep.id == record.id and manifest.sweep.key == "num_ctx512_temperature0p8"
+    assert manifest.label == "small · num_ctx512_temperature0p8"
+    assert manifest.profile.options == {"num_ctx": 512, "temperature": 0.8}
     assert list_sweeps(tmp_path)[0][0].id == record.id
     assert resolve_sweep(tmp_path, record.id[:17]) == record.path == resolve_sweep(tmp_path, str(record.path))
 

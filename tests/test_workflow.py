@@ -113,12 +113,12 @@ async def test_two_stage_workflow_against_the_simulator(tmp_path: Path) -> None:
         assert report.metrics.token_count == 8 and report.metrics.e2e_ms is not None
 
     manifest = load_session(session.path).manifest
-    assert manifest["mode"] == "workflow"
-    workload = manifest["workload"]
-    assert workload["kind"] == "agent_workflow" and workload["file_count"] == 4
-    assert "tr111_results.csv" in workload["files"] and workload["directory"] == str(sample_data_dir())
-    assert workload["options_sent"] == {"num_ctx": 2048, "temperature": 0.6, "num_predict": 8}
-    result = manifest["result"]
+    assert manifest.mode == "workflow"
+    workload = manifest.workload
+    assert workload.kind == "agent_workflow" and workload.file_count == 4
+    assert "tr111_results.csv" in workload.files and workload.directory == str(sample_data_dir())
+    assert workload.options_sent == {"num_ctx": 2048, "temperature": 0.6, "num_predict": 8}
+    result = manifest.result.to_toml_dict()
     assert result["workflow_runs_ok"] == 2 and result["mean_total_tokens"] == 16
     assert result["mean_workflow_ms"] >= result["mean_analysis_e2e_ms"] + result["mean_report_e2e_ms"]
 

@@ -468,7 +468,7 @@ def _bench_exit_code(session: Any) -> int:
     if session.status == "cancelled":
         return EXIT_CANCELLED
     if session.status == "failed" or counts["ok"] == 0:
-        reason = session.manifest.get("result", {}).get("error") or next(
+        reason = session.manifest.result_or_empty.error or next(
             (r.error for r in reversed(session.runs) if r.error), "no run succeeded"
         )
         print(f"chimera-tui: error: {reason}", file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -56,6 +56,16 @@ from chimera_tui.core.run.single import (
     resolve_error,
     unique_prompt,
     wait_for_ps,
+)
+from chimera_tui.core.store.manifest import (
+    AgentRecord,
+    Concurrency,
+    Manifest,
+    ModelRecord,
+    ProfileRecord,
+    TimeoutsRecord,
+    ToolInfo,
+    Workload,
 )
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
@@ -425,29 +435,29 @@ class MultiRunner(RunnerBase[RunEvent]):
         return finished, outcome
 
     # -- manifest -------------------------------------------------------------------------------------
-    def _manifest(self, lanes: list[_Lane], warnings: list[str]) -> dict[str, Any]:
+    def _manifest(self, lanes: list[_Lane], warnings: list[str]) -> Manifest:
         spec = self.spec
         t = spec.timeouts
-        agents: list[dict[str, Any]] = [
-            {
-                "index": lane.index,
-                "endpoint": lane.spec.endpoint,
-                "server_version": lane.info.version,
-                "model": {
-                    "name": lane.model.name,
-                    "digest": lane.model.digest,
-                    "parameter_size": lane.model.parameter_size,
-                    "quantization": lane.model.quantization,
-                    "size_bytes": lane.model.size_bytes,
-                    "capabilities": lane.capabilities,
-                },
-                "profile": {
-                    "name": lane.spec.profile.name,
-                    "description": lane.spec.profile.description,
-                    "options": dict(lane.spec.profile.options),
-                },
-                "options_sent": spec.options_for(lane.spec),
-            }
+        agents = [
+            AgentRecord(
+                index=lane.index,
+                endpoint=lane.spec.endpoint,
+                server_version=lane.info.version,
+                model=ModelRecord(
+                    name=lane.model.name,
+                    digest=lane.model.digest,
+                    parameter_size=lane.model.parameter_size,
+                    quantization=lane.model.quantization,
+                    size_bytes=lane.model.size_bytes,
+                    capabilities=lane.capabilities,
+                ),
+                profile=ProfileRecord(
+                    name=lane.spec.profile.name,
+                    description=lane.spec.profile.description,
+                    options=dict(lane.spec.profile.options),
+                ),
+                options_sent=spec.options_for(lane.spec),
+            )
             for lane in lanes
         ]
         endpoints = list(
@@ -457,43 +467,40 @@ class MultiRunner(RunnerBase[RunEvent]):
             }.values()
         )
         first = agents[0]
-        return {
-            "tool": {"name": "chimera-tui", "version": __version__},
-            "mode": spec.mode,
+        assert first.model is not None and first.profile is not None
+        return Manifest(
+            tool=ToolInfo(name="chimera-tui", version=__version__),
+            mode=spec.mode,
             # model/profile of the first agent, named for every agent: what listings and reports show
-            "model": {
-                **first["model"],
-                "name": " + ".join(dict.fromkeys(a["model"]["name"] for a in agents)),
-            },
-            "profile": {
-                **first["profile"],
-                "name": " + ".join(dict.fromkeys(a["profile"]["name"] for a in agents)),
-            },
-            "agents": agents,
-            "endpoints": endpoints,
-            "workload": {
-                "prompt_label": spec.prompt_label,
-                "prompt": spec.prompt,
-                "api": spec.api,
-                "runs": spec.runs,
-                "warmup": spec.warmup,
-                "cold": spec.cold,
-                "unique_prompt": spec.unique_prompt,
-                "keep_alive": spec.keep_alive,
-                "num_predict": spec.num_predict,
-                "think": spec.think,
-                "options_sent": first["options_sent"],
-            },
-            "concurrency": {
-                "agents": len(lanes),
-                "solo_baseline": spec.solo_baseline,
-                "rate_drop_threshold_pct": spec.rate_drop_pct,
-                "ttft_growth_threshold_pct": spec.ttft_growth_pct,
-                "preflight_warnings": warnings,
-            },
-            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
-            "environment": collect_environment(self._nvml_module),
-        }
+            model=replace(first.model, name=" + ".join(dict.fromkeys(lane.model.name for lane in lanes))),
+            profile=replace(
+                first.profile, name=" + ".join(dict.fromkeys(lane.spec.profile.name for lane in lanes))
+            ),
+            agents=agents,
+            endpoints=endpoints,
+            workload=Workload(
+                prompt_label=spec.prompt_label,
+                prompt=spec.prompt,
+                api=spec.api,
+                runs=spec.runs,
+                warmup=spec.warmup,
+                cold=spec.cold,
+                unique_prompt=spec.unique_prompt,
+                keep_alive=spec.keep_alive,
+                num_predict=spec.num_predict,
+                think=spec.think,
+                options_sent=first.options_sent,
+            ),
+            concurrency=Concurrency(
+                agents=len(lanes),
+                solo_baseline=spec.solo_baseline,
+                rate_drop_threshold_pct=spec.rate_drop_pct,
+                ttft_growth_threshold_pct=spec.ttft_growth_pct,
+                preflight_warnings=warnings,
+            ),
+            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            environment=collect_environment(self._nvml_module),
+        )
 
 
 def run_multi_sync(runner: MultiRunner) -> Session:

@@ -48,6 +48,15 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
+from chimera_tui.core.store.manifest import (
+    EndpointRecord,
+    Manifest,
+    ProfileRecord,
+    TimeoutsRecord,
+    ToolInfo,
+    Workload,
+    model_record,
+)
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import (
     RunRecord,
@@ -104,19 +113,14 @@ def check_cold_mode(client: BenchClient, cold: bool) -> None:
         raise ColdModeUnsupported(client.url)
 
 
-def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> dict[str, Any]:
+def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> EndpointRecord:
     """What a manifest records about an endpoint: kind, flavour, version, and options not applied."""
-    record: dict[str, Any] = {
-        "url": client.url,
-        "kind": client.backend,
-        "server": client.server,
-        "version": info.version,
-    }
+    record = EndpointRecord(url=client.url, kind=client.backend, server=client.server, version=info.version)
     if client.backend == "openai":
         from chimera_tui.core.backends.openai import map_options
 
         _, not_applied = map_options(options, client.server)
-        record["options_not_applied"] = not_applied
+        record.options_not_applied = not_applied
     return record
 
 
@@ -358,44 +362,36 @@ class BenchRunner(RunnerBase[RunEvent]):
     # -- manifest -----------------------------------------------------------------------------------
     def _manifest(
         self, client: BenchClient, info: ServerInfo, model: ModelInfo, capabilities: list[str]
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         spec = self.spec
         t = spec.timeouts
-        return {
-            "tool": {"name": "chimera-tui", "version": __version__},
-            "mode": "single",
-            "model": {
-                "name": model.name,
-                "digest": model.digest,
-                "parameter_size": model.parameter_size,
-                "quantization": model.quantization,
-                "family": model.family,
-                "size_bytes": model.size_bytes,
-                "capabilities": capabilities,
-            },
-            "profile": {
-                "name": spec.profile.name,
-                "description": spec.profile.description,
-                "builtin": spec.profile.builtin,
-                "options": dict(spec.profile.options),
-            },
-            "endpoints": [endpoint_record(client, info, spec.request_options())],
-            "workload": {
-                "prompt_label": spec.prompt_label,
-                "prompt": spec.prompt,
-                "api": spec.api,
-                "runs": spec.runs,
-                "warmup": spec.warmup,
-                "cold": spec.cold,
-                "unique_prompt": spec.unique_prompt,
-                "keep_alive": spec.keep_alive,
-                "num_predict": spec.num_predict,
-                "think": spec.think,
-                "options_sent": spec.request_options(),
-            },
-            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
-            "environment": collect_environment(self._nvml_module),
-        }
+        return Manifest(
+            tool=ToolInfo(name="chimera-tui", version=__version__),
+            mode="single",
+            model=model_record(model, capabilities),
+            profile=ProfileRecord(
+                name=spec.profile.name,
+                description=spec.profile.description,
+                builtin=spec.profile.builtin,
+                options=dict(spec.profile.options),
+            ),
+            endpoints=[endpoint_record(client, info, spec.request_options())],
+            workload=Workload(
+                prompt_label=spec.prompt_label,
+                prompt=spec.prompt,
+                api=spec.api,
+                runs=spec.runs,
+                warmup=spec.warmup,
+                cold=spec.cold,
+                unique_prompt=spec.unique_prompt,
+                keep_alive=spec.keep_alive,
+                num_predict=spec.num_predict,
+                think=spec.think,
+                options_sent=spec.request_options(),
+            ),
+            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            environment=collect_environment(self._nvml_module),
+        )
 
 
 def run_bench_sync(runner: BenchRunner) -> Session:

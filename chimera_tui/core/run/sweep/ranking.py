@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chimera_tui.core.measure.catalogue import METRICS
 from chimera_tui.core.measure.compare import (
-    COMPARE_METRICS,
     MetricSpec,
     permutation_p_value,
     values_for,
@@ -22,9 +22,8 @@ from chimera_tui.core.store.sessions import Session
 
 
 def metric_spec(metric: str) -> MetricSpec:
-    for spec in COMPARE_METRICS:
-        if spec.key == metric:
-            return spec
+    if metric in METRICS:
+        return MetricSpec.of(metric)  # direction, label and unit from the one catalogue
     return MetricSpec(metric, metric, "", "higher" if metric.endswith("rate") else "lower")
 
 
@@ -74,9 +73,7 @@ class RankRow:
 
 
 def _session_options(session: Session) -> dict[str, Any]:
-    profile = session.manifest.get("profile")
-    options = profile.get("options") if isinstance(profile, dict) else None
-    return dict(options) if isinstance(options, dict) else {}
+    return session.manifest.profile_options
 
 
 def _delta_pct(base: Summary | None, other: Summary) -> float | None:

@@ -266,7 +266,7 @@ def pool_sessions(sessions: Sequence[Session]) -> Session:
     runs = [run for s in sessions for run in s.runs]
     statuses = {s.status for s in sessions}
     status: SessionStatus = "complete" if statuses == {"complete"} else sessions[-1].status
-    return Session(sessions[0].path, dict(sessions[0].manifest), runs, status, compute_aggregates(runs))
+    return Session(sessions[0].path, sessions[0].manifest.copy(), runs, status, compute_aggregates(runs))
 
 
 def load_sweep_sessions(record: SweepRecord) -> tuple[dict[str, Session], list[str]]:

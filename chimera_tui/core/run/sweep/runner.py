@@ -43,8 +43,9 @@ from chimera_tui.core.run.sweep.record import (
     load_sweep_record,
 )
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.manifest import SweepTag
 from chimera_tui.core.store.profiles import Profile, ProfileStore, reload_reason
-from chimera_tui.core.store.sessions import MANIFEST, Session, drop_none, now_iso, read_manifest, safe_slug
+from chimera_tui.core.store.sessions import MANIFEST, Session, now_iso, read_manifest, safe_slug
 
 
 def _new_sweep_id(name: str) -> str:
@@ -59,9 +60,9 @@ def _first_load_ms(session: Session) -> float | None:
 def _tag_session(path: Path, sweep_id: str, key: str, visit: int, visits: int, label: str) -> None:
     """Mark a finished session as part of a sweep: a label and a ``[sweep]`` table in its manifest."""
     manifest = read_manifest(path)
-    manifest["label"] = " ".join(label.split())[:80]
-    manifest["sweep"] = {"id": sweep_id, "key": key, "visit": visit, "visits": visits}
-    atomic_write_text(path / MANIFEST, tomli_w.dumps(drop_none(manifest)))
+    manifest.label = " ".join(label.split())[:80]
+    manifest.sweep = SweepTag(id=sweep_id, key=key, visit=visit, visits=visits)
+    atomic_write_text(path / MANIFEST, tomli_w.dumps(manifest.to_toml_dict()))
 
 
 class SweepRunner(RunnerBase[SweepEvent]):
@@ -289,7 +290,7 @@ class SweepRunner(RunnerBase[SweepEvent]):
                 crec.discarded_session_ids.append(session.id)
                 if session.status == "failed":
                     crec.status = "failed"
-                    crec.error = str(session.manifest.get("result", {}).get("error") or "the session failed")
+                    crec.error = session.manifest.result_or_empty.error or "the session failed"
                 else:
                     crec.status = "partial" if crec.visits_done else "pending"
             visit_text = f" (visit {step.visit}/{step.visits})" if step.visits > 1 else ""

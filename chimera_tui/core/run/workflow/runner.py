@@ -60,6 +60,15 @@ from chimera_tui.core.run.workflow.stages import (
     report_prompt,
 )
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.manifest import (
+    EndpointRecord,
+    Manifest,
+    ProfileRecord,
+    TimeoutsRecord,
+    ToolInfo,
+    Workload,
+    model_record,
+)
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import (
     RunRecord,
@@ -314,47 +323,39 @@ class WorkflowRunner(RunnerBase[WorkflowEvent]):
 
     def _manifest(
         self, info: ServerInfo, model: ModelInfo, capabilities: list[str], preview: IngestResult
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         t = self.timeouts
-        return {
-            "tool": {"name": "chimera-tui", "version": __version__},
-            "mode": "workflow",
-            "model": {
-                "name": model.name,
-                "digest": model.digest,
-                "parameter_size": model.parameter_size,
-                "quantization": model.quantization,
-                "family": model.family,
-                "size_bytes": model.size_bytes,
-                "capabilities": capabilities,
-            },
-            "profile": {
-                "name": self.profile.name,
-                "description": self.profile.description,
-                "builtin": self.profile.builtin,
-                "options": dict(self.profile.options),
-            },
-            "endpoints": [{"url": self.endpoint, "kind": "ollama", "version": info.version}],
-            "workload": {
-                "kind": "agent_workflow",
-                "prompt_label": "agent_workflow",
-                "directory": str(self.directory.resolve()),
-                "files": [f.path for f in preview.files[:200]],
-                "file_count": len(preview.files),
-                "stages": list(STAGES),
-                "api": self.api,
-                "runs": self.runs,
-                "warmup": self.warmup,
-                "cold": False,
-                "unique_prompt": self.unique_prompt,
-                "keep_alive": self.keep_alive,
-                "num_predict": self.num_predict,
-                "think": self.think,
-                "options_sent": self.request_options(),
-            },
-            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
-            "environment": collect_environment(self._nvml_module),
-        }
+        return Manifest(
+            tool=ToolInfo(name="chimera-tui", version=__version__),
+            mode="workflow",
+            model=model_record(model, capabilities),
+            profile=ProfileRecord(
+                name=self.profile.name,
+                description=self.profile.description,
+                builtin=self.profile.builtin,
+                options=dict(self.profile.options),
+            ),
+            endpoints=[EndpointRecord(url=self.endpoint, kind="ollama", version=info.version)],
+            workload=Workload(
+                kind="agent_workflow",
+                prompt_label="agent_workflow",
+                directory=str(self.directory.resolve()),
+                files=[f.path for f in preview.files[:200]],
+                file_count=len(preview.files),
+                stages=list(STAGES),
+                api=self.api,
+                runs=self.runs,
+                warmup=self.warmup,
+                cold=False,
+                unique_prompt=self.unique_prompt,
+                keep_alive=self.keep_alive,
+                num_predict=self.num_predict,
+                think=self.think,
+                options_sent=self.request_options(),
+            ),
+            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            environment=collect_environment(self._nvml_module),
+        )
 
 
 def run_workflow_sync(runner: WorkflowRunner) -> Session:
