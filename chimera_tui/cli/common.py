@@ -108,9 +108,12 @@ def first_model(
     from chimera_tui.core.backends import open_client
 
     async def first() -> str:
-        async with await open_client(endpoint, backend, timeouts, None, api_key_env) as client:
+        client = await open_client(endpoint, backend, timeouts, None, api_key_env)
+        try:
             await client.probe()
             models = await client.tags()
+        finally:
+            await client.aclose()
         if not models:
             raise UserError(f"{endpoint} has no models; pull one first (ollama pull <model>)")
         return models[0].name
