@@ -276,12 +276,12 @@ async def test_reload_time_is_recorded_per_configuration(tmp_path: Path) -> None
     assert all(v is not None for v in reload.values())
     # num_ctx changes (and the first load) make the simulator reload: its load_s shows
     assert reload["num_ctx256_temperature0p6"] >= 190 and reload["num_ctx512_temperature0p6"] >= 190
-    # a temperature change alone does not reload
-    assert reload["num_ctx256_temperature0p8"] < 150 and reload["num_ctx512_temperature0p8"] < 150
+    # a temperature change alone does not reload, and the preload absorbed each reload (no call of its
+    # own reloaded): the simulator loaded exactly twice, for num_ctx 256 and 512. A count, not a time.
+    assert sim.loads == 2
     assert record.config("num_ctx512_temperature0p6").reload_reason == ["num_ctx 256→512"]
     assert record.config("num_ctx256_temperature0p8").reload_reason == []
-    # the preload absorbed the reload: the first call's own load_duration is small
-    assert all(c.first_call_load_ms[0] is not None and c.first_call_load_ms[0] < 150 for c in record.configs)
+    assert all(c.first_call_load_ms[0] is not None for c in record.configs)
     rows = rank(load_sweep_sessions(record)[0], baseline_key=None, record=record)
     by_key = {r.key: r for r in rows}
     assert by_key["num_ctx512_temperature0p6"].reload_load_ms == reload["num_ctx512_temperature0p6"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -379,12 +378,10 @@ def builtin_profiles_dir() -> Path:
 
 
 def user_profiles_dir() -> Path:
-    """``$CHIMERA_TUI_PROFILES``, else ``$XDG_CONFIG_HOME/chimera-tui/profiles`` (not created here)."""
-    explicit = os.environ.get("CHIMERA_TUI_PROFILES")
-    if explicit:
-        return Path(explicit).expanduser()
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config).expanduser() / "chimera-tui" / "profiles"
+    """``$CHIMERA_TUI_PROFILES``, else the user config folder's ``profiles/`` (not created here)."""
+    from chimera_tui.places import user_profiles_dir as configured
+
+    return configured()
 
 
 class ProfileStore:

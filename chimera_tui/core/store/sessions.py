@@ -49,8 +49,10 @@ SESSION_STATUSES: tuple[str, ...] = ("running", "complete", "cancelled", "failed
 
 
 def default_sessions_dir() -> Path:
-    """`$CHIMERA_TUI_SESSIONS`, else `./sessions`."""
-    return Path(os.environ.get("CHIMERA_TUI_SESSIONS") or "sessions")
+    """`$CHIMERA_TUI_SESSIONS`, else `./sessions` in a Chimera project, else the user data folder's."""
+    from chimera_tui.places import sessions_dir
+
+    return sessions_dir()
 
 
 def now_iso() -> str:
