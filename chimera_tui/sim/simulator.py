@@ -9,6 +9,7 @@ import httpx
 
 from chimera_tui.sim.app import SimApp
 from chimera_tui.sim.config import SimConfig
+from chimera_tui.sim.prompt_cache import PromptCaches
 from chimera_tui.sim.state import LoadedModel, Scheduler
 from chimera_tui.sim.transport import SimTransport
 
@@ -30,6 +31,7 @@ class OllamaSimulator:
         self.paths_seen: list[tuple[str, str]] = []
         self.last_request: dict[str, Any] | None = None
         self.emit_times_ns: list[int] = []
+        self.prompt_caches = PromptCaches()
         self.asgi = SimApp(self)
 
     @property

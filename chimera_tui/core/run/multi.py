@@ -454,7 +454,7 @@ class MultiRunner:
         if scope.cancelled_caught or (self.cancelled and outcome.trace.t_send_ns == 0):
             outcome.cancelled = True
         error = await resolve_error(lane.client, lane.model.name, outcome.error)
-        finished = build_record(record, outcome, error)
+        finished = build_record(record, outcome, error, body, expect_warm=not spec.cold)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished, outcome
 

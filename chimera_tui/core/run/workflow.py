@@ -587,7 +587,7 @@ class WorkflowRunner:
         if scope.cancelled_caught:
             outcome.cancelled = True
         error = await resolve_error(client, model, outcome.error)
-        finished = build_record(record, outcome, error)
+        finished = build_record(record, outcome, error, body, expect_warm=True)
         writer.finish_run(finished)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished

@@ -1,0 +1,169 @@
+"""Issue 14 end to end: the simulator's prompt cache and cached counts, early end of text, thinking
+budget, cloud models, think levels, and the runner's flags and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chimera_tui.core.errors import RemoteModelRefused
+from chimera_tui.core.measure.metrics import (
+    FLAG_COLD,
+    FLAG_PREFILL_CACHED_UNKNOWN,
+    FLAG_REMOTE,
+    FLAG_STOPPED_EARLY,
+    FLAG_THINKING_BUDGET,
+)
+from chimera_tui.core.run.single import BenchRunner
+from chimera_tui.core.store.profiles import Profile, ProfileError, load_profile, parse_think
+from chimera_tui.sim import SimModel
+from chimera_tui.sim.prompt_cache import PromptCaches, chat_pieces, generate_pieces, reports_cached_count
+from tests.helpers import fast_sim, spec
+
+pytestmark = pytest.mark.anyio
+
+
+def measured(session):  # type: ignore[no-untyped-def]
+    return [r for r in session.runs if not r.warmup and r.status == "ok"]
+
+
+def test_prompt_cache_reuses_the_common_prefix_on_the_same_load() -> None:
+    caches, runner = PromptCaches(), object()
+    pieces = generate_pieces("", "one two three four five six seven eight nine ten", raw=False)
+    assert caches.lookup("m", runner, pieces, 14) == 0  # first prompt: nothing cached
+    assert caches.lookup("m", runner, pieces, 14) == 13  # the same prompt: all but the last token
+    other = generate_pieces("", "[run ab12] one two three", raw=False)
+    assert caches.lookup("m", runner, other, 5) == 1  # a unique prefix still reuses the BOS/template
+    assert caches.lookup("m", object(), other, 5) == 0  # a reload empties the cache
+    chat = chat_pieces([{"role": "user", "content": "[run x] hi"}])
+    assert chat[:4] == chat_pieces([{"role": "user", "content": "[run y] hi"}])[:4]
+    assert reports_cached_count("0.33.0", "0.33.0") and not reports_cached_count("0.30.2", "0.33.0")
+    assert reports_cached_count("v0.34.1-rc1", "0.33.0")
+
+
+async def test_same_prompt_hits_the_cache_and_prefill_counts_processed_tokens(tmp_path: Path) -> None:
+    sim = fast_sim(prompt_tokens_per_s=5_000.0)
+    prompt = " ".join(f"w{i}" for i in range(200))
+    runner = BenchRunner(spec(prompt=prompt, unique_prompt=False), tmp_path, transport=sim.transport())
+    session = await runner.run()
+    runs = measured(session)
+    assert len(runs) == 2
+    for r in runs:
+        m = r.metrics
+        assert m.prompt_cached_count == m.prompt_eval_count - 1 and m.prompt_processed_count == 1
+        assert m.prefill_rate is not None and m.prompt_eval_rate is not None
+        assert m.prefill_rate < m.prompt_eval_rate  # the raw ratio counts the cached tokens
+        assert FLAG_PREFILL_CACHED_UNKNOWN not in m.flags
+    assert session.aggregates["prompt_cached_count"].n == 2
+
+
+async def test_unique_prompt_is_cache_cold_except_the_template(tmp_path: Path) -> None:
+    sim = fast_sim()
+    session = await BenchRunner(spec(prompt="a b c d e f"), tmp_path, transport=sim.transport()).run()
+    for r in measured(session):
+        # the BOS/template token and the marker's fixed "[run" word are cached on every run: the
+        # server says so, and prefill counts only the processed rest
+        assert r.metrics.prompt_cached_count == 2
+        assert r.metrics.prompt_processed_count == r.metrics.prompt_eval_count - 2
+
+
+async def test_older_ollama_omits_the_cached_count_and_prefill_is_flagged(tmp_path: Path) -> None:
+    sim = fast_sim(version="0.30.2")
+    session = await BenchRunner(spec(), tmp_path, transport=sim.transport()).run()
+    for r in measured(session):
+        assert r.server_final is not None and "prompt_eval_cached_count" not in r.server_final
+        assert r.metrics.prompt_cached_count is None and r.metrics.prompt_processed_count is None
+        assert FLAG_PREFILL_CACHED_UNKNOWN in r.metrics.flags
+
+
+async def test_early_end_of_text_is_flagged_stopped_early(tmp_path: Path) -> None:
+    sim = fast_sim(eos_after=5)
+    session = await BenchRunner(spec(num_predict=20), tmp_path, transport=sim.transport()).run()
+    for r in measured(session):
+        assert r.metrics.done_reason == "stop" and r.metrics.eval_count == 5
+        assert FLAG_STOPPED_EARLY in r.metrics.flags
+
+
+async def test_thinking_that_uses_the_budget_is_flagged(tmp_path: Path) -> None:
+    sim = fast_sim(think_share=1.0)
+    s = spec(model="qwen3:4b", num_predict=8, think="high")
+    session = await BenchRunner(s, tmp_path, transport=sim.transport()).run()
+    assert sim.last_request is not None and sim.last_request["think"] == "high"
+    for r in measured(session):
+        m = r.metrics
+        assert m.done_reason == "length" and m.answer_token_count == 0 and m.thinking_token_count == 8
+        assert FLAG_THINKING_BUDGET in m.flags
+        assert m.answer_decode_rate is None and m.ttft_content_ms is None
+
+
+async def test_answer_figures_beside_all_token_ones(tmp_path: Path) -> None:
+    sim = fast_sim()
+    session = await BenchRunner(
+        spec(model="qwen3:4b", num_predict=20), tmp_path, transport=sim.transport()
+    ).run()
+    for r in measured(session):
+        m = r.metrics
+        assert m.thinking_token_count == 4 and m.answer_token_count == 16
+        assert m.answer_decode_rate is not None and m.client_decode_rate is not None
+        assert m.ttft_content_ms is not None and m.ttft_ms is not None and m.ttft_content_ms > m.ttft_ms
+
+
+async def test_cloud_model_is_refused_by_default_and_flagged_when_allowed(tmp_path: Path) -> None:
+    cloud = SimModel("gpt-oss:120b-cloud", remote_host="https://ollama.com:443")
+    sim = fast_sim()
+    sim.config.models.append(cloud)
+    with pytest.raises(RemoteModelRefused, match="--allow-remote"):
+        await BenchRunner(spec(model=cloud.name), tmp_path, transport=sim.transport()).run()
+    session = await BenchRunner(
+        spec(model=cloud.name, allow_remote=True), tmp_path, transport=sim.transport()
+    ).run()
+    assert session.status == "complete"
+    assert all(FLAG_REMOTE in r.metrics.flags for r in measured(session))
+
+
+async def test_a_local_name_answered_remotely_stops_the_session(tmp_path: Path) -> None:
+    sim = fast_sim()
+    sim.config.models.append(SimModel("proxy:latest", remote_host="https://ollama.com:443"))
+    session = await BenchRunner(spec(model="proxy:latest"), tmp_path, transport=sim.transport()).run()
+    assert session.status == "failed" and "remote host" in session.manifest["result"]["error"]
+    assert len(session.runs) == 1  # stopped after the first answer
+
+
+async def test_cold_when_warm_expected(tmp_path: Path) -> None:
+    from chimera_tui.core.measure import metrics
+
+    sim = fast_sim(load_s=0.05)
+    old = metrics.COLD_LOAD_MS
+    metrics.COLD_LOAD_MS = 20.0  # the simulator's load takes 50 ms
+    try:
+        warm = await BenchRunner(spec(), tmp_path, transport=sim.transport()).run()
+        assert not any(FLAG_COLD in r.metrics.flags for r in warm.runs)
+        sim.scheduler.runners.clear()  # the model expired between runs: the next run pays a load
+        cold = await BenchRunner(spec(runs=1, warmup=0), tmp_path, transport=sim.transport()).run()
+    finally:
+        metrics.COLD_LOAD_MS = old
+    assert cold.runs[0].metrics.flags == [] or FLAG_COLD not in cold.runs[0].metrics.flags  # preloaded
+    sim2 = fast_sim(load_s=0.05)
+    metrics.COLD_LOAD_MS = 20.0
+    try:
+        from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
+
+        trace = CallTrace(0, final={"done": True, "load_duration": 50_000_000})
+        assert FLAG_COLD in compute_call_metrics(trace, expect_warm=True).flags
+    finally:
+        metrics.COLD_LOAD_MS = old
+    del sim2
+
+
+def test_think_levels_in_profiles_and_cli(tmp_path: Path) -> None:
+    assert parse_think("on") is True and parse_think("false") is False and parse_think("max") == "max"
+    with pytest.raises(ValueError):
+        parse_think("extreme")
+    p = Profile("t", "", {}, None, False, think="low")
+    path = tmp_path / "t.toml"
+    path.write_text(p.to_toml())
+    assert load_profile(path).think == "low"
+    path.write_text('name = "t"\nthink = "huge"\n')
+    with pytest.raises(ProfileError, match="'think' must be"):
+        load_profile(path)
