@@ -167,3 +167,46 @@ def test_think_levels_in_profiles_and_cli(tmp_path: Path) -> None:
     path.write_text('name = "t"\nthink = "huge"\n')
     with pytest.raises(ProfileError, match="'think' must be"):
         load_profile(path)
+
+
+def _run(index: int, offsets: list[float], flags: list[str], eval_count: int = 10):  # type: ignore[no-untyped-def]
+    from chimera_tui.core.measure.metrics import CallMetrics
+    from chimera_tui.core.store.sessions import RunRecord
+
+    m = CallMetrics(eval_count=eval_count, token_count=eval_count, flags=list(flags))
+    return RunRecord(index, False, "ok", "t", metrics=m, token_offsets_ms=offsets)
+
+
+def test_pooled_inter_token_gaps_keep_the_outlier_a_mean_of_p99s_hides() -> None:
+    from chimera_tui.core.store.sessions import pooled_itl
+
+    steady = [float(i) for i in range(0, 101)]  # 100 gaps of 1 ms
+    spiky = [*[float(i) for i in range(0, 100)], 305.0]  # 99 gaps of 1 ms, one of 206 ms
+    pooled = pooled_itl([_run(0, steady, []), _run(1, spiky, [])])
+    assert pooled.n == 200 and pooled.max == pytest.approx(206.0)
+    assert pooled.p50 == pytest.approx(1.0)
+
+
+def test_flag_counts_and_cli_lines() -> None:
+    from chimera_tui.cli.output import flags_text, session_extra_lines
+    from chimera_tui.core.store.sessions import Session, flag_counts
+
+    runs = [_run(0, [1.0, 2.0, 3.0], ["client_stall"]), _run(1, [1.0, 2.0], [])]
+    assert flag_counts(runs) == {"client_stall": 1}
+    assert flags_text(["client_stall", "remote_model"]) == "client stall, remote model"
+    session = Session(Path("/nonexistent"), {}, runs, "complete", {})
+    lines = session_extra_lines(session)
+    assert lines[0].startswith("inter-token gaps, pooled over 3 gaps")
+    assert lines[1] == "flag: client stall in 1 of 2 runs"
+
+
+def test_comparison_warns_when_output_lengths_differ() -> None:
+    from chimera_tui.core.measure.compare import comparability_warnings
+    from chimera_tui.core.store.sessions import Session
+
+    def session(n: int) -> Session:
+        return Session(Path("/x"), {"id": f"s{n}"}, [_run(0, [], [], n), _run(1, [], [], n)], "complete", {})
+
+    warnings = comparability_warnings([session(100), session(60)])
+    assert any("output lengths differ by more than 10%" in w for w in warnings)
+    assert not any("output lengths" in w for w in comparability_warnings([session(100), session(105)]))

@@ -29,16 +29,47 @@ SUMMARY_ROWS: tuple[tuple[str, str, str, int], ...] = (
     ("ttft_ms", "TTFT (any token)", "ms", 1),
     ("ttft_content_ms", "TTFT (content)", "ms", 1),
     ("e2e_ms", "end-to-end", "ms", 1),
-    ("prompt_eval_rate", "prompt eval rate", "tok/s", 1),
+    ("prefill_rate", "prefill rate (processed tokens)", "tok/s", 1),
+    ("prompt_eval_rate", "prompt eval rate (count / duration)", "tok/s", 1),
+    ("prompt_cached_count", "cached prompt tokens (server)", "", 0),
+    ("answer_decode_rate", "answer decode rate (client)", "tok/s", 2),
+    ("tpot_ms", "TPOT", "ms", 2),
     ("load_ms", "load", "ms", 1),
     ("prompt_eval_ms", "prompt eval", "ms", 1),
     ("eval_ms", "eval", "ms", 1),
     ("queue_gap_ms", "server queue gap", "ms", 2),
-    ("token_count", "tokens (client)", "", 0),
+    ("token_count", "tokens", "", 0),
+    ("chunk_count", "chunks (client)", "", 0),
+    ("thinking_token_count", "thinking tokens (client)", "", 0),
     ("eval_count", "eval_count (server)", "", 0),
-    ("itl_p50_ms", "inter-token p50", "ms", 2),
-    ("itl_p99_ms", "inter-token p99", "ms", 2),
+    ("itl_p50_ms", "inter-token p50 (per call)", "ms", 2),
+    ("itl_p99_ms", "inter-token p99 (per call)", "ms", 2),
 )
+
+
+def flags_text(flags: list[str]) -> str:
+    """A run's flags as one short phrase ("" when none)."""
+    from chimera_tui.core.measure.metrics import FLAG_LABELS
+
+    return ", ".join(FLAG_LABELS.get(f, f) for f in flags)
+
+
+def session_extra_lines(session: Session) -> list[str]:
+    """Below the summary table: the pooled inter-token gaps and how many runs carry each flag."""
+    from chimera_tui.core.measure.metrics import FLAG_LABELS
+    from chimera_tui.core.store.sessions import flag_counts, pooled_itl
+
+    lines = []
+    pooled = pooled_itl(session.runs)
+    if pooled.n:
+        lines.append(
+            f"inter-token gaps, pooled over {pooled.n} gaps (ms): p50 {fmt(pooled.p50, 2)}, "
+            f"p95 {fmt(pooled.p95, 2)}, p99 {fmt(pooled.p99, 2)}, max {fmt(pooled.max, 2)}"
+        )
+    ok = len(measured_ok(session.runs))
+    for flag, n in flag_counts(session.runs).items():
+        lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")
+    return lines
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -98,7 +129,8 @@ class HeadlessProgress:
             self._line(
                 f"{self._label} {fmt(m.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(m.client_decode_rate, 1)} tok/s (client), TTFT {fmt(m.ttft_ms)} ms, "
-                f"{m.token_count} tokens, {sanitize_line(m.done_reason or '?')}",
+                f"{m.token_count} tokens, {sanitize_line(m.done_reason or '?')}"
+                + (f" [{flags_text(m.flags)}]" if m.flags else ""),
                 clear=True,
             )
         elif isinstance(event, RunFailed):
@@ -134,7 +166,7 @@ def summary_table(session: Session) -> str:
         rows.append((name, mean_sd, fmt(s.cv_pct, 1), fmt(s.min, digits), fmt(s.max, digits), ci, str(s.n)))
     if not rows:
         return head + "\n(no successful measured runs)"
-    lines = [head, *_table(cols, rows)]
+    lines = [head, *_table(cols, rows), *session_extra_lines(session)]
     if session.rounds:
         lines += ["", *concurrency_lines(session)]
     if session.manifest.get("mode") == "workflow":

@@ -39,13 +39,17 @@ COMPARE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ttft_ms", "TTFT", "ms", "lower"),
     MetricSpec("ttft_content_ms", "TTFT (content)", "ms", "lower"),
     MetricSpec("e2e_ms", "end-to-end", "ms", "lower"),
-    MetricSpec("prompt_eval_rate", "prompt-eval rate", "tok/s", "higher"),
+    MetricSpec("prefill_rate", "prefill rate (processed tokens)", "tok/s", "higher"),
+    MetricSpec("prompt_eval_rate", "prompt-eval rate (count / duration)", "tok/s", "higher"),
+    MetricSpec("answer_decode_rate", "answer decode rate", "tok/s", "higher"),
+    MetricSpec("tpot_ms", "TPOT", "ms", "lower"),
     MetricSpec("load_ms", "load", "ms", "lower"),
     MetricSpec("eval_ms", "eval", "ms", "lower"),
     MetricSpec("queue_gap_ms", "server queue gap", "ms", "lower"),
-    MetricSpec("itl_p50_ms", "inter-token gap p50", "ms", "lower"),
-    MetricSpec("itl_p99_ms", "inter-token gap p99", "ms", "lower"),
+    MetricSpec("itl_p50_ms", "inter-token gap p50 (per call)", "ms", "lower"),
+    MetricSpec("itl_p99_ms", "inter-token gap p99 (per call)", "ms", "lower"),
     MetricSpec("token_count", "tokens", "tok", "neutral"),
+    MetricSpec("prompt_cached_count", "cached prompt tokens", "tok", "neutral"),
 )
 
 #: round metrics of multi-agent sessions (compared when any session has rounds: shared vs dual)
@@ -355,11 +359,44 @@ def comparability_warnings(sessions: Sequence[Session]) -> list[str]:
     out: list[str] = []
     for session, label in zip(sessions[1:], labels[1:], strict=True):
         out.extend(_pair_warnings(sessions[0].manifest, session.manifest, labels[0], label))
+    out.extend(_length_warnings(sessions, labels))
     for session, label in zip(sessions, labels, strict=True):
         n = len(measured_ok(session.runs))
         if n < 2:
             plural = "run" if n == 1 else "runs"
             out.append(f"too few runs: {label} has {n} measured {plural} (statistics need at least 2)")
+    return out
+
+
+#: output lengths (mean tokens per call) further apart than this share are warned about
+LENGTH_TOLERANCE = 0.10
+
+
+def _mean_length(session: Session) -> float | None:
+    """Mean output tokens per measured call: the server's count, else the client's."""
+    lengths = [
+        r.metrics.eval_count if r.metrics.eval_count is not None else r.metrics.token_count
+        for r in measured_ok(session.runs)
+    ]
+    present = [n for n in lengths if n is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _length_warnings(sessions: Sequence[Session], labels: list[str]) -> list[str]:
+    """Decode rates over different output lengths are not like for like (Ollama has no ignore_eos):
+    warn when a session's mean output length differs from the baseline's by more than 10%."""
+    base = _mean_length(sessions[0])
+    out = []
+    for session, label in zip(sessions[1:], labels[1:], strict=True):
+        other = _mean_length(session)
+        if base is None or other is None or base <= 0:
+            continue
+        if abs(other - base) / base > LENGTH_TOLERANCE:
+            out.append(
+                f"output lengths differ by more than {LENGTH_TOLERANCE:.0%}: {labels[0]} "
+                f"{base:.1f} tokens per call, {label} {other:.1f} (rates over different lengths "
+                "are not like for like)"
+            )
     return out
 
 
