@@ -162,6 +162,15 @@ FLAG_LABELS: dict[str, str] = {
     FLAG_REMOTE: "remote model",
     FLAG_PREFILL_CACHED_UNKNOWN: "prefill may include cached tokens",
 }
+#: a run's flags in a narrow table cell (the TUI's run table: "stop !early")
+FLAG_SHORT: dict[str, str] = {
+    FLAG_CLIENT_STALL: "stall",
+    FLAG_STOPPED_EARLY: "early",
+    FLAG_THINKING_BUDGET: "think-budget",
+    FLAG_COLD: "cold",
+    FLAG_REMOTE: "remote",
+    FLAG_PREFILL_CACHED_UNKNOWN: "cache?",
+}
 #: client stall: a read delivering several tokens after a gap above max(this, STALL_FACTOR x median gap)
 STALL_MIN_GAP_NS = 50 * NS_PER_MS
 STALL_FACTOR = 10.0
