@@ -210,3 +210,40 @@ def test_comparison_warns_when_output_lengths_differ() -> None:
     warnings = comparability_warnings([session(100), session(60)])
     assert any("output lengths differ by more than 10%" in w for w in warnings)
     assert not any("output lengths" in w for w in comparability_warnings([session(100), session(105)]))
+
+
+# -- the simulator's OpenAI-compatible (llama.cpp-like) mode ------------------------------------------
+
+
+async def test_openai_mode_props_timings_and_cached_counts(tmp_path: Path) -> None:
+    import httpx
+
+    sim = fast_sim(api="openai")
+    async with httpx.AsyncClient(transport=sim.transport(), base_url="http://sim") as http:
+        props = (await http.get("/props")).json()
+        assert props["total_slots"] == 1 and props["build_info"].startswith("b")
+        assert props["default_generation_settings"]["n_ctx"] == 4096
+        assert (await http.get("/api/tags")).status_code == 404
+    s = spec(backend="openai", api="chat", prompt=" ".join(f"w{i}" for i in range(50)), unique_prompt=False)
+    session = await BenchRunner(s, tmp_path, transport=sim.transport()).run()
+    assert session.manifest["endpoints"][0]["server"] == "llama.cpp"
+    runs = measured(session)
+    assert len(runs) == 2
+    for r in runs:
+        m = r.metrics
+        timings = r.server_final["openai"]["timings"]  # type: ignore[index]
+        assert m.prompt_cached_count == timings["cache_n"] > 0
+        assert m.prompt_processed_count == timings["prompt_n"] == 1  # the same prompt: all but one cached
+        assert m.server_decode_rate == pytest.approx(timings["predicted_per_second"])
+        assert m.prefill_rate == pytest.approx(timings["prompt_per_second"], rel=1e-6)
+        assert m.token_count == m.eval_count == 20 and m.chunk_count == 20
+        assert FLAG_PREFILL_CACHED_UNKNOWN not in m.flags
+
+
+async def test_openai_mode_completions_marker_precedes_every_cached_token(tmp_path: Path) -> None:
+    sim = fast_sim(api="openai")
+    s = spec(backend="openai", api="generate", prompt="one two three four five")
+    session = await BenchRunner(s, tmp_path, transport=sim.transport()).run()
+    for r in measured(session):
+        # /v1/completions has no template: only the marker's fixed "[run" word can be reused
+        assert r.metrics.prompt_cached_count == 1

@@ -213,8 +213,12 @@ async def _sleep_until(deadline_ns: int) -> None:
         await anyio.sleep(delay / 1e9)
 
 
-async def handle(kind: Kind, body: bytes, t0: int, number: int, send: Send, sim: OllamaSimulator) -> None:
-    """Serve generate/chat request number `number`, whose handler started at perf_counter_ns() `t0`."""
+async def handle(
+    kind: Kind, body: bytes, t0: int, number: int, send: Send, sim: OllamaSimulator, sink: _Sink | None = None
+) -> None:
+    """Serve generate/chat request number `number`, whose handler started at perf_counter_ns() `t0`.
+
+    `sink`: where the chunks go instead of Ollama's NDJSON (the OpenAI mode's SSE frames)."""
     faults = sim.config.faults
     if faults.status_503:
         await send_error(send, 503, BUSY)
@@ -239,7 +243,8 @@ async def handle(kind: Kind, body: bytes, t0: int, number: int, send: Send, sim:
         if req.empty:
             await send_json(send, 200, _final(req, "", "", "load", {}, 0))
             return
-        sink: _Sink = _StreamSink(send) if req.stream else _WholeSink(send)
+        if sink is None:
+            sink = _StreamSink(send) if req.stream else _WholeSink(send)
         async with runner.slots:  # waiting here is in total_duration, not load_duration
             cached = sim.prompt_caches.lookup(req.model.name, runner, req.pieces, req.prompt_tokens)
             cached = cached if sim.config.prompt_cache else 0

@@ -83,6 +83,8 @@ class SimConfig:
     faults: SimFaults = field(default_factory=SimFaults)
     seed: int = 0
     record_emit_times: bool = False
+    #: "ollama" (the Ollama API) or "openai" (a llama.cpp llama-server look-alike: sim/openai_mode.py)
+    api: str = "ollama"
     #: reuse the common prefix with the model's previous prompt (sim/prompt_cache.py)
     prompt_cache: bool = True
     #: the version that added `prompt_eval_cached_count` (Ollama PR #17943); an older `version`

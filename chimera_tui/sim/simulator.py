@@ -32,7 +32,11 @@ class OllamaSimulator:
         self.last_request: dict[str, Any] | None = None
         self.emit_times_ns: list[int] = []
         self.prompt_caches = PromptCaches()
-        self.asgi = SimApp(self)
+        self.asgi: Any = SimApp(self)
+        if self.config.api == "openai":
+            from chimera_tui.sim.openai_mode import OpenAISimApp
+
+            self.asgi = OpenAISimApp(self)
 
     @property
     def loads(self) -> int:
