@@ -247,3 +247,47 @@ async def test_openai_mode_completions_marker_precedes_every_cached_token(tmp_pa
     for r in measured(session):
         # /v1/completions has no template: only the marker's fixed "[run" word can be reused
         assert r.metrics.prompt_cached_count == 1
+
+
+# -- the server's effective state and drift ------------------------------------------------------------
+
+
+async def test_effective_state_recorded_and_drift_warned(tmp_path: Path) -> None:
+    from chimera_tui.core.measure.compare import comparability_warnings
+    from chimera_tui.core.store.sessions import load_session
+
+    sim = fast_sim()
+    a = await BenchRunner(spec(runs=2, warmup=0), tmp_path, transport=sim.transport()).run()
+    state = load_session(a.path).manifest["endpoints"][0]["state"]
+    assert state["version"] == "0.33.0" and state["format"] == "gguf" and state["engine"] == "llama.cpp"
+    assert state["context_length"] == 4096 and state["gpu_share"] == 1.0 and state["trained_context"] == 4096
+    assert state["quantization"] == "Q4_K_M" and "temperature 0.8" in state["parameters"]
+    assert state["capabilities"] == ["completion"]
+
+    profile = Profile("cpu", "", {"num_ctx": 2048, "num_gpu": 0}, None, False)
+    sim.config.version = "0.34.0"
+    b = await BenchRunner(spec(runs=2, warmup=0, profile=profile), tmp_path, transport=sim.transport()).run()
+    warnings = comparability_warnings([load_session(a.path), load_session(b.path)])
+    drift = [w for w in warnings if w.startswith("server drift")]
+    assert any("server version differs" in w and "0.34.0" in w for w in drift)
+    assert any("effective context (/api/ps) differs" in w and "2048" in w for w in drift)
+    assert any("share of the model on the GPU differs" in w for w in drift)
+
+
+def test_state_items_and_drift_rules() -> None:
+    from chimera_tui.core.measure.server_state import server_state, state_drift
+
+    props = {"default_generation_settings": {"n_ctx": 8192}, "total_slots": 4, "build_info": "b11434"}
+    show = {"details": {"format": "safetensors"}, "modelfile": "FROM x\nDRAFT qwen3:0.6b\n"}
+    s = server_state(None, show, None, props)
+    assert s == {
+        "format": "safetensors",
+        "engine": "mlx",
+        "draft_model": "qwen3:0.6b",
+        "n_ctx": 8192,
+        "slots": 4,
+        "build_info": "b11434",
+    }
+    assert state_drift({"gpu_share": 0.5}, {"gpu_share": 0.505}) == []
+    assert state_drift({"slots": 1}, {"slots": 4}) == [("parallel slots", 1, 4)]
+    assert state_drift({"slots": 1}, {}) == []  # missing on one side: not compared

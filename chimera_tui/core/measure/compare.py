@@ -360,11 +360,35 @@ def comparability_warnings(sessions: Sequence[Session]) -> list[str]:
     for session, label in zip(sessions[1:], labels[1:], strict=True):
         out.extend(_pair_warnings(sessions[0].manifest, session.manifest, labels[0], label))
     out.extend(_length_warnings(sessions, labels))
+    out.extend(_drift_warnings(sessions, labels))
     for session, label in zip(sessions, labels, strict=True):
         n = len(measured_ok(session.runs))
         if n < 2:
             plural = "run" if n == 1 else "runs"
             out.append(f"too few runs: {label} has {n} measured {plural} (statistics need at least 2)")
+    return out
+
+
+def _drift_warnings(sessions: Sequence[Session], labels: list[str]) -> list[str]:
+    """Server state drift (docs/metrics.md "Server state"): each recorded item that differs from the
+    baseline's, endpoint by endpoint; items either side lacks are not compared."""
+    from chimera_tui.core.measure.server_state import state_drift
+
+    def states(session: Session) -> list[Any]:
+        endpoints = session.manifest.get("endpoints")
+        return (
+            [e.get("state") if isinstance(e, dict) else None for e in endpoints]
+            if isinstance(endpoints, list)
+            else []
+        )
+
+    out = []
+    base = states(sessions[0])
+    for session, label in zip(sessions[1:], labels[1:], strict=True):
+        for i, (x, y) in enumerate(zip(base, states(session), strict=False)):
+            where = f" (endpoint {i + 1})" if len(base) > 1 else ""
+            for what, a, b in state_drift(x, y):
+                out.append(f"server drift{where}: {what} differs ({labels[0]}: {a}, {label}: {b})")
     return out
 
 

@@ -243,6 +243,9 @@ def config_rows(session: Session) -> list[Row]:
         suffix = f" {i}" if len(eps) > 1 else ""
         rows.append((f"endpoint{suffix}", value_text(ep.get("url"))))
         rows.append((f"Ollama version{suffix}", value_text(ep.get("version") or "unknown")))
+        state = ep.get("state")
+        if isinstance(state, dict):
+            rows += [(f"server {k}{suffix}", value_text(v)) for k, v in state.items() if k != "version"]
     workload = m.get("workload")
     w: dict[str, Any] = workload if isinstance(workload, dict) else {}
     _add(rows, "prompt preset", w.get("prompt_label"))

@@ -104,6 +104,26 @@ class BenchSpec:
 ThinkValue = bool | str | None
 
 
+#: how long reading /api/ps for the recorded server state may take
+STATE_WAIT_S = 10.0
+
+
+async def effective_state(
+    client: BenchClient, info: ServerInfo, model: str, show: dict[str, Any]
+) -> dict[str, Any]:
+    """The endpoint's effective state after the runs (docs/metrics.md "Server state"): version,
+    /api/show, the model's /api/ps entry (still loaded), llama.cpp /props. Never raises."""
+    from chimera_tui.core.measure.server_state import server_state
+
+    entry = None
+    try:
+        with anyio.fail_after(STATE_WAIT_S):
+            entry = next((m for m in await client.ps() if same_model(m.name, model)), None)
+    except (ChimeraError, TimeoutError) as exc:
+        log.warning("cannot read /api/ps for the server state: %s", exc)
+    return server_state(info.version, show, entry, getattr(client, "props", None))
+
+
 def check_remote(model: str, allow_remote: bool) -> None:
     """A cloud model (`...:cloud`, `...-cloud`) is refused unless remote models are allowed."""
     if not allow_remote and is_cloud_name(model):
@@ -290,6 +310,7 @@ class BenchRunner:
             if think is None and "thinking" in capabilities:
                 think = True
             status, error = await self._run_calls(client, writer, model.name, think)
+            writer.manifest["endpoints"][0]["state"] = await effective_state(client, info, model.name, show)
             session = writer.finish(status, error)
         finally:
             await client.aclose()

@@ -50,6 +50,11 @@ def manifest_text(session: Session) -> str:
         f"num_predict {workload.get('num_predict', '—')}",
         f"machine {sanitize_line(str(env.get('cpu', '—')))} · GPU {sanitize_line(str(gpus))}",
     ]
+    for i, e in enumerate(endpoints):
+        state = e.get("state") if isinstance(e, dict) else None
+        if isinstance(state, dict) and state:
+            items = ", ".join(f"{k} {v}" for k, v in state.items() if k not in ("version", "parameters"))
+            lines.append(f"server{f' {i + 1}' if len(endpoints) > 1 else ''}: {sanitize_line(items)}")
     if workload.get("kind") == "agent_workflow":
         lines.append(
             f"agent workflow: {' → '.join(['ingest', *workload.get('stages', [])])} · data "
