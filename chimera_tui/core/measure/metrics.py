@@ -260,13 +260,17 @@ def engine_decode_rate(timings: dict[str, Any]) -> float | None:
     """llama.cpp's own decode rate: `predicted_per_second` when sent, else (predicted_n − 1) /
     predicted_ms (the first token is sampled at the start of predicted_ms, so n tokens span n − 1
     intervals). None when neither is usable."""
-    pps = timings.get("predicted_per_second")
-    if _finite_number(pps) and pps > 0:
-        return float(pps)
-    n, ms = timings.get("predicted_n"), timings.get("predicted_ms")
-    if _finite_number(n) and _finite_number(ms) and n >= 2 and ms > 0:
+    pps = _as_float(timings.get("predicted_per_second"))
+    if pps is not None and pps > 0:
+        return pps
+    n, ms = _as_float(timings.get("predicted_n")), _as_float(timings.get("predicted_ms"))
+    if n is not None and ms is not None and n >= 2 and ms > 0:
         return (n - 1) / (ms / 1000)
     return None
+
+
+def _as_float(value: Any) -> float | None:
+    return float(value) if _finite_number(value) else None
 
 
 def read_batches(times: list[int]) -> list[tuple[int, int]]:

@@ -44,7 +44,8 @@ def show_items(show: dict[str, Any] | None) -> dict[str, Any]:
     capabilities, the Modelfile's parameters, the trained context and a draft model."""
     if not isinstance(show, dict):
         return {}
-    details = show.get("details") if isinstance(show.get("details"), dict) else {}
+    raw_details = show.get("details")
+    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
     out: dict[str, Any] = {
         "format": _str(details.get("format")),
         "family": _str(details.get("family")),

@@ -338,7 +338,7 @@ def parse_think(text: str | bool | None) -> bool | str | None:
 def check_think(value: Any, source: str) -> bool | str | None:
     """A profile's `think`: true/false or one of THINK_LEVELS; anything else raises ProfileError."""
     if value is None or isinstance(value, bool) or value in THINK_LEVELS:
-        return value  # type: ignore[no-any-return]
+        return value
     levels = ", ".join(THINK_LEVELS)
     raise ProfileError(f"{source}: 'think' must be true, false or one of {levels}, got {_got(value)}")
 
