@@ -130,30 +130,19 @@ async def test_a_local_name_answered_remotely_stops_the_session(tmp_path: Path) 
     assert len(session.runs) == 1  # stopped after the first answer
 
 
-async def test_cold_when_warm_expected(tmp_path: Path) -> None:
+async def test_cold_when_warm_expected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from chimera_tui.core.measure import metrics
+    from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
 
+    monkeypatch.setattr(metrics, "COLD_LOAD_MS", 20.0)  # the simulator's load takes 50 ms
     sim = fast_sim(load_s=0.05)
-    old = metrics.COLD_LOAD_MS
-    metrics.COLD_LOAD_MS = 20.0  # the simulator's load takes 50 ms
-    try:
-        warm = await BenchRunner(spec(), tmp_path, transport=sim.transport()).run()
-        assert not any(FLAG_COLD in r.metrics.flags for r in warm.runs)
-        sim.scheduler.runners.clear()  # the model expired between runs: the next run pays a load
-        cold = await BenchRunner(spec(runs=1, warmup=0), tmp_path, transport=sim.transport()).run()
-    finally:
-        metrics.COLD_LOAD_MS = old
-    assert cold.runs[0].metrics.flags == [] or FLAG_COLD not in cold.runs[0].metrics.flags  # preloaded
-    sim2 = fast_sim(load_s=0.05)
-    metrics.COLD_LOAD_MS = 20.0
-    try:
-        from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
-
-        trace = CallTrace(0, final={"done": True, "load_duration": 50_000_000})
-        assert FLAG_COLD in compute_call_metrics(trace, expect_warm=True).flags
-    finally:
-        metrics.COLD_LOAD_MS = old
-    del sim2
+    warm = await BenchRunner(spec(), tmp_path, transport=sim.transport()).run()
+    assert all(FLAG_COLD not in r.metrics.flags for r in warm.runs)  # preloaded: every call is warm
+    cold_mode = await BenchRunner(spec(cold=True), tmp_path, transport=sim.transport()).run()
+    assert all(r.metrics.load_ms and r.metrics.load_ms > 20 for r in cold_mode.runs)
+    assert all(FLAG_COLD not in r.metrics.flags for r in cold_mode.runs)  # cold was asked for
+    trace = CallTrace(0, final={"done": True, "load_duration": 50_000_000})
+    assert FLAG_COLD in compute_call_metrics(trace, expect_warm=True).flags
 
 
 def test_think_levels_in_profiles_and_cli(tmp_path: Path) -> None:
