@@ -23,13 +23,23 @@ from typing import Any, Literal
 import tomli_w
 
 from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure.concurrency import RoundMetrics
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.manifest import (
+    SCHEMA_VERSION,
+    Manifest,
+    ManifestError,
+    Result,
+    as_manifest,
+    drop_none,
+)
+
+__all__ = ["SCHEMA_VERSION", "Manifest", "drop_none"]  # re-exported: the manifest's home is manifest.py
 from chimera_tui.core.store.safe_read import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, read_text
 from chimera_tui.safe_text import sanitize_line
 
-SCHEMA_VERSION = 1
 MANIFEST = "session.toml"
 #: folders inside the sessions directory that are not sessions (sweep records live in `sweeps/`)
 RESERVED_DIRS = frozenset({"sweeps"})
@@ -42,8 +52,10 @@ SESSION_STATUSES: tuple[str, ...] = ("running", "complete", "cancelled", "failed
 
 
 def default_sessions_dir() -> Path:
-    """`$CHIMERA_TUI_SESSIONS`, else `./sessions`."""
-    return Path(os.environ.get("CHIMERA_TUI_SESSIONS") or "sessions")
+    """`$CHIMERA_TUI_SESSIONS`, else `./sessions` in a Chimera project, else the user data folder's."""
+    from chimera_tui.places import sessions_dir
+
+    return sessions_dir()
 
 
 def now_iso() -> str:
@@ -79,15 +91,6 @@ def _offsets(value: Any) -> list[float]:
             return []
         out.append(float(v))
     return out
-
-
-def drop_none(value: Any) -> Any:
-    """TOML has no null: drop None values (recursively) before writing a manifest."""
-    if isinstance(value, dict):
-        return {k: drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [drop_none(v) for v in value if v is not None]
-    return value
 
 
 @dataclass(slots=True)
@@ -169,21 +172,42 @@ def compute_aggregates(runs: list[RunRecord]) -> dict[str, Summary]:
     return aggregate([r.metrics for r in measured_ok(runs)])
 
 
+def pooled_itl(runs: list[RunRecord]) -> Summary:
+    """Every inter-token gap of the measured, successful runs, pooled (docs/metrics.md)."""
+    from chimera_tui.core.measure.stats import pooled_gaps
+
+    return pooled_gaps(r.token_offsets_ms for r in measured_ok(runs))
+
+
+def flag_counts(runs: list[RunRecord]) -> dict[str, int]:
+    """How many measured, successful runs carry each flag (only flags that occur), in FLAGS order."""
+    from chimera_tui.core.measure.metrics import FLAGS
+
+    ok = measured_ok(runs)
+    counts = {flag: sum(1 for r in ok if flag in r.metrics.flags) for flag in FLAGS}
+    return {flag: n for flag, n in counts.items() if n}
+
+
 @dataclass(slots=True)
 class Session:
     """A loaded (or live) session: manifest + runs + aggregates."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     runs: list[RunRecord]
     status: SessionStatus
     aggregates: dict[str, Summary]
-    #: multi-agent modes: one record per concurrent round (see core/concurrency.py)
-    rounds: list[dict[str, Any]] = field(default_factory=list)
+    #: multi-agent modes: one record per concurrent round (see core/measure/concurrency.py)
+    rounds: list[RoundMetrics] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # a plain dict (tests, importers) is checked into the typed manifest; likewise rounds
+        self.manifest = as_manifest(self.manifest)
+        self.rounds = [r if isinstance(r, RoundMetrics) else RoundMetrics.from_dict(r) for r in self.rounds]
 
     @property
     def id(self) -> str:
-        return str(self.manifest.get("id", self.path.name))
+        return self.manifest.id or self.path.name
 
     @property
     def counts(self) -> dict[str, int]:
@@ -220,11 +244,12 @@ def _pid_alive(pid: int) -> bool:
 class SessionWriter:
     """Writes one session as it runs. Every method leaves consistent files on disk."""
 
-    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, root: Path, manifest: Manifest | dict[str, Any]) -> None:
         self.root = root
+        manifest = as_manifest(manifest)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        model = safe_slug(str(manifest.get("model", {}).get("name", "model")), 30)
-        profile = safe_slug(str(manifest.get("profile", {}).get("name", "profile")), 30)
+        model = safe_slug(manifest.model_name or "model", 30)
+        profile = safe_slug(manifest.profile_name or "profile", 30)
         if root.is_symlink() and not root.exists():
             raise SessionError(f"the sessions directory {root} is a symbolic link to nothing")
         # 32 random bits, and a new draw if the folder exists anyway: two sessions never share an id
@@ -243,14 +268,16 @@ class SessionWriter:
                 raise SessionError(
                     f"cannot create session folder {self.path}: {exc.strerror or exc}"
                 ) from None
-        self.manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "id": self.id,
-            "created_at": now_iso(),
-            **manifest,
+        head = ("schema_version", "id", "created_at")
+        self.manifest = replace(
+            manifest,
+            schema_version=SCHEMA_VERSION,
+            id=self.id,
+            created_at=now_iso(),
+            key_order=(*head, *manifest.key_order) if manifest.key_order else (),
             # who writes it: a listing tells running from crashed by the manifest alone
-            "writer": {"pid": os.getpid(), "host": socket.gethostname()},
-        }
+            extra={**manifest.extra, "writer": {"pid": os.getpid(), "host": socket.gethostname()}},
+        )
         self.runs: list[RunRecord] = []
         self.rounds: list[dict[str, Any]] = []
         self.status: SessionStatus = "running"
@@ -278,7 +305,7 @@ class SessionWriter:
             self.runs.append(record)
         self._write_metrics()
 
-    def finish_round(self, record: dict[str, Any], runs: list[RunRecord]) -> None:
+    def finish_round(self, record: RoundMetrics | dict[str, Any], runs: list[RunRecord]) -> None:
         """Record a concurrent round and its finished calls in one write (multi-agent modes), so no
         disk write happens while another agent of the round is still streaming; on disk before the
         next round starts."""
@@ -289,7 +316,7 @@ class SessionWriter:
                     break
             else:
                 self.runs.append(run)
-        self.rounds.append(record)
+        self.rounds.append(record.to_dict() if isinstance(record, RoundMetrics) else record)
         self._write_metrics()
 
     def finish(
@@ -302,28 +329,31 @@ class SessionWriter:
         counts = Session(self.path, self.manifest, self.runs, status, aggregates).counts
         tok = aggregates.get("server_decode_rate")
         ttft = aggregates.get("ttft_ms")
-        self.manifest["result"] = drop_none(
-            {
-                **(extra_result or {}),
-                "status": status,
-                "error": error,
-                "finished_at": now_iso(),
-                "runs_ok": counts["ok"],
-                "runs_failed": counts["failed"],
-                "runs_cancelled": counts["cancelled"],
-                "mean_server_decode_rate": tok.mean if tok else None,
-                "mean_ttft_ms": ttft.mean if ttft else None,
-                "cv_server_decode_rate_pct": tok.cv_pct if tok else None,
-            }
+        self.manifest.result = Result.from_dict(
+            drop_none(
+                {
+                    **(extra_result or {}),
+                    "status": status,
+                    "error": error,
+                    "finished_at": now_iso(),
+                    "runs_ok": counts["ok"],
+                    "runs_failed": counts["failed"],
+                    "runs_cancelled": counts["cancelled"],
+                    "mean_server_decode_rate": tok.mean if tok else None,
+                    "mean_ttft_ms": ttft.mean if ttft else None,
+                    "cv_server_decode_rate_pct": tok.cv_pct if tok else None,
+                }
+            )
         )
         self._write_metrics()
         self._write_manifest()
-        return Session(self.path, self.manifest, list(self.runs), status, aggregates, list(self.rounds))
+        rounds = [RoundMetrics.from_dict(r) for r in self.rounds]
+        return Session(self.path, self.manifest.copy(), list(self.runs), status, aggregates, rounds)
 
     # -- files ----------------------------------------------------------------------------------
     def _write_manifest(self) -> None:
         try:
-            atomic_write_text(self.path / MANIFEST, tomli_w.dumps(drop_none(self.manifest)))
+            atomic_write_text(self.path / MANIFEST, tomli_w.dumps(self.manifest.to_toml_dict()))
         except OSError as exc:
             raise SessionError(f"cannot write {self.path / MANIFEST}: {exc.strerror or exc}") from None
 
@@ -351,9 +381,8 @@ class SessionWriter:
 COMPACT_PROMPT_CHARS = 256
 
 
-def _session_prompt(manifest: dict[str, Any]) -> str | None:
-    workload = manifest.get("workload")
-    prompt = workload.get("prompt") if isinstance(workload, dict) else None
+def _session_prompt(manifest: Manifest) -> str | None:
+    prompt = manifest.workload.prompt if manifest.workload is not None else None
     return prompt if isinstance(prompt, str) and len(prompt) >= COMPACT_PROMPT_CHARS else None
 
 
@@ -382,14 +411,16 @@ def load_session(path: Path) -> Session:
             raise ValueError("not a metrics document (an object with a list of runs)")
         base = _session_prompt(manifest)
         runs = [RunRecord.from_dict(_expand_prompt(r, base)) for r in doc.get("runs", [])]
-        rounds = [r for r in doc.get("rounds", []) if isinstance(r, dict)]
+        rounds = [RoundMetrics.from_dict(r) for r in doc.get("rounds", []) if isinstance(r, dict)]
     except FileNotFoundError:
         raise SessionError(f"{path.name}: {METRICS} is missing") from None
     except (OSError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         # truncated or hand-edited: not UTF-8, not JSON, or runs of the wrong shape
         raise SessionError(f"{path.name}: corrupt {METRICS}: {_one_line(exc)}") from None
-    status: SessionStatus = doc.get("status") if doc.get("status") in SESSION_STATUSES else "incomplete"
-    writer = doc.get("writer") if isinstance(doc.get("writer"), dict) else {}
+    raw_status = doc.get("status")
+    status: SessionStatus = raw_status if raw_status in SESSION_STATUSES else "incomplete"
+    raw_writer = doc.get("writer")
+    writer: dict[str, Any] = raw_writer if isinstance(raw_writer, dict) else {}
     writer_alive = (
         status == "running"
         and writer.get("host") == socket.gethostname()
@@ -424,43 +455,29 @@ class SessionSummary:
     cv_tok_s_pct: float | None
 
     @classmethod
-    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> SessionSummary:
-        result = manifest.get("result") if isinstance(manifest.get("result"), dict) else None
-        status = str(result.get("status")) if result else _unfinished_status(manifest)
-
-        def num(key: str) -> float | None:
-            value = result.get(key) if result else None
-            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-        def count(key: str) -> int | None:
-            value = result.get(key) if result else None
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-        def text(section: str) -> str:
-            value = manifest.get(section)
-            return str(value.get("name", "?")) if isinstance(value, dict) else "?"
-
+    def from_manifest(cls, path: Path, manifest: Manifest) -> SessionSummary:
+        result = manifest.result
         return cls(
             path=path,
-            id=str(manifest.get("id", path.name)),
-            created_at=str(manifest.get("created_at", "")),
-            label=str(manifest.get("label", "")),
-            model=text("model"),
-            profile=text("profile"),
-            mode=str(manifest.get("mode", "?")),
-            status=status,
-            runs_ok=count("runs_ok"),
-            runs_failed=count("runs_failed"),
-            mean_tok_s=num("mean_server_decode_rate"),
-            mean_ttft_ms=num("mean_ttft_ms"),
-            cv_tok_s_pct=num("cv_server_decode_rate_pct"),
+            id=manifest.id or path.name,
+            created_at=manifest.created_at or "",
+            label=manifest.label or "",
+            model=(manifest.model.name if manifest.model else None) or "?",
+            profile=(manifest.profile.name if manifest.profile else None) or "?",
+            mode=manifest.mode or "?",
+            status=(result.status or "?") if result else _unfinished_status(manifest),
+            runs_ok=result.runs_ok if result else None,
+            runs_failed=result.runs_failed if result else None,
+            mean_tok_s=result.mean_server_decode_rate if result else None,
+            mean_ttft_ms=result.mean_ttft_ms if result else None,
+            cv_tok_s_pct=result.cv_server_decode_rate_pct if result else None,
         )
 
 
-def _unfinished_status(manifest: dict[str, Any]) -> str:
+def _unfinished_status(manifest: Manifest) -> str:
     """A manifest without a result: still running (its writer, recorded in the manifest, alive) or
     left incomplete by a crash. Only the manifest is read (a listing never opens metrics.json)."""
-    writer = manifest.get("writer")
+    writer = manifest.extra.get("writer")
     if not isinstance(writer, dict):
         return "incomplete"
     alive = (
@@ -471,16 +488,16 @@ def _unfinished_status(manifest: dict[str, Any]) -> str:
     return "running" if alive else "incomplete"
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest of a session folder, checked for a usable schema version."""
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of a session folder, checked for a usable schema version and typed."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise SessionError(f"{path.name}: not a session (no {MANIFEST})")
     try:
-        manifest = tomllib.loads(read_text(manifest_path, MAX_MANIFEST_BYTES))
+        raw = tomllib.loads(read_text(manifest_path, MAX_MANIFEST_BYTES))
     except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError and UnicodeDecodeError too
         raise SessionError(f"{path.name}: unreadable {MANIFEST}: {_one_line(exc)}") from None
-    version = manifest.get("schema_version")
+    version = raw.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise SessionError(f"{path.name}: {MANIFEST} has no schema_version")
     if version > SCHEMA_VERSION:
@@ -488,22 +505,18 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); "
             "upgrade to read it"
         )
-    for section in _TABLES:
-        if section in manifest and not isinstance(manifest[section], dict):
-            raise SessionError(f"{path.name}: {MANIFEST}: '{section}' must be a table")
-    for section, key in _SUBTABLES:  # a value of the wrong type inside a readable session: missing
-        table = manifest.get(section)
-        if isinstance(table, dict) and key in table and not isinstance(table[key], dict):
-            del table[key]
-    if "writer" in manifest and not isinstance(manifest["writer"], dict):
-        del manifest["writer"]
-    return manifest
+    try:
+        return Manifest.from_dict(raw)
+    except ManifestError as exc:
+        raise SessionError(f"{path.name}: {MANIFEST}: {exc}") from None
 
 
-#: manifest sections that must be TOML tables when present
-_TABLES = ("tool", "model", "profile", "workload", "timeouts", "environment", "result")
-#: tables inside them, dropped (read as missing) when they hold something else
-_SUBTABLES = (("profile", "options"), ("workload", "options_sent"))
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Replace a session's manifest (atomic), as a SessionError when the disk refuses."""
+    try:
+        atomic_write_text(folder / MANIFEST, tomli_w.dumps(manifest.to_toml_dict()))
+    except OSError as exc:
+        raise SessionError(f"cannot write {folder / MANIFEST}: {exc.strerror or exc}") from None
 
 
 #: what a session id (or a prefix of one) can hold: the characters of safe_slug, at most 255
@@ -520,7 +533,7 @@ class SessionStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else default_sessions_dir()
 
-    def list(self) -> tuple[list[Session], list[BrokenSession]]:
+    def load_all(self) -> tuple[list[Session], list[BrokenSession]]:
         """Every session, newest first, and every folder that is not a readable session."""
         good: list[Session] = []
         broken: list[BrokenSession] = []
@@ -533,7 +546,7 @@ class SessionStore:
                 good.append(load_session(entry))
             except SessionError as exc:
                 broken.append(BrokenSession(entry, str(exc)))
-        good.sort(key=lambda s: str(s.manifest.get("created_at", "")), reverse=True)
+        good.sort(key=lambda s: s.manifest.created_at or "", reverse=True)
         return good, broken
 
     def summaries(self) -> tuple[list[SessionSummary], list[BrokenSession]]:
@@ -564,14 +577,8 @@ class SessionStore:
         folder = self._inside(path)
         manifest = read_manifest(folder)
         clean = " ".join(label.split())[:80]
-        if clean:
-            manifest["label"] = clean
-        else:
-            manifest.pop("label", None)
-        try:
-            atomic_write_text(folder / MANIFEST, tomli_w.dumps(drop_none(manifest)))
-        except OSError as exc:
-            raise SessionError(f"cannot write {folder / MANIFEST}: {exc.strerror or exc}") from None
+        manifest.label = clean or None
+        write_manifest(folder, manifest)
 
     def delete(self, path: Path) -> None:
         """Delete one session folder (and nothing outside the sessions directory)."""
