@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print details (tracebacks, requests) to stderr")
     parser.add_argument("--demo", action="store_true", help="run against the embedded Ollama simulator")
     parser.add_argument(
+        "--sim-mode",
+        dest="tui_sim_mode",
+        choices=("fifo", "shared-compute", "independent"),
+        default=None,
+        help="--demo: how the simulators serve concurrent agents (default fifo: one slot each)",
+    )
+    parser.add_argument(
         "--endpoint",
         action="append",
         default=None,
@@ -102,7 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="workflow: directory of CSV/JSON/Markdown files (default: the bundled sample data)",
     )
-    b.add_argument("--solo-baseline", action="store_true", help="run each agent alone first (contention)")
+    b.add_argument(
+        "--solo-baseline",
+        dest="solo_baseline",
+        action="store_true",
+        default=True,
+        help="each agent alone once before every measured round: capacity efficiency, contention (default)",
+    )
+    b.add_argument(
+        "--no-solo-baseline",
+        dest="solo_baseline",
+        action="store_false",
+        help="no solo calls: capacity efficiency and contention are then unknown",
+    )
     b.add_argument(
         "--contention-rate-drop",
         type=float,
@@ -164,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Ollama endpoint; repeat for dual/multi (default :11434 and :11435)",
     )
     b.add_argument("--demo", dest="bench_demo", action="store_true", help="use the embedded simulator")
+    b.add_argument(
+        "--sim-mode",
+        choices=("fifo", "shared-compute", "independent"),
+        default=None,
+        help="--demo: how the simulator serves concurrent agents (default: shared fifo, dual/multi "
+        "independent instances); shared-compute in dual/multi: the instances share one compute budget",
+    )
     b.add_argument("--sessions-dir", dest="bench_sessions_dir", type=Path, default=None, help="where to save")
     _add_timeouts(b)
 
@@ -204,7 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--load-s", type=float, default=1.5, help="simulated cold load time")
     sm.add_argument("--jitter", type=float, default=0.05, help="relative jitter of token gaps")
     sm.add_argument(
-        "--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)"
+        "--num-parallel",
+        type=int,
+        default=None,
+        help="slots per loaded model (like OLLAMA_NUM_PARALLEL; default 1, with --sim-mode 2)",
+    )
+    sm.add_argument(
+        "--sim-mode",
+        choices=("fifo", "shared-compute", "independent"),
+        default=None,
+        help="fifo: one slot, first come first served; shared-compute: the slots share one compute "
+        "budget (each stream slower); independent: each slot at full speed",
     )
     sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
     # benchmarks/timestamps.py: on exit, write each token line's perf_counter_ns() as JSON to PATH
@@ -266,22 +302,34 @@ def _sessions_root(args: argparse.Namespace) -> Path:
     return default_sessions_dir()
 
 
-def start_demo_simulator(num_parallel: int = 1) -> RunningSimulator:
+def start_demo_simulator(num_parallel: int = 1, **settings: Any) -> RunningSimulator:
     """The embedded simulator on a free loopback port, with demo-friendly speeds."""
     from chimera_tui.sim import OllamaSimulator, SimConfig, start_background
 
     # a 0.3 s model load: visible in the load phase and in cold runs, short enough that the demo's
     # first token comes within a second (docs/performance.md)
-    return start_background(OllamaSimulator(SimConfig(load_s=0.3, num_parallel=num_parallel)))
+    config = SimConfig(load_s=0.3, num_parallel=num_parallel, **settings)
+    return start_background(OllamaSimulator(config))
 
 
-def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
-    """One simulator (single, shared: one slot, like OLLAMA_NUM_PARALLEL=1), or one per agent."""
+def start_demo_simulators(mode: str, agents: int, sim_mode: str | None = None) -> list[RunningSimulator]:
+    """One simulator (single; shared: `sim_mode`, default fifo = one slot, like OLLAMA_NUM_PARALLEL=1),
+    or one per agent (dual/multi: independent instances; shared-compute: one compute budget)."""
+    from chimera_tui.sim import ComputeBudget, sim_mode_settings
+
     count = agents if mode in ("dual", "multi") else 1
+    if mode == "shared":
+        settings = sim_mode_settings(sim_mode or "fifo", agents)
+    elif sim_mode == "shared-compute":  # every instance (and slot) draws on one budget
+        settings = {"num_parallel": agents, "compute": "shared", "budget": ComputeBudget()}
+    elif sim_mode == "independent":
+        settings = {"num_parallel": agents}
+    else:  # one slot each, Ollama's default
+        settings = {"num_parallel": 1}
     sims: list[RunningSimulator] = []
     try:
         for _ in range(count):
-            sims.append(start_demo_simulator())
+            sims.append(start_demo_simulator(**settings))  # type: ignore[arg-type]
     except BaseException:
         for sim in sims:
             sim.stop()
@@ -349,7 +397,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     label, prompt = _read_prompt(args)
 
     demo = args.demo or args.bench_demo
-    sims = start_demo_simulators(args.mode, n) if demo else []
+    sims = start_demo_simulators(args.mode, n, args.sim_mode) if demo else []
     try:
         endpoints = [s.url for s in sims] if sims else _bench_endpoints(args, n)
         if args.mode == "shared":
@@ -634,13 +682,18 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         midstream_error_after=20 if args.fault == "midstream-error" else None,
         cut_after=20 if args.fault == "cut" else None,
     )
+    from chimera_tui.sim import sim_mode_settings
+
+    settings: dict[str, Any] = {"num_parallel": args.num_parallel or 1}
+    if args.sim_mode is not None:
+        settings = sim_mode_settings(args.sim_mode, args.num_parallel or 2)
     config = SimConfig(
         tokens_per_s=args.tokens_per_s,
         prompt_tokens_per_s=args.prompt_tokens_per_s,
         load_s=args.load_s,
         jitter=args.jitter,
-        num_parallel=args.num_parallel,
         faults=faults,
+        **settings,
     )
     config.record_emit_times = args.emit_times is not None
     sim = OllamaSimulator(config)

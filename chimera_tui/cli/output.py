@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chimera_tui.core.measure.compare import Comparison
-from chimera_tui.core.measure.concurrency import ROUND_STATS, contention_rate, round_aggregates
+from chimera_tui.core.measure.concurrency import (
+    CAPACITY_UNKNOWN,
+    ROUND_STATS,
+    contention_rate,
+    headline,
+    result_view,
+    round_aggregates,
+    round_views,
+)
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -53,6 +61,8 @@ class HeadlessProgress:
         self.tty = out.isatty()
         self._tokens = 0
         self._label = ""
+        #: each call's label by run index: the calls of a round finish in any order
+        self._labels: dict[int, str] = {}
         self._in_round = False
 
     def __call__(self, event: RunEvent) -> None:
@@ -77,9 +87,11 @@ class HeadlessProgress:
             self._in_round = True
         elif isinstance(event, RoundFinished):
             m = event.metrics
+            cap = m.get("capacity_efficiency_pct")
+            lead = f"capacity efficiency {fmt(cap)}%" if cap is not None else CAPACITY_UNKNOWN
             self._line(
-                f"    → {m['status']}: efficiency {fmt(m.get('efficiency_pct'))}%, speedup "
-                f"{fmt(m.get('speedup'), 2)}x, makespan {fmt(m.get('makespan_ms'))} ms, "
+                f"    → {m['status']}: {lead}, research {fmt(m.get('research_efficiency_pct'))}%, "
+                f"overlap {fmt(m.get('overlap_efficiency_pct'))}%, makespan {fmt(m.get('makespan_ms'))} ms, "
                 f"start skew {fmt(m.get('start_skew_ms'), 2)} ms; {m.get('cause') or ''}"
             )
         elif isinstance(event, RunStarted):
@@ -90,20 +102,23 @@ class HeadlessProgress:
             else:
                 agent = f" agent {event.agent + 1}" if self._in_round or event.solo else ""
                 self._label = f"  {kind}{agent} {event.number}/{event.total}:"
+            self._labels[event.index] = self._label
             if self.tty and not self._in_round:
                 self.out.write(self._label)
                 self.out.flush()
         elif isinstance(event, RunFinished):
             m = event.record.metrics
+            label = self._labels.pop(event.record.index, self._label)
             self._line(
-                f"{self._label} {fmt(m.server_decode_rate, 1)} tok/s (server), "
+                f"{label} {fmt(m.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(m.client_decode_rate, 1)} tok/s (client), TTFT {fmt(m.ttft_ms)} ms, "
                 f"{m.token_count} tokens, {sanitize_line(m.done_reason or '?')}",
                 clear=True,
             )
         elif isinstance(event, RunFailed):
+            label = self._labels.pop(event.record.index, self._label)
             self._line(
-                f"{self._label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
+                f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
                 clear=True,
             )
 
@@ -124,6 +139,8 @@ def summary_table(session: Session) -> str:
     )
     cols = ("metric", "mean ± sd", "CV%", "min", "max", "95% CI", "n")
     rows: list[tuple[str, ...]] = []
+    if session.rounds:  # multi-agent: this table pools the agents; per-agent figures follow
+        cols = ("metric (all agents)", *cols[1:])
     for key, label, unit, digits in SUMMARY_ROWS:
         s: Summary | None = session.aggregates.get(key)
         if s is None or s.n == 0:
@@ -190,9 +207,11 @@ def _table(cols: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def concurrency_lines(session: Session) -> list[str]:
-    """Multi-agent sessions: per-agent means, then round statistics (efficiency, speedup, skew)."""
+    """Multi-agent sessions: the headline (capacity efficiency, the research's and the overlap figure
+    beside it), per-agent means, then round statistics."""
     agents = session.manifest.get("agents", [])
-    lines = [f"mode {session.manifest.get('mode')}: {len(agents)} agents"]
+    result = result_view(session.manifest.get("result", {}), session.rounds)
+    lines = [f"mode {session.manifest.get('mode')}: {len(agents)} agents", headline(result)]
     agent_rows = []
     for agent in agents:
         i = agent.get("index", 0)
@@ -227,12 +246,19 @@ def concurrency_lines(session: Session) -> list[str]:
     statuses = [r.get("status") for r in session.rounds if not r.get("warmup")]
     partial = statuses.count("partial")
     rate = contention_rate(session.rounds)
-    result = session.manifest.get("result", {})
+    research = contention_rate(session.rounds, "research_contended")
+    hint = " (no solo baseline: run without --no-solo-baseline)" if rate is None else ""
     lines.append(
         f"rounds: {statuses.count('ok')} complete, {partial} partial; contention rate "
-        f"{'—' if rate is None else f'{rate:.0f}%'} (needs --solo-baseline); "
+        f"{'—' if rate is None else f'{rate:.0f}%'} (decode rate −10% or TTFT +50% vs solo), research "
+        f"contention rate {'—' if research is None else f'{research:.0f}%'} (TTFT > 3 s above solo){hint}; "
         f"where time went: {result.get('dominant_cause') or '—'}"
     )
+    missing = sorted(
+        {m for r in round_views(session.rounds) for m in r.get("missing", [])} - {CAPACITY_UNKNOWN}
+    )
+    for note in missing:
+        lines.append(f"not available: {note}")
     for warning in session.manifest.get("concurrency", {}).get("preflight_warnings", []):
         lines.append(f"warning: {sanitize_line(str(warning))}")
     return lines
@@ -254,7 +280,9 @@ def session_json(session: Session) -> dict[str, Any]:
         "round_aggregates": {k: v.to_dict() for k, v in round_aggregates(session.rounds).items()}
         if session.rounds
         else {},
-        "result": session.manifest.get("result", {}),
+        "result": result_view(session.manifest.get("result", {}), session.rounds)
+        if session.rounds
+        else session.manifest.get("result", {}),
         "runs": [
             {
                 "index": r.index,
@@ -344,4 +372,5 @@ def comparison_table(c: Comparison) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(f"verdicts: {c.method}")
+    lines += [f"compared: {note}" for note in c.notes]
     return "\n".join(lines)

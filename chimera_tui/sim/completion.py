@@ -236,7 +236,15 @@ async def handle(kind: Kind, body: bytes, t0: int, number: int, send: Send, sim:
             return
         sink: _Sink = _StreamSink(send) if req.stream else _WholeSink(send)
         async with runner.slots:  # waiting here is in total_duration, not load_duration
-            await _produce(sim, req, options, (t0, load_ns, number), sink)
+            shared = sim.config.compute == "shared"
+            budget = sim.config.budget
+            if shared:
+                budget.enter()
+            try:
+                await _produce(sim, req, options, (t0, load_ns, number), sink)
+            finally:
+                if shared:
+                    budget.leave()
     finally:
         sim.scheduler.release(runner)
 
@@ -254,13 +262,17 @@ async def _produce(
     thoughts, words, jitter = text.tokens(seed ^ 0x7A1C), text.tokens(seed), random.Random(seed ^ 0x5EED)
     gap_ns = 1e9 / cfg.tokens_per_s
 
+    def share() -> int:
+        """Streams sharing the compute budget right now (1 with independent slots)."""
+        return max(cfg.budget.active, 1) if cfg.compute == "shared" else 1
+
     t_prefill = time.perf_counter_ns()
-    deadline = t_prefill + req.prompt_tokens / cfg.prompt_tokens_per_s * 1e9
+    deadline = t_prefill + req.prompt_tokens / cfg.prompt_tokens_per_s * 1e9 * share()
     await _sleep_until(int(deadline))
     t_first = time.perf_counter_ns()
     for i in range(max(count, 1)):
         if i:
-            deadline += gap_ns * (1.0 + jitter.uniform(-cfg.jitter, cfg.jitter))
+            deadline += gap_ns * share() * (1.0 + jitter.uniform(-cfg.jitter, cfg.jitter))
             await _sleep_until(int(deadline))
         if faults.midstream_error_after is not None and i >= faults.midstream_error_after:
             await sink.fail(RUNNER_ERROR)

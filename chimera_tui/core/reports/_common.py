@@ -430,14 +430,51 @@ AGENT_HEADERS = (
     "n",
 )
 ROUND_STAT_HEADERS = ("round metric", "mean ± sd (CV%)", "95% CI", "n")
-ROUND_HEADERS = ("round", "status", "efficiency %", "speedup", "makespan ms", "start skew ms", "cause")
+ROUND_HEADERS = (
+    "round",
+    "status",
+    "capacity efficiency %",
+    "research efficiency %",
+    "overlap efficiency %",
+    "makespan ms",
+    "start skew ms",
+    "cause",
+)
+
+
+def concurrency_notes(session: Session) -> list[str]:
+    """Multi-agent sessions, in sentences: the headline (capacity efficiency first, the research's
+    and the overlap figure beside it), both contention rates, and what an older session cannot show."""
+    from chimera_tui.core.measure.concurrency import (
+        CAPACITY_UNKNOWN,
+        contention_rate,
+        headline,
+        result_view,
+        round_views,
+    )
+
+    result = result_view(session.manifest.get("result", {}), session.rounds)
+    rate = contention_rate(session.rounds)
+    research = contention_rate(session.rounds, "research_contended")
+    lines = [
+        f"Efficiency (mean over complete measured rounds): {headline(result)}.",
+        "Contention rate (decode rate −10% or TTFT +50% vs solo): "
+        f"{'—' if rate is None else f'{rate:.0f}%'}; research contention rate (TTFT more than 3 s "
+        f"above solo, TR110/TR114): {'—' if research is None else f'{research:.0f}%'}.",
+        "Per-call figures are per agent; the results table above pools all agents.",
+    ]
+    missing = sorted(
+        {m for r in round_views(session.rounds) for m in r.get("missing", [])} - {CAPACITY_UNKNOWN}
+    )
+    lines += [f"Not available: {m}." for m in missing]
+    return lines
 
 
 def concurrency_tables(
     session: Session,
 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]]]:
     """Multi-agent sessions: per-agent results, round statistics, and every round."""
-    from chimera_tui.core.measure.concurrency import ROUND_STATS, round_aggregates
+    from chimera_tui.core.measure.concurrency import ROUND_STATS, round_aggregates, round_view
     from chimera_tui.core.measure.stats import aggregate
     from chimera_tui.core.store.sessions import measured_ok
 
@@ -473,12 +510,13 @@ def concurrency_tables(
         (
             number,
             value_text(r.get("status")),
-            fmt(r.get("efficiency_pct"), 1),
-            fmt(r.get("speedup"), 2),
+            fmt(r.get("capacity_efficiency_pct"), 1),
+            fmt(r.get("research_efficiency_pct"), 1),
+            fmt(r.get("overlap_efficiency_pct"), 1),
             fmt(r.get("makespan_ms"), 0),
             fmt(r.get("start_skew_ms"), 2),
             value_text(r.get("cause") or "—"),
         )
-        for number, r in zip(numbers, session.rounds, strict=True)
+        for number, r in zip(numbers, map(round_view, session.rounds), strict=True)
     ]
     return agents, stats_rows, rounds

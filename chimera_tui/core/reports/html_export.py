@@ -152,6 +152,7 @@ def _concurrency(session: Session) -> list[str]:
     mode = session.manifest.get("mode", "?")
     return [
         f"<h3>Concurrency: {h(mode)} mode, {len(agents)} agents</h3>",
+        *(f"<p>{h(note)}</p>" for note in c.concurrency_notes(session)),
         _table(c.AGENT_HEADERS, agents),
         _table(c.ROUND_STAT_HEADERS, stats) if stats else "<p>No complete measured rounds.</p>",
         _table(c.ROUND_HEADERS, rounds),

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 VERDICT_STYLE = {
     "faster": "bold green",
     "slower": "bold red",
+    "higher (better)": "bold green",
+    "lower (better)": "bold green",
+    "higher (worse)": "bold red",
+    "lower (worse)": "bold red",
     "within noise": "dim",
     "too few runs": "yellow",
 }
@@ -97,7 +101,8 @@ class CompareScreen(Screen[None]):
                 row.append("—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%")
                 row.append(Text(col.verdict, style=VERDICT_STYLE.get(col.verdict, "")))
             table.add_row(*row)
-        self.query_one("#compare-method", Static).update(f"verdicts: {escape(c.method)}")
+        notes = "".join(f"\ncompared: {escape(note)}" for note in c.notes)
+        self.query_one("#compare-method", Static).update(f"verdicts: {escape(c.method)}{notes}")
         rate = [
             (label, values_for(s, "server_decode_rate"))
             for label, s in zip(labels, self.sessions, strict=True)
