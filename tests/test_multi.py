@@ -225,3 +225,103 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
         nvml_module=roomy,
     )
     assert (await r.run()).manifest["concurrency"]["preflight_warnings"] == []
+
+
+# -- the simulator's three concurrency modes against their closed-form figures ------------------------
+# 2 agents; a call alone takes T ≈ 300 ms (90 tokens at 300 tok/s, jitter 0). The simulator paces
+# tokens on absolute deadlines from the request's start, so lateness never accumulates: what differs
+# from the closed form is fixed per-call overhead (in-process HTTP, event-loop wake-ups), a few ms
+# per call, plus scheduling hiccups on a loaded machine. ±10 percentage points leaves 30 ms of slack
+# per round while still telling the three cases apart (50 / 75 / 100%).
+TOL = 10.0
+
+
+async def _mode_session(tmp_path: Path, sim_mode: str) -> dict:
+    from chimera_tui.sim import sim_mode_settings
+
+    settings = sim_mode_settings(sim_mode, 2)
+    sims = {"http://a": fast_sim(tokens_per_s=300.0, **settings)}
+    spec = multi_spec("shared", ["http://a", "http://a"], runs=3, num_predict=90)
+    session = await runner(spec, sims, tmp_path).run()
+    assert session.status == "complete"
+    return session.manifest["result"]
+
+
+async def test_sim_fifo_one_slot(tmp_path: Path) -> None:
+    result = await _mode_session(tmp_path, "fifo")
+    assert result["mean_capacity_efficiency_pct"] == pytest.approx(50.0, abs=TOL)
+    assert result["mean_research_efficiency_pct"] == pytest.approx(75.0, abs=TOL)
+    assert result["mean_overlap_efficiency_pct"] == pytest.approx(50.0, abs=TOL)
+    assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
+
+
+async def test_sim_slots_sharing_one_compute_budget(tmp_path: Path) -> None:
+    result = await _mode_session(tmp_path, "shared-compute")
+    assert result["mean_capacity_efficiency_pct"] == pytest.approx(50.0, abs=TOL)
+    assert result["mean_research_efficiency_pct"] == pytest.approx(100.0, abs=TOL)
+    assert result["mean_overlap_efficiency_pct"] == pytest.approx(100.0, abs=TOL)
+    assert result["dominant_cause"] == "slower decoding (decode rate below solo)"
+    assert result["contention_rate_pct"] == 100.0
+
+
+async def test_sim_independent_instances(tmp_path: Path) -> None:
+    result = await _mode_session(tmp_path, "independent")
+    for kind in ("capacity", "research", "overlap"):
+        assert result[f"mean_{kind}_efficiency_pct"] == pytest.approx(100.0, abs=TOL), kind
+
+
+async def test_every_round_figure_recomputes_from_the_saved_file(tmp_path: Path) -> None:
+    sims = {"http://a": fast_sim(tokens_per_s=300.0, num_parallel=1)}
+    session = await runner(multi_spec("shared", ["http://a", "http://a"], runs=2), sims, tmp_path).run()
+    doc = json.loads((session.path / "metrics.json").read_text(encoding="utf-8"))
+    rounds = doc["rounds"]
+    assert len(rounds) == 3
+    for r in rounds:
+        timeline = r["timeline"]
+        assert [a["agent"] for a in timeline] == [0, 1] and all(a["ok"] for a in timeline)
+        for a in timeline:  # relative to the round's release: sends just after it, in order
+            assert 0 <= a["send_ms"] <= a["first_token_ms"] <= a["end_ms"]
+        n = len(timeline)
+        sends, ends = [a["send_ms"] for a in timeline], [a["end_ms"] for a in timeline]
+        makespan = max(ends) - min(sends)
+        own = sum(a["end_ms"] - a["send_ms"] for a in timeline)
+        served = sum(a["end_ms"] - a["send_ms"] - a["server_wait_ms"] for a in timeline)
+        assert r["makespan_ms"] == pytest.approx(makespan, abs=1e-6)
+        assert r["start_skew_ms"] == pytest.approx(max(sends) - min(sends), abs=1e-6)
+        assert r["research_efficiency_pct"] == pytest.approx(own / makespan / n * 100)
+        assert r["research_speedup"] == pytest.approx(own / makespan)
+        assert r["overlap_efficiency_pct"] == pytest.approx(served / makespan / n * 100)
+        if r["warmup"]:
+            assert r["capacity_efficiency_pct"] is None  # no solo calls before warm-up rounds
+            continue
+        solo = sum(a["solo_e2e_ms"] for a in timeline)
+        assert r["capacity_efficiency_pct"] == pytest.approx(solo / makespan / n * 100)
+        assert r["capacity_speedup"] == pytest.approx(solo / makespan)
+        # the solo figures in the timeline are the saved solo calls that ran just before the round
+        solo_runs = [run for run in doc["runs"] if run.get("solo")]
+        e2e = {round(run["metrics"]["e2e_ms"], 6) for run in solo_runs}
+        assert all(round(a["solo_e2e_ms"], 6) in e2e for a in timeline)
+
+
+def test_a_session_saved_before_the_three_efficiencies_still_reads(tmp_path: Path) -> None:
+    from chimera_tui.cli.output import concurrency_lines
+    from chimera_tui.core.reports import export_sessions
+
+    sims = {"http://a": fast_sim(tokens_per_s=300.0, num_parallel=1)}
+    spec = multi_spec("shared", ["http://a", "http://a"], runs=2, solo_baseline=False)
+    session = anyio.run(runner(spec, sims, tmp_path).run)
+    path = session.path / "metrics.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    for r in doc["rounds"]:  # rewrite the rounds as the previous version saved them
+        r["efficiency_pct"], r["speedup"] = r.pop("overlap_efficiency_pct"), r.pop("overlap_speedup")
+        r["efficiency_vs_solo_pct"], r["speedup_vs_solo"] = None, None
+        for key in ("timeline", "capacity_efficiency_pct", "capacity_speedup", "research_efficiency_pct"):
+            r.pop(key)
+        r.pop("research_speedup"), r.pop("research_contended"), r.pop("sum_solo_ms")
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    old = load_session(session.path)
+    text = "\n".join(concurrency_lines(old))
+    assert "capacity unknown (no solo baseline)" in text
+    assert "not available: per-agent send / first-token / end times not saved" in text
+    md = export_sessions([old], "md")
+    assert "research efficiency 7" in md or "research efficiency 8" in md  # ≈ 75%, from sum_e2e_ms
