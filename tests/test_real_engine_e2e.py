@@ -136,7 +136,7 @@ async def test_dual_servers_run_in_parallel(
         session = await MultiRunner(_multi("dual", [a.url, b.url], model), tmp_path).run()
     result = session.manifest["result"]
     assert session.status == "complete"
-    assert result["mean_efficiency_pct"] > 85, result  # two servers, one core each: close to 2x
+    assert result["mean_overlap_efficiency_pct"] > 85, result  # two servers, one core each: close to 2x
     assert result["mean_start_skew_ms"] < 10
 
 
@@ -147,7 +147,7 @@ async def test_shared_server_with_one_slot_serializes(
         model = await _model(s.url)
         session = await MultiRunner(_multi("shared", [s.url, s.url], model), tmp_path).run()
     result = session.manifest["result"]
-    assert 40 < result["mean_efficiency_pct"] < 65, result
+    assert 40 < result["mean_overlap_efficiency_pct"] < 65, result
     assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
     assert any(
         "1 parallel slot(s) for 2 agents" in w for w in session.manifest["concurrency"]["preflight_warnings"]

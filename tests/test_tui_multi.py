@@ -63,7 +63,7 @@ async def test_dual_live_screen_runs_both_agents_side_by_side(tmp_path: Path) ->
         saved = load_session(live.session.path)
         assert saved.manifest["mode"] == "dual"
         assert [a["endpoint"] for a in saved.manifest["agents"]] == ["http://a", "http://b"]
-        assert saved.manifest["result"]["mean_efficiency_pct"] > 90
+        assert saved.manifest["result"]["mean_overlap_efficiency_pct"] > 90
         assert "efficiency" in str(live.query_one("#phase").render())
 
 
@@ -80,7 +80,7 @@ async def test_shared_live_screen_shows_the_serialization(tmp_path: Path) -> Non
         )
         session = app.screen.session
         assert session.manifest["mode"] == "shared"
-        assert session.manifest["result"]["mean_efficiency_pct"] < 60
+        assert session.manifest["result"]["mean_overlap_efficiency_pct"] < 60
         assert session.manifest["result"]["dominant_cause"].startswith("waiting for a slot")
         await pilot.press("v")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "SessionDetailScreen")
