@@ -325,3 +325,27 @@ def test_a_session_saved_before_the_three_efficiencies_still_reads(tmp_path: Pat
     assert "not available: per-agent send / first-token / end times not saved" in text
     md = export_sessions([old], "md")
     assert "research efficiency 7" in md or "research efficiency 8" in md  # ≈ 75%, from sum_e2e_ms
+
+
+def test_cli_demo_sim_mode_shared_compute(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # real sockets on a possibly loaded machine: wide bounds, still far apart (50% vs 100%)
+    argv = ["bench", "--demo", "--mode", "shared", "--sim-mode", "shared-compute", "--runs", "2"]
+    argv += ["--warmup", "0", "--num-predict", "30", "--json", "--sessions-dir", str(tmp_path)]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)["result"]
+    assert result["mean_capacity_efficiency_pct"] < 70.0
+    assert result["mean_research_efficiency_pct"] > 85.0 and result["mean_overlap_efficiency_pct"] > 85.0
+
+
+def test_sim_command_modes_parse() -> None:
+    from chimera_tui.cli import build_parser
+    from chimera_tui.sim import sim_mode_settings
+
+    args = build_parser().parse_args(["sim", "--sim-mode", "shared-compute", "--num-parallel", "3"])
+    assert args.sim_mode == "shared-compute" and args.num_parallel == 3
+    assert sim_mode_settings("shared-compute", 3) == {"num_parallel": 3, "compute": "shared"}
+    assert sim_mode_settings("fifo", 3) == {"num_parallel": 1, "compute": "independent"}
+    with pytest.raises(ValueError):
+        sim_mode_settings("bogus", 2)
+    assert build_parser().parse_args(["bench", "--no-solo-baseline"]).solo_baseline is False
+    assert build_parser().parse_args(["bench"]).solo_baseline is True
