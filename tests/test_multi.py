@@ -39,7 +39,9 @@ async def test_dual_reaches_near_perfect_efficiency(tmp_path: Path) -> None:
     measured = [r for r in session.rounds if not r["warmup"]]
     assert len(measured) == 5 and all(r["status"] == "ok" for r in measured)
     result = session.manifest["result"]
-    assert result["mean_overlap_efficiency_pct"] >= 99.0
+    # client and both simulators share one event loop: on a loaded machine a few ms per round go to
+    # scheduling, so the bounds leave ~5 points (the one-slot case sits at 50%)
+    assert result["mean_overlap_efficiency_pct"] >= 95.0
     assert result["mean_capacity_efficiency_pct"] >= 90.0  # independent instances: real capacity
     for r in measured:
         assert r["start_skew_ms"] < 5.0  # the barrier

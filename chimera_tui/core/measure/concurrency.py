@@ -176,7 +176,11 @@ def round_metrics(
     origin = release_ns if release_ns is not None else (min(sends) if sends else 0)
     timeline = []
     for c in calls:
-        e2e = (c.t_end_ns - c.t_send_ns) / 1e6 if c.ok and c.t_send_ns is not None and c.t_end_ns else None
+        own_ms = (
+            (c.t_end_ns - c.t_send_ns) / 1e6
+            if c.ok and c.t_send_ns is not None and c.t_end_ns is not None
+            else None
+        )
         base = solo.get(c.agent)
         timeline.append(
             {
@@ -185,7 +189,7 @@ def round_metrics(
                 "send_ms": _rel_ms(c.t_send_ns, origin),
                 "first_token_ms": _rel_ms(c.t_first_ns, origin),
                 "end_ms": _rel_ms(c.t_end_ns, origin),
-                "server_wait_ms": None if e2e is None else _wait_ms(c.metrics, e2e),
+                "server_wait_ms": None if own_ms is None else _wait_ms(c.metrics, own_ms),
                 "tokens": c.metrics.eval_count if c.metrics.eval_count is not None else c.metrics.token_count,
                 "ttft_ms": c.metrics.ttft_ms,
                 "decode_rate": c.metrics.server_decode_rate,
@@ -302,7 +306,8 @@ def round_view(r: dict[str, Any]) -> dict[str, Any]:
     out["overlap_speedup"] = r.get("speedup")
     out["capacity_efficiency_pct"] = r.get("efficiency_vs_solo_pct")
     out["capacity_speedup"] = r.get("speedup_vs_solo")
-    n = r.get("agents") if isinstance(r.get("agents"), int) else 0
+    agents = r.get("agents")
+    n = agents if isinstance(agents, int) else 0
     out["research_speedup"], out["research_efficiency_pct"] = efficiency(
         r.get("sum_e2e_ms"), r.get("makespan_ms"), n
     )
