@@ -198,6 +198,9 @@ async def test_multi_session_reports_have_a_concurrency_section(tmp_path: Path) 
     md = export_sessions([session], "md")
     assert "### Concurrency: dual mode, 2 agents" in md and "capacity efficiency" in md
     assert "research efficiency" in md and "overlap efficiency" in md
+    assert "| metric (all agents) |" in md  # the pooled table says so; per-agent figures follow
+    assert "capacity efficiency" in md.split("## 3. Results")[0]  # the summary leads with capacity
+    assert "| round | status | capacity efficiency % | research efficiency % | overlap efficiency %" in md
     assert "| w1 |" in md and "| 1 |" in md and "| 2 |" in md
     html = export_sessions([session], "html")
     assert "Concurrency: dual mode" in html

@@ -64,6 +64,13 @@ assert set(METRIC_INFO) == set(NUMERIC_METRICS), "REPORT_METRICS must cover ever
 DASH = "—"
 
 RESULT_HEADERS: tuple[str, ...] = ("metric", "mean", "stddev", "CV%", "min", "max", "95% CI", "n")
+
+
+def result_headers(session: Session) -> tuple[str, ...]:
+    """RESULT_HEADERS; a multi-agent session's table pools its agents and says so."""
+    return ("metric (all agents)", *RESULT_HEADERS[1:]) if session.rounds else RESULT_HEADERS
+
+
 RUN_HEADERS: tuple[str, ...] = (
     "run",
     "warm-up",
@@ -399,9 +406,16 @@ def headline(session: Session) -> str:
     if ttft is not None and ttft.n:
         parts.append(f"TTFT {fmt_mean_sd_cv(ttft, 1)} ms")
     n = len(measured_ok(session.runs))
+    lead = ""
+    if session.rounds:  # multi-agent: the efficiencies lead, capacity first; per-call figures pooled
+        from chimera_tui.core.measure.concurrency import headline as efficiency_headline
+        from chimera_tui.core.measure.concurrency import result_view
+
+        result = result_view(session.manifest.get("result", {}), session.rounds)
+        lead = f"{efficiency_headline(result)}. All agents pooled: "
     if not parts:
-        return f"No successful measured runs ({counts_text(session)})."
-    return f"Over {n} successful measured run{'s' if n != 1 else ''}: " + "; ".join(parts) + "."
+        return f"{lead}No successful measured runs ({counts_text(session)})."
+    return f"{lead}Over {n} successful measured run{'s' if n != 1 else ''}: " + "; ".join(parts) + "."
 
 
 def run_values(session: Session, key: str) -> list[float]:

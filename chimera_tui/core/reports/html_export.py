@@ -178,7 +178,7 @@ def session_html(session: Session) -> str:
         "<h2>2. Environment</h2>",
         _table(("item", "value"), c.environment_rows(session)),
         "<h2>3. Results</h2>",
-        _table(c.RESULT_HEADERS, results, _RESULT_NUMERIC)
+        _table(c.result_headers(session), results, _RESULT_NUMERIC)
         if results
         else "<p>No successful measured runs.</p>",
         _charts(session_labels([session]), [session]),

@@ -108,7 +108,7 @@ def session_markdown(session: Session) -> str:
         "",
     ]
     results = c.result_rows(session)
-    lines.append(md_table(c.RESULT_HEADERS, results) if results else "No successful measured runs.")
+    lines.append(md_table(c.result_headers(session), results) if results else "No successful measured runs.")
     if session.rounds:
         agents, stats, rounds = c.concurrency_tables(session)
         lines += [
