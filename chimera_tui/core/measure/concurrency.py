@@ -102,27 +102,68 @@ ROUND_STATS: tuple[tuple[str, str, str], ...] = (
     ("wait_share_pct", "slot wait share", "%"),
 )
 
-#: the three efficiencies as the catalogue should list them: (key, label, definition, measured by)
-EFFICIENCY_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
-    (
-        "capacity_efficiency_pct",
+#: the new concurrency figures as the metric catalogue should list them (core/measure/catalogue.py):
+#: key -> (label, unit, better, verdict words, measured by, definition). Verdict words "level" mean
+#: higher / lower (better / worse), never faster / slower.
+ROUND_METRIC_INFO: dict[str, tuple[str, str, str, str, str, str]] = {
+    "capacity_efficiency_pct": (
         "capacity efficiency",
-        "Σ each agent's solo end-to-end for the same call / makespan / N × 100%",
-        "client (solo and concurrent calls timed by chimera-tui)",
-    ),
-    (
-        "research_efficiency_pct",
-        "research efficiency (TR110/TR113/TR114)",
-        "Σ the agents' own end-to-end times, waiting included / makespan / N × 100%",
+        "%",
+        "higher",
+        "level",
         "client",
+        "Σ each agent's solo end-to-end (same call) / makespan / N × 100%; None without a solo baseline",
     ),
-    (
-        "overlap_efficiency_pct",
+    "capacity_speedup": (
+        "capacity speedup",
+        "x",
+        "higher",
+        "level",
+        "client",
+        "Σ solo end-to-end / makespan",
+    ),
+    "research_efficiency_pct": (
+        "research efficiency (TR110/TR113/TR114)",
+        "%",
+        "higher",
+        "level",
+        "client",
+        "Σ the agents' own end-to-end times, waiting included / makespan / N × 100%",
+    ),
+    "research_speedup": ("research speedup", "x", "higher", "level", "client", "Σ end-to-end / makespan"),
+    "overlap_efficiency_pct": (
         "overlap efficiency",
+        "%",
+        "higher",
+        "level",
+        "client + server",
         "Σ (end-to-end − server wait) / makespan / N × 100%",
-        "client times, server wait (queue gap or e2e − prompt − decode)",
     ),
-)
+    "overlap_speedup": (
+        "overlap speedup",
+        "x",
+        "higher",
+        "level",
+        "client + server",
+        "Σ (end-to-end − server wait) / makespan",
+    ),
+    "contention_rate_pct": (
+        "contention rate",
+        "%",
+        "lower",
+        "level",
+        "client + server",
+        "share of complete measured rounds where a decode rate fell > 10% or a TTFT grew > 50% vs solo",
+    ),
+    "research_contention_rate_pct": (
+        "research contention rate (TR110/TR114)",
+        "%",
+        "lower",
+        "level",
+        "client",
+        "share of complete measured rounds where an agent's TTFT was more than 3 s above its solo TTFT",
+    ),
+}
 
 
 def _wait_ms(m: CallMetrics, e2e_ms: float) -> float:
