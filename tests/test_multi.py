@@ -354,3 +354,24 @@ def test_sim_command_modes_parse() -> None:
         sim_mode_settings("bogus", 2)
     assert build_parser().parse_args(["bench", "--no-solo-baseline"]).solo_baseline is False
     assert build_parser().parse_args(["bench"]).solo_baseline is True
+
+
+def test_console_names_the_agent_whose_call_finished_in_any_order() -> None:
+    import io
+
+    from chimera_tui.cli.output import HeadlessProgress
+    from chimera_tui.core.run.events import RoundStarted, RunFinished
+    from chimera_tui.core.store.sessions import RunRecord
+
+    out = io.StringIO()
+    progress = HeadlessProgress(out)
+    progress(RunStarted(0, 1, 1, False, agent=0, solo=True))
+    progress(RunFinished(RunRecord(0, False, "ok", "t", agent=0, solo=True)))
+    progress(RoundStarted(0, 1, 1, False))
+    progress(RunStarted(1, 1, 1, False, agent=0))
+    progress(RunStarted(2, 1, 1, False, agent=1))
+    progress(RunFinished(RunRecord(2, False, "ok", "t", agent=1, round=0)))  # agent 2 ends first
+    progress(RunFinished(RunRecord(1, False, "ok", "t", agent=0, round=0)))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("  solo agent 1 1/1:")
+    assert [line.split(":")[0].strip() for line in lines[2:4]] == ["agent 2", "agent 1"]

@@ -86,6 +86,7 @@ class HeadlessProgress:
             self._line(f"  {kind} {event.number}/{event.total}:")
             self._in_round = True
         elif isinstance(event, RoundFinished):
+            self._in_round = False  # solo calls between rounds get their own (live) lines again
             m = event.metrics
             cap = m.get("capacity_efficiency_pct")
             lead = f"capacity efficiency {fmt(cap)}%" if cap is not None else CAPACITY_UNKNOWN
