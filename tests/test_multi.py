@@ -188,6 +188,14 @@ async def test_compare_shared_with_dual_shows_the_efficiency_difference(tmp_path
     assert ttft2.spec.label.endswith("agent 2") and ttft2.columns[0].summary.n == 4
     assert not any(mc.spec.agent is None and mc.spec.key == "ttft_ms" for mc in c.metrics)
     assert c.notes and "agent i with agent i" in c.notes[0]
+    from chimera_tui.core.run.single import BenchRunner
+    from tests.helpers import spec as single_spec
+
+    single_sim = fast_sim(tokens_per_s=300.0)
+    single = await BenchRunner(single_spec(runs=3), tmp_path, transport=single_sim.transport()).run()
+    c2 = compare_sessions([single, shared])
+    assert c2.metric("ttft_ms", agent=0).columns[1].verdict != "no agent 1 on one side"
+    assert c2.metric("ttft_ms", agent=1).columns[1].verdict == "no agent 2 on one side"
 
 
 async def test_multi_session_reports_have_a_concurrency_section(tmp_path: Path) -> None:

@@ -260,7 +260,12 @@ def compare_sessions(
             p = permutation_p_value(
                 base_values, values_for(other_session, spec.key, spec.agent), resamples, seed
             )
-            columns.append(SessionColumn(other, delta, delta_pct, p, verdict(spec, base, other, p, alpha)))
+            word = verdict(spec, base, other, p, alpha)
+            if spec.agent is not None and spec.agent >= min(
+                _agent_count(sessions[0]), _agent_count(other_session)
+            ):
+                word = f"no agent {spec.agent + 1} on one side"
+            columns.append(SessionColumn(other, delta, delta_pct, p, word))
         metrics.append(MetricComparison(spec, columns))
     method = (
         f"two-sided permutation test on the difference of means, {resamples:,} resamples "
