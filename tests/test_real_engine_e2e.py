@@ -137,6 +137,9 @@ async def test_dual_servers_run_in_parallel(
     result = session.manifest["result"]
     assert session.status == "complete"
     assert result["mean_overlap_efficiency_pct"] > 85, result  # two servers, one core each: close to 2x
+    # capacity against solo calls is measured, but not bounded here: the two servers compete for this
+    # machine's cores with everything else running (58-76% seen on a loaded 2-core machine)
+    assert result["mean_capacity_efficiency_pct"] is not None, result
     assert result["mean_start_skew_ms"] < 10
 
 
@@ -148,6 +151,8 @@ async def test_shared_server_with_one_slot_serializes(
         session = await MultiRunner(_multi("shared", [s.url, s.url], model), tmp_path).run()
     result = session.manifest["result"]
     assert 40 < result["mean_overlap_efficiency_pct"] < 65, result
+    assert 40 < result["mean_capacity_efficiency_pct"] < 65, result  # no capacity gained
+    assert 65 < result["mean_research_efficiency_pct"] < 85, result  # the research's figure: ~75%
     assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
     assert any(
         "1 parallel slot(s) for 2 agents" in w for w in session.manifest["concurrency"]["preflight_warnings"]
