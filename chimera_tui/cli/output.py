@@ -260,6 +260,10 @@ def concurrency_lines(session: Session) -> list[str]:
     )
     for note in missing:
         lines.append(f"not available: {note}")
+    drift = result.get("solo_drift_pct")
+    if drift:
+        parts = ", ".join(f"agent {i + 1} {'—' if d is None else f'{d:+.1f}%'}" for i, d in enumerate(drift))
+        lines.append(f"solo baseline: each agent alone before every measured round; solo time drift {parts}")
     for warning in session.manifest.get("concurrency", {}).get("preflight_warnings", []):
         lines.append(f"warning: {sanitize_line(str(warning))}")
     return lines

@@ -424,9 +424,32 @@ def session_result(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[f"mean_{kind}_speedup"] = agg[f"{kind}_speedup"].mean
     out["capacity_note"] = CAPACITY_UNKNOWN if agg["capacity_efficiency_pct"].n == 0 else None
     out["mean_start_skew_ms"] = agg["start_skew_ms"].mean
+    out["solo_drift_pct"] = solo_drift(rounds)
     out["contention_rate_pct"] = contention_rate(rounds)
     out["research_contention_rate_pct"] = contention_rate(rounds, "research_contended")
     out["dominant_cause"] = dominant_cause(rounds)
+    return out
+
+
+def solo_drift(rounds: Sequence[dict[str, Any]]) -> list[float | None] | None:
+    """Per agent, how much its solo end-to-end time moved over the session: (last − first) / first ×
+    100 over the solo calls of the measured rounds, from the rounds' timelines. A check on the
+    drift the interleaved baseline controls for; None without solo calls."""
+    series: dict[int, list[float]] = {}
+    for r in rounds:
+        if r.get("warmup"):
+            continue
+        for a in r.get("timeline") or []:
+            value = a.get("solo_e2e_ms")
+            values = series.setdefault(a["agent"], [])
+            if isinstance(value, int | float):
+                values.append(float(value))
+    if not any(series.values()):
+        return None
+    out: list[float | None] = []
+    for agent in range(max(series) + 1):
+        values = series.get(agent, [])
+        out.append((values[-1] - values[0]) / values[0] * 100 if len(values) >= 2 and values[0] else None)
     return out
 
 
