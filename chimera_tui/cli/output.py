@@ -153,7 +153,8 @@ def summary_table(session: Session) -> str:
     if not rows:
         return head + "\n(no successful measured runs)"
     lines = [head, *_table(cols, rows)]
-    if session.rounds:
+    if session.rounds:  # multi-agent: the efficiencies lead, capacity first
+        lines.insert(1, headline(result_view(session.manifest.get("result", {}), session.rounds)))
         lines += ["", *concurrency_lines(session)]
     if session.manifest.get("mode") == "workflow":
         lines += ["", *workflow_lines(session)]
