@@ -87,3 +87,42 @@ async def test_shared_live_screen_shows_the_serialization(tmp_path: Path) -> Non
         assert session.manifest["result"]["dominant_cause"].startswith("waiting for a slot")
         await pilot.press("v")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "SessionDetailScreen")
+
+
+async def test_concurrency_panel_leads_with_capacity_or_says_it_is_unknown() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widgets import Digits, Label, Static
+
+    from chimera_tui.core.measure.concurrency import AgentCall, SoloBaseline, round_metrics
+    from chimera_tui.core.measure.metrics import CallMetrics
+    from chimera_tui.ui.widgets.concurrency_panel import ConcurrencyPanel
+
+    ms = 1_000_000
+
+    def calls() -> list[AgentCall]:
+        return [
+            AgentCall(0, True, 0, 1000 * ms, CallMetrics(queue_gap_ms=0.0, eval_count=10)),
+            AgentCall(1, True, 0, 2000 * ms, CallMetrics(queue_gap_ms=1000.0, eval_count=10)),
+        ]
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ConcurrencyPanel()
+
+    solo = {i: SoloBaseline(100.0, 50.0, 1000.0) for i in range(2)}
+    async with Host().run_test() as pilot:
+        panel = pilot.app.query_one(ConcurrencyPanel)
+        with_solo = round_metrics(0, False, calls(), solo).to_dict()
+        panel.show_round(with_solo, [with_solo])
+        await pilot.pause()
+        assert str(panel.query_one("#efficiency", Digits).value) == "50.0"
+        assert "capacity efficiency" in str(panel.query_one("#efficiency-label", Label).render())
+        figures = str(panel.query_one("#round-figures", Static).render())
+        assert (
+            "research efficiency (TR110/113/114) 75.0%" in figures and "overlap efficiency 50.0%" in figures
+        )
+        without = round_metrics(1, False, calls()).to_dict()
+        panel.show_round(without, [without])
+        await pilot.pause()
+        assert str(panel.query_one("#efficiency", Digits).value) == "—"
+        assert "capacity unknown" in str(panel.query_one("#efficiency-label", Label).render())
