@@ -55,11 +55,12 @@ class CompareScreen(Screen[None]):
             yield Static("", id="compare-warnings")
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="compare-method")
+            pooled = " (all agents)" if any(session.rounds for session in self.sessions) else ""
             with Grid(id="compare-charts"):
-                yield ChartWidget("decode rate per run (server)", "tok/s", id="c-rate")
-                yield ChartWidget("TTFT per run", "ms", id="c-ttft")
-                yield ChartWidget("decode rate distribution", "tok/s", id="c-rate-dist")
-                yield ChartWidget("TTFT distribution", "ms", id="c-ttft-dist")
+                yield ChartWidget(f"decode rate per run (server){pooled}", "tok/s", id="c-rate")
+                yield ChartWidget(f"TTFT per run{pooled}", "ms", id="c-ttft")
+                yield ChartWidget(f"decode rate distribution{pooled}", "tok/s", id="c-rate-dist")
+                yield ChartWidget(f"TTFT distribution{pooled}", "ms", id="c-ttft-dist")
         yield Footer()
 
     def on_mount(self) -> None:
