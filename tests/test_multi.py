@@ -212,6 +212,20 @@ async def test_multi_session_reports_have_a_concurrency_section(tmp_path: Path) 
     assert "| w1 |" in md and "| 1 |" in md and "| 2 |" in md
     html = export_sessions([session], "html")
     assert "Concurrency: dual mode" in html
+    assert "capacity efficiency" in html and "research efficiency" in html
+    doc = json.loads(export_sessions([session], "json"))
+    concurrency = doc["session"]["concurrency"]
+    assert concurrency["headline"].startswith("capacity efficiency")
+    assert concurrency["result"]["mean_capacity_efficiency_pct"] is not None
+    assert all(r["timeline"] for r in concurrency["rounds"])
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(export_sessions([session], "csv"))))
+    assert {r["agent"] for r in rows} == {"1", "2"}
+    assert {r["solo"] for r in rows} == {"true", "false"}
+    measured = [r for r in rows if r["solo"] == "false" and r["warmup"] == "false"]
+    assert all(r["round_capacity_efficiency_pct"] for r in measured)
 
 
 async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path) -> None:
