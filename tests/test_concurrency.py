@@ -257,14 +257,14 @@ def test_session_result_leads_with_capacity() -> None:
     assert result["mean_research_efficiency_pct"] == pytest.approx(75.0)
     assert result["mean_overlap_efficiency_pct"] == pytest.approx(50.0)
     assert result["capacity_note"] is None
-    assert result["solo_drift_pct"] == [0.0, 0.0]
+    assert result["solo_drift_pct"] == {"1": 0.0, "2": 0.0}
     drifting = [
         round_metrics(
             i, False, [call(0, 0, T), call(1, 0, T)], {0: SoloBaseline(100, 50, T + 100 * i)}
         ).to_dict()
         for i in range(3)
     ]
-    assert session_result(drifting)["solo_drift_pct"] == [pytest.approx(20.0), None]
+    assert session_result(drifting)["solo_drift_pct"] == {"1": pytest.approx(20.0)}
     assert headline(result) == (
         "capacity efficiency 50.0% · research efficiency 75.0% · overlap efficiency 50.0%"
     )

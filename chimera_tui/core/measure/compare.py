@@ -16,8 +16,9 @@ from typing import Any, Literal
 import numpy as np
 
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.measure.concurrency import round_view
+from chimera_tui.core.measure import catalogue
 from chimera_tui.core.measure.stats import Summary, summarize
+from chimera_tui.core.store.manifest import Manifest
 from chimera_tui.core.store.sessions import Session, measured_ok
 
 Better = Literal["higher", "lower", "neutral"]
@@ -25,7 +26,7 @@ Better = Literal["higher", "lower", "neutral"]
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
-    """A compared metric: its CallMetrics key, display label, unit, and which direction is better."""
+    """A compared metric: its key, compact label, unit, and which direction is better."""
 
     key: str
     label: str
@@ -37,32 +38,21 @@ class MetricSpec:
     #: multi-agent comparisons: the agent whose calls are compared (None: every call of the session)
     agent: int | None = None
 
+    @classmethod
+    def of(cls, key: str) -> MetricSpec:
+        """The catalogue's entry of `key` as a comparison shows it (core/measure/catalogue.py)."""
+        m = catalogue.metric(key)
+        return cls(m.key, m.short, m.unit if m.short_unit is None else m.short_unit, m.better)
+
 
 #: the metrics a comparison covers, in display order
-COMPARE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("server_decode_rate", "decode rate (server)", "tok/s", "higher"),
-    MetricSpec("client_decode_rate", "decode rate (client)", "tok/s", "higher"),
-    MetricSpec("ttft_ms", "TTFT", "ms", "lower"),
-    MetricSpec("ttft_content_ms", "TTFT (content)", "ms", "lower"),
-    MetricSpec("e2e_ms", "end-to-end", "ms", "lower"),
-    MetricSpec("prompt_eval_rate", "prompt-eval rate", "tok/s", "higher"),
-    MetricSpec("load_ms", "load", "ms", "lower"),
-    MetricSpec("eval_ms", "eval", "ms", "lower"),
-    MetricSpec("queue_gap_ms", "server queue gap", "ms", "lower"),
-    MetricSpec("itl_p50_ms", "inter-token gap p50", "ms", "lower"),
-    MetricSpec("itl_p99_ms", "inter-token gap p99", "ms", "lower"),
-    MetricSpec("token_count", "tokens", "tok", "neutral"),
-)
+COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(MetricSpec.of(k) for k in catalogue.COMPARE_KEYS)
 
 #: round metrics of multi-agent sessions (compared when any session has rounds: shared vs dual)
-ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("capacity_efficiency_pct", "capacity efficiency (rounds)", "%", "higher", "level"),
-    MetricSpec("research_efficiency_pct", "research efficiency (rounds)", "%", "higher", "level"),
-    MetricSpec("overlap_efficiency_pct", "overlap efficiency (rounds)", "%", "higher", "level"),
-    MetricSpec("capacity_speedup", "capacity speedup (rounds)", "x", "higher", "level"),
-    MetricSpec("aggregate_tok_s", "aggregate throughput (rounds)", "tok/s", "higher", "level"),
-    MetricSpec("makespan_ms", "makespan (rounds)", "ms", "lower", "level"),
-    MetricSpec("start_skew_ms", "start skew (rounds)", "ms", "lower", "level"),
+#: (verdict words higher / lower with better / worse: never faster / slower for an efficiency)
+ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(
+    replace(spec, label=f"{spec.label} (rounds)", words="level")
+    for spec in (MetricSpec.of(k) for k in catalogue.ROUND_COMPARE_KEYS)
 )
 
 #: what a comparison involving a multi-agent session compares, in words
@@ -130,9 +120,7 @@ def _raw_values(session: Session, key: str, agent: int | None = None) -> list[An
     """Per-call values over measured successful calls (of `agent` only, when given); round metrics
     over complete measured rounds (older rounds read through round_view)."""
     if key in _ROUND_KEYS:
-        return [
-            round_view(r).get(key) for r in session.rounds if not r.get("warmup") and r.get("status") == "ok"
-        ]
+        return [getattr(r, key, None) for r in session.rounds if not r.warmup and r.status == "ok"]
     runs = measured_ok(session.runs)
     if agent is not None:
         runs = [run for run in runs if run.agent == agent]
@@ -223,7 +211,7 @@ def session_labels(sessions: Sequence[Session]) -> list[str]:
     out: list[str] = []
     seen: dict[str, int] = {}
     for s in sessions:
-        base = str(s.manifest.get("label") or "").strip() or s.id
+        base = (s.manifest.label or "").strip() or s.id
         seen[base] = seen.get(base, 0) + 1
         out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
     return out
@@ -283,8 +271,8 @@ def compare_sessions(
 
 
 def _agent_count(session: Session) -> int:
-    agents = session.manifest.get("agents")
-    if isinstance(agents, list) and agents:
+    agents = session.manifest.agent_list
+    if agents:
         return len(agents)
     return max((run.agent for run in session.runs), default=0) + 1
 
@@ -294,30 +282,16 @@ def _agent_count(session: Session) -> int:
 _UNKNOWN = object()
 
 
-def _dig(manifest: dict[str, Any], *keys: str | int) -> Any:
-    """manifest[k1][k2]..., or None when any step is missing or of the wrong type."""
-    node: Any = manifest
-    for key in keys:
-        if isinstance(key, int):
-            if not isinstance(node, list) or len(node) <= key:
-                return None
-            node = node[key]
-        else:
-            if not isinstance(node, dict):
-                return None
-            node = node.get(key)
-    return node
-
-
 def _short(text: str, limit: int = 32) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _prompts(ma: dict[str, Any], mb: dict[str, Any]) -> tuple[Any, Any, tuple[str, str]]:
+def _prompts(ma: Manifest, mb: Manifest) -> tuple[Any, Any, tuple[str, str]]:
     """What identifies each side's prompt (the text when both have it, else the label) and its names."""
-    ta, tb = _dig(ma, "workload", "prompt"), _dig(mb, "workload", "prompt")
-    la, lb = _text(_dig(ma, "workload", "prompt_label")), _text(_dig(mb, "workload", "prompt_label"))
+    wa, wb = ma.workload_or_empty, mb.workload_or_empty
+    ta, tb = wa.prompt, wb.prompt
+    la, lb = _text(wa.prompt_label), _text(wb.prompt_label)
     if isinstance(ta, str) and isinstance(tb, str):
         x, y = ta, tb
     elif la is not _UNKNOWN and lb is not _UNKNOWN:
@@ -329,42 +303,52 @@ def _prompts(ma: dict[str, Any], mb: dict[str, Any]) -> tuple[Any, Any, tuple[st
     return x, y, (_short(str(x)), _short(str(y)))
 
 
-def _num_predict(m: dict[str, Any]) -> Any:
-    raw = m.get("workload")
-    workload: dict[str, Any] = raw if isinstance(raw, dict) else {}
+def _num_predict(m: Manifest) -> Any:
+    workload = m.workload
+    sent = workload.options_sent if workload else None
+    options = m.profile.options if m.profile else None
     for value in (
-        workload.get("num_predict"),
-        _dig(m, "workload", "options_sent", "num_predict"),
-        _dig(m, "profile", "options", "num_predict"),
+        workload.num_predict if workload else None,
+        sent.get("num_predict") if sent else None,
+        options.get("num_predict") if options else None,
     ):
         if value is not None:
             return value
-    known = "num_predict" in workload or isinstance(workload.get("options_sent"), dict)
-    known = known or isinstance(_dig(m, "profile", "options"), dict)
+    known = workload is not None and (workload.num_predict is not None or "num_predict" in workload.extra)
+    known = known or sent is not None or options is not None
     return "model default" if known else _UNKNOWN
 
 
-def _gpus(m: dict[str, Any]) -> Any:
-    gpus = _dig(m, "environment", "gpus")
+def _gpus(m: Manifest) -> Any:
+    env = m.environment or {}
+    gpus = env.get("gpus")
     if not isinstance(gpus, list):
         return _UNKNOWN
     names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict) and g.get("name"))
     if names:
         return ", ".join(names)
     # an empty list with a recorded reason is known: this machine had no GPU that NVML could see
-    return "no GPU" if isinstance(_dig(m, "environment", "gpu_status"), str) else _UNKNOWN
+    return "no GPU" if isinstance(env.get("gpu_status"), str) else _UNKNOWN
 
 
 def _text(value: Any) -> Any:
     return _UNKNOWN if value is None or value == "" else value
 
 
-def _cold(m: dict[str, Any]) -> Any:
-    cold = _dig(m, "workload", "cold")
+def _cold(m: Manifest) -> Any:
+    cold = m.workload_or_empty.cold
     return ("cold" if cold else "warm") if isinstance(cold, bool) else _UNKNOWN
 
 
-def _pair_warnings(base: dict[str, Any], other: dict[str, Any], a: str, b: str) -> list[str]:
+def _version(m: Manifest) -> Any:
+    return m.endpoints[0].version if m.endpoints else None
+
+
+def _host(m: Manifest) -> Any:
+    return (m.environment or {}).get("hostname")
+
+
+def _pair_warnings(base: Manifest, other: Manifest, a: str, b: str) -> list[str]:
     """The differences between two manifests that make their numbers not comparable."""
     out: list[str] = []
     unknown: list[str] = []
@@ -379,17 +363,15 @@ def _pair_warnings(base: dict[str, Any], other: dict[str, Any], a: str, b: str) 
     x, y, names = _prompts(base, other)
     check("prompts", x, y, names)
     check("num_predict values", _num_predict(base), _num_predict(other))
-    for what, path in (
-        ("Ollama versions", ("endpoints", 0, "version")),
-        ("hosts", ("environment", "hostname")),
-        ("APIs", ("workload", "api")),
-    ):
-        check(what, _text(_dig(base, *path)), _text(_dig(other, *path)))
+    check("Ollama versions", _text(_version(base)), _text(_version(other)))
+    check("hosts", _text(_host(base)), _text(_host(other)))
+    check("APIs", _text(base.workload_or_empty.api), _text(other.workload_or_empty.api))
     check("GPUs", _gpus(base), _gpus(other))
     check("warm/cold modes", _cold(base), _cold(other))
-    name = _text(_dig(base, "model", "name"))
-    if name not in (_UNKNOWN, "unknown") and name == _text(_dig(other, "model", "name")):
-        da, db = _text(_dig(base, "model", "digest")), _text(_dig(other, "model", "digest"))
+    name = _text(base.model_name)
+    if name not in (_UNKNOWN, "unknown") and name == _text(other.model_name):
+        da = _text(base.model.digest if base.model else None)
+        db = _text(other.model.digest if other.model else None)
         check(f"model digests of {name}", da, db, (str(da)[:12], str(db)[:12]))
     if unknown:
         out.append(f"not checked ({a} vs {b}: unknown on at least one side): {', '.join(unknown)}")
@@ -408,11 +390,63 @@ def comparability_warnings(sessions: Sequence[Session]) -> list[str]:
     out: list[str] = []
     for session, label in zip(sessions[1:], labels[1:], strict=True):
         out.extend(_pair_warnings(sessions[0].manifest, session.manifest, labels[0], label))
+    out.extend(_length_warnings(sessions, labels))
+    out.extend(_drift_warnings(sessions, labels))
     for session, label in zip(sessions, labels, strict=True):
         n = len(measured_ok(session.runs))
         if n < 2:
             plural = "run" if n == 1 else "runs"
             out.append(f"too few runs: {label} has {n} measured {plural} (statistics need at least 2)")
+    return out
+
+
+def _drift_warnings(sessions: Sequence[Session], labels: list[str]) -> list[str]:
+    """Server state drift (docs/metrics.md "Server state"): each recorded item that differs from the
+    baseline's, endpoint by endpoint; items either side lacks are not compared."""
+    from chimera_tui.core.measure.server_state import state_drift
+
+    def states(session: Session) -> list[Any]:
+        return [e.state for e in session.manifest.endpoint_list]
+
+    out = []
+    base = states(sessions[0])
+    for session, label in zip(sessions[1:], labels[1:], strict=True):
+        for i, (x, y) in enumerate(zip(base, states(session), strict=False)):
+            where = f" (endpoint {i + 1})" if len(base) > 1 else ""
+            for what, a, b in state_drift(x, y):
+                out.append(f"server drift{where}: {what} differs ({labels[0]}: {a}, {label}: {b})")
+    return out
+
+
+#: output lengths (mean tokens per call) further apart than this share are warned about
+LENGTH_TOLERANCE = 0.10
+
+
+def _mean_length(session: Session) -> float | None:
+    """Mean output tokens per measured call: the server's count, else the client's."""
+    lengths = [
+        r.metrics.eval_count if r.metrics.eval_count is not None else r.metrics.token_count
+        for r in measured_ok(session.runs)
+    ]
+    present = [n for n in lengths if n is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _length_warnings(sessions: Sequence[Session], labels: list[str]) -> list[str]:
+    """Decode rates over different output lengths are not like for like (Ollama has no ignore_eos):
+    warn when a session's mean output length differs from the baseline's by more than 10%."""
+    base = _mean_length(sessions[0])
+    out = []
+    for session, label in zip(sessions[1:], labels[1:], strict=True):
+        other = _mean_length(session)
+        if base is None or other is None or base <= 0:
+            continue
+        if abs(other - base) / base > LENGTH_TOLERANCE:
+            out.append(
+                f"output lengths differ by more than {LENGTH_TOLERANCE:.0%}: {labels[0]} "
+                f"{base:.1f} tokens per call, {label} {other:.1f} (rates over different lengths "
+                "are not like for like)"
+            )
     return out
 
 

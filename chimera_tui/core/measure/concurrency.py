@@ -6,10 +6,11 @@ Pure functions over per-agent call records; definitions in docs/metrics.md ("Con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chimera_tui.core.measure.catalogue import ROUND_STAT_KEYS, select
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, summarize
 
@@ -82,24 +83,78 @@ class RoundMetrics:
     cause: str | None = None
     slowdowns: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    #: what this round cannot show (a round saved by an older version; no solo baseline), in words
+    missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RoundMetrics:
+        """A round as stored in metrics.json (older rounds upgraded by round_view); a missing or
+        mistyped field is None (or its default)."""
+        data = round_view(data)
 
-#: round metrics that are aggregated over runs, in display order: (key, label, unit). The capacity
-#: efficiency leads; the research's and the overlap figure stand beside it.
-ROUND_STATS: tuple[tuple[str, str, str], ...] = (
-    ("capacity_efficiency_pct", "capacity efficiency", "%"),
-    ("research_efficiency_pct", "research efficiency (TR110/113/114)", "%"),
-    ("overlap_efficiency_pct", "overlap efficiency", "%"),
-    ("capacity_speedup", "capacity speedup", "x"),
-    ("research_speedup", "research speedup", "x"),
-    ("overlap_speedup", "overlap speedup", "x"),
-    ("makespan_ms", "makespan", "ms"),
-    ("aggregate_tok_s", "aggregate throughput", "tok/s"),
-    ("start_skew_ms", "start skew", "ms"),
-    ("wait_share_pct", "slot wait share", "%"),
+        def num(key: str) -> float | None:
+            v = data.get(key)
+            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        def whole(key: str, default: int) -> int:
+            v = data.get(key)
+            return v if isinstance(v, int) and not isinstance(v, bool) else default
+
+        def dicts(key: str) -> list[dict[str, Any]]:
+            v = data.get(key)
+            return [d for d in v if isinstance(d, dict)] if isinstance(v, list) else []
+
+        def flag(key: str) -> bool | None:
+            v = data.get(key)
+            return v if isinstance(v, bool) else None
+
+        cause, missing = data.get("cause"), data.get("missing")
+        return cls(
+            round=whole("round", 0),
+            warmup=data.get("warmup") is True,
+            agents=whole("agents", 0),
+            status=str(data.get("status") or "failed"),
+            contended=flag("contended"),
+            research_contended=flag("research_contended"),
+            cause=cause if isinstance(cause, str) else None,
+            slowdowns=dicts("slowdowns"),
+            timeline=dicts("timeline"),
+            missing=[m for m in missing if isinstance(m, str)] if isinstance(missing, list) else [],
+            **{key: num(key) for key in _FLOAT_FIELDS},
+        )
+
+
+_FLOAT_FIELDS = (
+    "makespan_ms",
+    "sum_busy_ms",
+    "sum_e2e_ms",
+    "sum_solo_ms",
+    "capacity_speedup",
+    "capacity_efficiency_pct",
+    "research_speedup",
+    "research_efficiency_pct",
+    "overlap_speedup",
+    "overlap_efficiency_pct",
+    "aggregate_tok_s",
+    "start_skew_ms",
+    "queue_wait_ms",
+    "wait_share_pct",
+)
+
+#: a round as the runner's events carry it (a dict) or as a loaded session holds it (RoundMetrics)
+RoundLike = RoundMetrics | Mapping[str, Any]
+
+
+def _get(r: RoundLike, key: str) -> Any:
+    return r.get(key) if isinstance(r, Mapping) else getattr(r, key, None)
+
+
+#: round metrics that are aggregated over runs, in display order: (key, label, unit)
+ROUND_STATS: tuple[tuple[str, str, str], ...] = tuple(
+    (m.key, m.label, m.unit) for m in select(ROUND_STAT_KEYS)
 )
 
 #: the new concurrency figures as the metric catalogue should list them (core/measure/catalogue.py):
@@ -333,14 +388,19 @@ NO_CAPACITY = CAPACITY_UNKNOWN
 NO_RESEARCH_CONTENTION = "research contention (TTFT > 3 s above solo) not saved"
 
 
-def round_view(r: dict[str, Any]) -> dict[str, Any]:
+def round_view(r: RoundLike) -> dict[str, Any]:
     """A saved round with this version's keys. Rounds saved before the three efficiencies had
     `efficiency_pct` / `speedup` (busy time: the overlap figure) and, with a solo baseline,
     `efficiency_vs_solo_pct` (the capacity figure); the research figure follows from their
     `sum_e2e_ms` and `makespan_ms`. `missing` lists what cannot be shown."""
+    if isinstance(r, RoundMetrics):
+        r = r.to_dict()
     if "overlap_efficiency_pct" in r:
         out = dict(r)
-        out.setdefault("missing", [] if r.get("capacity_efficiency_pct") is not None else [NO_CAPACITY])
+        missing = list(out.get("missing") or [])
+        if out.get("capacity_efficiency_pct") is None and NO_CAPACITY not in missing:
+            missing.insert(0, NO_CAPACITY)
+        out["missing"] = missing
         return out
     out = dict(r)
     out["overlap_efficiency_pct"] = r.get("efficiency_pct")
@@ -361,14 +421,14 @@ def round_view(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def round_views(rounds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def round_views(rounds: Sequence[RoundLike]) -> list[dict[str, Any]]:
     return [round_view(r) for r in rounds]
 
 
-def recompute_round(r: dict[str, Any]) -> dict[str, float | None]:
+def recompute_round(r: RoundLike) -> dict[str, float | None]:
     """A round's figures from its saved timeline alone (an audit of metrics.json): makespan, skew,
     the three speedups and efficiencies. Empty for rounds saved without a timeline."""
-    timeline = r.get("timeline") or []
+    timeline = round_view(r).get("timeline") or []
     if not timeline or not all(a.get("ok") for a in timeline):
         return {}
     n = len(timeline)
@@ -387,18 +447,18 @@ def recompute_round(r: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def _measured(rounds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [round_view(r) for r in rounds if not r.get("warmup") and r.get("status") == "ok"]
+def _measured(rounds: Sequence[RoundLike]) -> list[dict[str, Any]]:
+    return [v for v in map(round_view, rounds) if not v.get("warmup") and v.get("status") == "ok"]
 
 
-def round_aggregates(rounds: Sequence[dict[str, Any]]) -> dict[str, Summary]:
+def round_aggregates(rounds: Sequence[RoundLike]) -> dict[str, Summary]:
     """Statistics over measured, complete rounds for each ROUND_STATS metric (older rounds read
     through round_view)."""
     measured = _measured(rounds)
     return {key: summarize([r.get(key) for r in measured]) for key, _, _ in ROUND_STATS}
 
 
-def contention_rate(rounds: Sequence[dict[str, Any]], key: str = "contended") -> float | None:
+def contention_rate(rounds: Sequence[RoundLike], key: str = "contended") -> float | None:
     """Share of measured complete rounds flagged as contended (None without a solo baseline).
     `key="research_contended"`: the research's definition (a TTFT more than 3 s above solo)."""
     flags = [r.get(key) for r in _measured(rounds)]
@@ -406,12 +466,12 @@ def contention_rate(rounds: Sequence[dict[str, Any]], key: str = "contended") ->
     return sum(known) / len(known) * 100.0 if known else None
 
 
-def dominant_cause(rounds: Sequence[dict[str, Any]]) -> str | None:
-    causes = [r.get("cause") for r in rounds if not r.get("warmup") and isinstance(r.get("cause"), str)]
+def dominant_cause(rounds: Sequence[RoundLike]) -> str | None:
+    causes = [_get(r, "cause") for r in rounds if not _get(r, "warmup") and isinstance(_get(r, "cause"), str)]
     return max(set(causes), key=causes.count) if causes else None
 
 
-def session_result(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def session_result(rounds: Sequence[RoundLike]) -> dict[str, Any]:
     """The session's concurrency result (manifest["result"]): the three efficiencies' means and 95%
     CIs (capacity first), speedups, skew, both contention rates, the dominant cause."""
     agg = round_aggregates(rounds)
@@ -431,33 +491,36 @@ def session_result(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def solo_drift(rounds: Sequence[dict[str, Any]]) -> list[float | None] | None:
-    """Per agent, how much its solo end-to-end time moved over the session: (last − first) / first ×
-    100 over the solo calls of the measured rounds, from the rounds' timelines. A check on the
-    drift the interleaved baseline controls for; None without solo calls."""
+def solo_drift(rounds: Sequence[RoundLike]) -> dict[str, float] | None:
+    """Per agent ("1", "2", ...), how much its solo end-to-end time moved over the session: (last −
+    first) / first × 100 over the solo calls of the measured rounds, from the rounds' timelines. A
+    check on the drift the interleaved baseline controls for; None without solo calls, an agent with
+    fewer than two solo calls left out."""
     series: dict[int, list[float]] = {}
-    for r in rounds:
+    for r in map(round_view, rounds):
         if r.get("warmup"):
             continue
         for a in r.get("timeline") or []:
             value = a.get("solo_e2e_ms")
-            values = series.setdefault(a["agent"], [])
-            if isinstance(value, int | float):
-                values.append(float(value))
-    if not any(series.values()):
+            if isinstance(value, int | float) and isinstance(a.get("agent"), int):
+                series.setdefault(a["agent"], []).append(float(value))
+    if not series:
         return None
-    out: list[float | None] = []
-    for agent in range(max(series) + 1):
-        values = series.get(agent, [])
-        out.append((values[-1] - values[0]) / values[0] * 100 if len(values) >= 2 and values[0] else None)
-    return out
+    return {
+        str(agent + 1): (values[-1] - values[0]) / values[0] * 100
+        for agent, values in sorted(series.items())
+        if len(values) >= 2 and values[0]
+    }
 
 
-def result_view(result: dict[str, Any], rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A saved session's result with this version's keys (older sessions: recomputed from rounds)."""
-    if "mean_capacity_efficiency_pct" in result:
-        return result
-    return {**session_result(rounds), **{k: v for k, v in result.items() if k == "dominant_cause"}}
+def result_view(result: Any, rounds: Sequence[RoundLike]) -> dict[str, Any]:
+    """A saved session's concurrency result with this version's keys: recomputed from its rounds
+    (older sessions: through round_view), so every session reads alike; `result` when there are none."""
+    if rounds:
+        return session_result(rounds)
+    if isinstance(result, Mapping):
+        return dict(result)
+    return dict(result.to_toml_dict()) if hasattr(result, "to_toml_dict") else {}
 
 
 def pct_text(value: float | None, digits: int = 1) -> str:

@@ -69,10 +69,10 @@ def calls_csv(sessions: Sequence[Session]) -> str:
             csv_text(label),
             csv_text(c.model_name(session)),
             csv_text(c.profile_name(session)),
-            csv_text(session.manifest.get("mode")),
+            csv_text(session.manifest.mode),
             csv_text(c.endpoint_url(session)),
         ]
-        rounds = {r.get("round"): round_view(r) for r in session.rounds}
+        rounds = {v.get("round"): v for v in map(round_view, session.rounds)}
         for run in session.runs:
             metrics = run.metrics.to_dict()
             writer.writerow(

@@ -149,7 +149,7 @@ def _concurrency(session: Session) -> list[str]:
     if not session.rounds:
         return []
     agents, stats, rounds = c.concurrency_tables(session)
-    mode = session.manifest.get("mode", "?")
+    mode = session.manifest.mode or "?"
     return [
         f"<h3>Concurrency: {h(mode)} mode, {len(agents)} agents</h3>",
         *(f"<p>{h(note)}</p>" for note in c.concurrency_notes(session)),
@@ -181,6 +181,15 @@ def session_html(session: Session) -> str:
         _table(c.result_headers(session), results, _RESULT_NUMERIC)
         if results
         else "<p>No successful measured runs.</p>",
+        *(
+            [
+                "<p>Flags (docs/metrics.md):</p><ul>"
+                + "".join(f"<li>{h(f)}</li>" for f in c.flag_lines(session))
+                + "</ul>"
+            ]
+            if c.flag_lines(session)
+            else []
+        ),
         _charts(session_labels([session]), [session]),
         *_concurrency(session),
         "<h2>4. Per-run data</h2>",

@@ -45,7 +45,7 @@ def _session_part(session: Session, label: str | None = None) -> dict[str, Any]:
         {
             "status": session.status,
             "counts": session.counts,
-            "manifest": session.manifest,
+            "manifest": session.manifest.to_toml_dict(),
             "runs": [r.to_dict() for r in session.runs],
             "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
         }
@@ -53,7 +53,7 @@ def _session_part(session: Session, label: str | None = None) -> dict[str, Any]:
     if session.rounds:  # multi-agent: the three efficiencies (older sessions: what they support)
         from chimera_tui.core.measure.concurrency import headline, result_view, round_views
 
-        result = result_view(session.manifest.get("result", {}), session.rounds)
+        result = result_view(session.manifest.result_or_empty, session.rounds)
         part["concurrency"] = {
             "headline": headline(result),
             "result": result,

@@ -109,11 +109,14 @@ def session_markdown(session: Session) -> str:
     ]
     results = c.result_rows(session)
     lines.append(md_table(c.result_headers(session), results) if results else "No successful measured runs.")
+    flags = c.flag_lines(session)
+    if flags:
+        lines += ["", "Flags (docs/metrics.md):", "", *(f"- {md_text(f)}" for f in flags)]
     if session.rounds:
         agents, stats, rounds = c.concurrency_tables(session)
         lines += [
             "",
-            f"### Concurrency: {md_text(session.manifest.get('mode', '?'))} mode, {len(agents)} agents",
+            f"### Concurrency: {md_text(session.manifest.mode or '?')} mode, {len(agents)} agents",
             "",
             *(f"{md_text(note)}  " for note in c.concurrency_notes(session)),
             "",

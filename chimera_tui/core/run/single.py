@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,9 +34,17 @@ from chimera_tui.core.errors import (
     EndpointUnreachable,
     ModelNotFound,
     NotOllama,
+    RemoteModelRefused,
     ServerError,
 )
-from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
+from chimera_tui.core.measure.metrics import (
+    FLAG_REMOTE,
+    CallTrace,
+    compute_call_metrics,
+    flag_notes,
+    is_cloud_name,
+)
+from chimera_tui.core.run.base import RunnerBase
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RunEvent,
@@ -48,8 +55,24 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
+from chimera_tui.core.store.manifest import (
+    EndpointRecord,
+    Manifest,
+    ProfileRecord,
+    TimeoutsRecord,
+    ToolInfo,
+    Workload,
+    model_record,
+)
 from chimera_tui.core.store.profiles import Profile
-from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
+from chimera_tui.core.store.sessions import (
+    RunRecord,
+    RunStatus,
+    Session,
+    SessionStatus,
+    SessionWriter,
+    now_iso,
+)
 from chimera_tui.core.system.environment import collect_environment
 
 log = logging.getLogger(__name__)
@@ -74,7 +97,7 @@ class BenchSpec:
     unique_prompt: bool = True
     keep_alive: str | int = "30m"
     num_predict: int | None = None
-    think: bool | None = None
+    think: ThinkValue = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     ps_wait_s: float = 60.0
     """How long to wait for /api/ps to confirm a load or an unload."""
@@ -82,6 +105,8 @@ class BenchSpec:
     """Server kind: "ollama", "openai" (OpenAI-compatible), or "auto" (ask the server)."""
     api_key_env: str | None = None
     """OpenAI-compatible servers: the environment variable holding the API key (never stored)."""
+    allow_remote: bool = False
+    """Measure a remote / cloud model (refused by default: it is not this machine's speed)."""
 
     def request_options(self) -> dict[str, Any]:
         """The options sent on every request (preload included): identical load-time options each time."""
@@ -91,30 +116,55 @@ class BenchSpec:
         return options
 
 
+#: what `think` may be: off, on, or a level (profiles.THINK_LEVELS; Ollama maps true to "medium")
+ThinkValue = bool | str | None
+
+
+#: how long reading /api/ps for the recorded server state may take
+STATE_WAIT_S = 10.0
+
+
+async def effective_state(
+    client: BenchClient, info: ServerInfo, model: str, show: dict[str, Any]
+) -> dict[str, Any]:
+    """The endpoint's effective state after the runs (docs/metrics.md "Server state"): version,
+    /api/show, the model's /api/ps entry (still loaded), llama.cpp /props. Never raises."""
+    from chimera_tui.core.measure.server_state import server_state
+
+    entry = None
+    try:
+        with anyio.fail_after(STATE_WAIT_S):
+            entry = next((m for m in await client.ps() if same_model(m.name, model)), None)
+    except (ChimeraError, TimeoutError) as exc:
+        log.warning("cannot read /api/ps for the server state: %s", exc)
+    return server_state(info.version, show, entry, getattr(client, "props", None))
+
+
+def check_remote(model: str, allow_remote: bool) -> None:
+    """A cloud model (`...:cloud`, `...-cloud`) is refused unless remote models are allowed."""
+    if not allow_remote and is_cloud_name(model):
+        raise RemoteModelRefused(model)
+
+
 def check_cold_mode(client: BenchClient, cold: bool) -> None:
     """Cold mode needs a server that can unload a model (Ollama); refuse it up front otherwise."""
     if cold and not client.supports_unload:
         raise ColdModeUnsupported(client.url)
 
 
-def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> dict[str, Any]:
+def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> EndpointRecord:
     """What a manifest records about an endpoint: kind, flavour, version, and options not applied."""
-    record: dict[str, Any] = {
-        "url": client.url,
-        "kind": client.backend,
-        "server": client.server,
-        "version": info.version,
-    }
+    record = EndpointRecord(url=client.url, kind=client.backend, server=client.server, version=info.version)
     if client.backend == "openai":
         from chimera_tui.core.backends.openai import map_options
 
         _, not_applied = map_options(options, client.server)
-        record["options_not_applied"] = not_applied
+        record.options_not_applied = not_applied
     return record
 
 
 def request_body(
-    api: str, model: str, prompt: str, options: dict[str, Any], keep_alive: str | int, think: bool | None
+    api: str, model: str, prompt: str, options: dict[str, Any], keep_alive: str | int, think: ThinkValue
 ) -> dict[str, Any]:
     """A generate/chat body with every option and keep_alive explicit (identical on every call)."""
     body: dict[str, Any] = {"model": model}
@@ -167,10 +217,23 @@ async def resolve_error(client: BenchClient, model: str, error: ChimeraError | N
     return error
 
 
-def build_record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | None) -> RunRecord:
-    """The finished record of a call: metrics from its trace, its status and cause."""
+def build_record(
+    record: RunRecord,
+    outcome: CallOutcome,
+    error: ChimeraError | None,
+    body: dict[str, Any] | None = None,
+    expect_warm: bool = False,
+) -> RunRecord:
+    """The finished record of a call: metrics (and flags) from its trace, its status and cause.
+
+    `body` is the request sent (its `num_predict` decides "stopped early"); `expect_warm` says the
+    model should already have been loaded (warm mode; a long load is then flagged "cold")."""
     trace = outcome.trace
-    metrics = compute_call_metrics(trace)
+    options = body.get("options") if isinstance(body, dict) else None
+    limit = options.get("num_predict") if isinstance(options, dict) else None
+    num_predict = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+    metrics = compute_call_metrics(trace, num_predict=num_predict, expect_warm=expect_warm)
+    status: RunStatus
     if outcome.cancelled:
         status, error_kind, message = "cancelled", "cancelled", "cancelled by the user"
     elif error is not None:
@@ -188,11 +251,11 @@ def build_record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | 
         thinking=outcome.thinking,
         token_offsets_ms=offsets,
         server_final=trace.final,
-        notes=list(record.notes) + outcome.notes,
+        notes=list(record.notes) + outcome.notes + flag_notes(trace),
     )
 
 
-class BenchRunner:
+class BenchRunner(RunnerBase[RunEvent]):
     """Runs one session. `cancel()` may be called from any thread."""
 
     def __init__(
@@ -203,23 +266,14 @@ class BenchRunner:
         transport: httpx.AsyncBaseTransport | None = None,
         nvml_module: Any | None = None,
     ) -> None:
+        super().__init__(emit)
         self.spec = spec
         self.sessions_root = sessions_root
-        self._emit = emit or (lambda _event: None)
         self._transport = transport
         self._nvml_module = nvml_module
-        self._cancel = threading.Event()
-        self._call_scope: anyio.CancelScope | None = None
         #: notes for the next run (set between runs, e.g. the model had to be reloaded)
         self._notes: list[str] = []
         self.session_path: Path | None = None
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     # -- the session ----------------------------------------------------------------------------
     async def run(self) -> Session:
@@ -237,6 +291,7 @@ class BenchRunner:
             check_cold_mode(client, spec.cold)
             info = await client.probe()
             model = await find_model(client, spec.model)
+            check_remote(model.name, spec.allow_remote)
             show = await client.show(model.name)
             capabilities = [c for c in show.get("capabilities", []) if isinstance(c, str)]
             manifest = self._manifest(client, info, model, capabilities)
@@ -254,8 +309,11 @@ class BenchRunner:
                     spec.warmup,
                 )
             )
-            think = spec.think if spec.think is not None else (True if "thinking" in capabilities else None)
+            think = spec.think if spec.think is not None else spec.profile.think
+            if think is None and "thinking" in capabilities:
+                think = True
             status, error = await self._run_calls(client, writer, model.name, think)
+            writer.manifest.endpoints[0].state = await effective_state(client, info, model.name, show)
             session = writer.finish(status, error)
         finally:
             await client.aclose()
@@ -263,7 +321,7 @@ class BenchRunner:
         return session
 
     async def _run_calls(
-        self, client: BenchClient, writer: SessionWriter, model: str, think: bool | None
+        self, client: BenchClient, writer: SessionWriter, model: str, think: ThinkValue
     ) -> tuple[SessionStatus, str | None]:
         """Every planned call, in order. Returns the session status and, if it stopped early, why."""
         spec = self.spec
@@ -271,8 +329,7 @@ class BenchRunner:
         plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
         status: SessionStatus = "complete"
         error: str | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_cancel)
+        async with self._watching_cancel():
             try:
                 if not spec.cold and not self.cancelled:
                     await self._guarded(self._preload(client, model))
@@ -294,26 +351,14 @@ class BenchRunner:
                     if record.error_kind in {cls.kind for cls in FATAL_ERRORS}:
                         status, error = "failed", record.error
                         break
+                    if FLAG_REMOTE in record.metrics.flags and not spec.allow_remote:
+                        status, error = "failed", str(RemoteModelRefused(model, answered=True))
+                        break
             except ChimeraError as exc:
                 # preload/unload could not be confirmed: nothing measured would be trustworthy
                 self._emit(PhaseChanged(f"stopped: {exc}"))
                 status, error = "failed", str(exc)
-            finally:
-                tg.cancel_scope.cancel()
         return status, error
-
-    async def _watch_cancel(self) -> None:
-        while not self._cancel.is_set():
-            await anyio.sleep(0.02)
-        if self._call_scope is not None:
-            self._call_scope.cancel()
-
-    async def _guarded(self, step: Any) -> None:
-        """Run a preparation step so that cancel() interrupts it."""
-        with anyio.CancelScope() as scope:
-            self._call_scope = scope
-            await step
-        self._call_scope = None
 
     # -- warm / cold ------------------------------------------------------------------------------
     async def _preload(self, client: BenchClient, model: str) -> None:
@@ -345,7 +390,7 @@ class BenchRunner:
         client: BenchClient,
         writer: SessionWriter,
         model: str,
-        think: bool | None,
+        think: ThinkValue,
         index: int,
         warmup: bool,
         number: int,
@@ -363,16 +408,11 @@ class BenchRunner:
         def on_tokens(tokens: list[TokenEvent]) -> None:
             self._emit(TokenBatch(index, tokens, outcome.trace.t_send_ns))
 
-        with anyio.CancelScope() as scope:
-            self._call_scope = scope
-            body = request_body(spec.api, model, prompt, spec.request_options(), spec.keep_alive, think)
-            await client.stream_call(spec.api, body, on_tokens, outcome)
-        self._call_scope = None
-        if scope.cancelled_caught:
-            outcome.cancelled = True
+        body = request_body(spec.api, model, prompt, spec.request_options(), spec.keep_alive, think)
+        await self._stream_call(client, spec.api, body, on_tokens, outcome)
 
         error = await resolve_error(client, model, outcome.error)
-        finished = build_record(record, outcome, error)
+        finished = build_record(record, outcome, error, body, expect_warm=not spec.cold)
         writer.finish_run(finished)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished
@@ -380,44 +420,37 @@ class BenchRunner:
     # -- manifest -----------------------------------------------------------------------------------
     def _manifest(
         self, client: BenchClient, info: ServerInfo, model: ModelInfo, capabilities: list[str]
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         spec = self.spec
         t = spec.timeouts
-        return {
-            "tool": {"name": "chimera-tui", "version": __version__},
-            "mode": "single",
-            "model": {
-                "name": model.name,
-                "digest": model.digest,
-                "parameter_size": model.parameter_size,
-                "quantization": model.quantization,
-                "family": model.family,
-                "size_bytes": model.size_bytes,
-                "capabilities": capabilities,
-            },
-            "profile": {
-                "name": spec.profile.name,
-                "description": spec.profile.description,
-                "builtin": spec.profile.builtin,
-                "options": dict(spec.profile.options),
-            },
-            "endpoints": [endpoint_record(client, info, spec.request_options())],
-            "workload": {
-                "prompt_label": spec.prompt_label,
-                "prompt": spec.prompt,
-                "api": spec.api,
-                "runs": spec.runs,
-                "warmup": spec.warmup,
-                "cold": spec.cold,
-                "unique_prompt": spec.unique_prompt,
-                "keep_alive": spec.keep_alive,
-                "num_predict": spec.num_predict,
-                "think": spec.think,
-                "options_sent": spec.request_options(),
-            },
-            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
-            "environment": collect_environment(self._nvml_module),
-        }
+        return Manifest(
+            tool=ToolInfo(name="chimera-tui", version=__version__),
+            mode="single",
+            model=model_record(model, capabilities),
+            profile=ProfileRecord(
+                name=spec.profile.name,
+                description=spec.profile.description,
+                builtin=spec.profile.builtin,
+                options=dict(spec.profile.options),
+            ),
+            endpoints=[endpoint_record(client, info, spec.request_options())],
+            workload=Workload(
+                allow_remote=spec.allow_remote,
+                prompt_label=spec.prompt_label,
+                prompt=spec.prompt,
+                api=spec.api,
+                runs=spec.runs,
+                warmup=spec.warmup,
+                cold=spec.cold,
+                unique_prompt=spec.unique_prompt,
+                keep_alive=spec.keep_alive,
+                num_predict=spec.num_predict,
+                think=spec.think,
+                options_sent=spec.request_options(),
+            ),
+            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            environment=collect_environment(self._nvml_module),
+        )
 
 
 def run_bench_sync(runner: BenchRunner) -> Session:

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.measure.concurrency import headline
+from chimera_tui.core.measure.concurrency import headline, result_view
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RoundFinished,
@@ -264,7 +264,7 @@ class MultiLiveScreen(RunControls, Screen[None]):
         self.running = False
         self.session = session
         self.app.last_profile = self.choice.profile
-        result = session.manifest.get("result", {})
+        result = result_view(session.manifest.result_or_empty, session.rounds)
         self.query_one("#phase", Static).update(f"{session.status} · {headline(result)} · saved (v: view)")
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
