@@ -3,7 +3,9 @@ serializes them (slot wait), a failing agent, cancellation, and the CLI.
 
 No test here asserts an efficiency or skew figure: those depend on how busy the machine is and are
 benchmark targets (benchmarks/concurrency.py: dual >= 99.5 %, skew < 1 ms; shared one slot ~50 %).
-The tests check the structure that makes those figures what they are."""
+The tests check the structure that makes those figures what they are; the three efficiencies'
+closed-form values are asserted on a controlled clock (tests/test_sim_modes.py) and by hand
+(tests/test_concurrency.py), and every saved round figure is recomputed from metrics.json here."""
 
 from __future__ import annotations
 
@@ -268,49 +270,40 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
     assert (await r.run()).manifest.concurrency.preflight_warnings == []
 
 
-# -- the simulator's three concurrency modes against their closed-form figures ------------------------
-# 2 agents; a call alone takes T ≈ 300 ms (90 tokens at 300 tok/s, jitter 0). The simulator paces
-# tokens on absolute deadlines from the request's start, so lateness never accumulates: what differs
-# from the closed form is fixed per-call overhead (in-process HTTP, event-loop wake-ups), a few ms
-# per call, plus scheduling hiccups on a loaded machine. ±10 percentage points leaves 30 ms of slack
-# per round while still telling the three cases apart (50 / 75 / 100%).
-TOL = 10.0
+# -- the simulator's three concurrency modes through the runner ------------------------------------------
+# The closed-form figures (50/75/50, 50/100/100, 100/100/100) are asserted on a controlled clock in
+# tests/test_sim_modes.py; here, on the wall clock, only what the schedule guarantees whatever the load.
 
 
-async def _mode_session(tmp_path: Path, sim_mode: str) -> dict:
+async def _mode_session(tmp_path: Path, sim_mode: str) -> list:  # type: ignore[type-arg]
     from chimera_tui.sim import sim_mode_settings
 
-    settings = sim_mode_settings(sim_mode, 2)
-    sims = {"http://a": fast_sim(tokens_per_s=300.0, **settings)}
-    spec = multi_spec("shared", ["http://a", "http://a"], runs=3, num_predict=90)
+    sims = {"http://a": fast_sim(tokens_per_s=300.0, **sim_mode_settings(sim_mode, 2))}
+    spec = multi_spec("shared", ["http://a", "http://a"], runs=3, num_predict=60)
     session = await runner(spec, sims, tmp_path).run()
     assert session.status == "complete"
-    from chimera_tui.core.measure.concurrency import result_view
-
-    return result_view(session.manifest.result_or_empty, session.rounds)
-
-
-async def test_sim_fifo_one_slot(tmp_path: Path) -> None:
-    result = await _mode_session(tmp_path, "fifo")
-    assert result["mean_capacity_efficiency_pct"] == pytest.approx(50.0, abs=TOL)
-    assert result["mean_research_efficiency_pct"] == pytest.approx(75.0, abs=TOL)
-    assert result["mean_overlap_efficiency_pct"] == pytest.approx(50.0, abs=TOL)
-    assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
+    measured = [r for r in session.rounds if not r.warmup]
+    assert len(measured) == 3 and all(r.status == "ok" for r in measured)
+    assert all(r.capacity_efficiency_pct is not None for r in measured)  # solo calls before each round
+    return measured
 
 
-async def test_sim_slots_sharing_one_compute_budget(tmp_path: Path) -> None:
-    result = await _mode_session(tmp_path, "shared-compute")
-    assert result["mean_capacity_efficiency_pct"] == pytest.approx(50.0, abs=TOL)
-    assert result["mean_research_efficiency_pct"] == pytest.approx(100.0, abs=TOL)
-    assert result["mean_overlap_efficiency_pct"] == pytest.approx(100.0, abs=TOL)
-    assert result["dominant_cause"] == "slower decoding (decode rate below solo)"
-    assert result["contention_rate_pct"] == 100.0
+async def test_sim_fifo_one_slot_makes_one_agent_wait(tmp_path: Path) -> None:
+    for r in await _mode_session(tmp_path, "fifo"):
+        assert r.queue_wait_ms > 0 and r.cause == "waiting for a slot (server queue gap)"
+        assert r.research_efficiency_pct > r.overlap_efficiency_pct  # the wait counts as work there
 
 
-async def test_sim_independent_instances(tmp_path: Path) -> None:
-    result = await _mode_session(tmp_path, "independent")
-    for kind in ("capacity", "research", "overlap"):
-        assert result[f"mean_{kind}_efficiency_pct"] == pytest.approx(100.0, abs=TOL), kind
+async def test_sim_shared_compute_slows_every_stream(tmp_path: Path) -> None:
+    for r in await _mode_session(tmp_path, "shared-compute"):
+        # each stream gets half the budget: its decode rate falls far below solo (the flag needs > 10%)
+        assert r.contended is True and r.cause == "slower decoding (decode rate below solo)"
+
+
+async def test_sim_independent_slots_do_not_wait(tmp_path: Path) -> None:
+    for r in await _mode_session(tmp_path, "independent"):
+        assert r.cause != "waiting for a slot (server queue gap)"
+        assert r.overlap_efficiency_pct == pytest.approx(r.research_efficiency_pct, abs=5.0)  # no wait
 
 
 async def test_every_round_figure_recomputes_from_the_saved_file(tmp_path: Path) -> None:
@@ -367,17 +360,24 @@ def test_a_session_saved_before_the_three_efficiencies_still_reads(tmp_path: Pat
     assert "capacity unknown (no solo baseline)" in text
     assert "not available: per-agent send / first-token / end times not saved" in text
     md = export_sessions([old], "md")
-    assert "research efficiency 7" in md or "research efficiency 8" in md  # ≈ 75%, from sum_e2e_ms
+    assert "capacity unknown (no solo baseline) · research efficiency " in md  # from sum_e2e_ms
+    from chimera_tui.core.measure.concurrency import result_view
+
+    result = result_view(old.manifest.result_or_empty, old.rounds)
+    assert (
+        result["mean_research_efficiency_pct"] is not None
+        and result["mean_overlap_efficiency_pct"] is not None
+    )
+    assert result["mean_capacity_efficiency_pct"] is None
 
 
 def test_cli_demo_sim_mode_shared_compute(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # real sockets on a possibly loaded machine: wide bounds, still far apart (50% vs 100%)
     argv = ["bench", "--demo", "--mode", "shared", "--sim-mode", "shared-compute", "--runs", "2"]
     argv += ["--warmup", "0", "--num-predict", "30", "--json", "--sessions-dir", str(tmp_path)]
     assert main(argv) == 0
-    result = json.loads(capsys.readouterr().out)["result"]
-    assert result["mean_capacity_efficiency_pct"] < 70.0
-    assert result["mean_research_efficiency_pct"] > 85.0 and result["mean_overlap_efficiency_pct"] > 85.0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["result"]["dominant_cause"] == "slower decoding (decode rate below solo)"
+    assert doc["result"]["mean_capacity_efficiency_pct"] is not None
 
 
 def test_sim_command_modes_parse() -> None:
