@@ -255,7 +255,9 @@ def scripted_sweep() -> SweepLiveScreen:
     """The fixture sweep's definition, three of five configurations done, the fourth streaming."""
     record = sweep_record()
     feed = LiveFeed()
-    runner = SweepRunner(record.definition, SESSIONS, "http://sim", "gemma3:latest", feed.push)
+    runner = SweepRunner(
+        record.definition, SESSIONS, endpoint="http://sim", model="gemma3:latest", emit=feed.push
+    )
     screen = SweepLiveScreen(runner, feed, autostart=False)
     keys = record.run_order
     feed.push(
