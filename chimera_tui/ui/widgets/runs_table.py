@@ -36,7 +36,7 @@ def run_cells(record: RunRecord, number: int, total: int, stage: str | None = No
     holds server text, so it is a plain Text: never read as markup. ``stage``: the agent workflow's
     stage of the call ("analysis", "report"), shown after the run number."""
     m = record.metrics
-    status = record.status
+    status: str = record.status
     if record.error:
         status = f"{record.status}: {sanitize_line(record.error)[:40]}"
     return (
