@@ -23,7 +23,17 @@ from pathlib import Path
 from benchmarks import tui_pty
 from benchmarks.common import Result, combine
 
-BENCHMARKS = ("pipeline", "timestamps", "ui_load", "startup", "memory", "concurrency", "scaling", "sessions")
+BENCHMARKS = (
+    "pipeline",
+    "timestamps",
+    "ui_load",
+    "startup",
+    "memory",
+    "concurrency",
+    "scaling",
+    "sessions",
+    "real_engine",
+)
 
 
 def run_one(name: str, quick: bool) -> list[Result]:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 
 def log_path() -> Path:
-    """`$CHIMERA_TUI_LOG`, else `$XDG_STATE_HOME/chimera-tui/chimera-tui.log`."""
-    if os.environ.get("CHIMERA_TUI_LOG"):
-        return Path(os.environ["CHIMERA_TUI_LOG"])
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return state / "chimera-tui" / "chimera-tui.log"
+    """`$CHIMERA_TUI_LOG`, else `chimera-tui.log` in the user state folder (chimera_tui.places)."""
+    from chimera_tui.places import log_path as configured
+
+    return configured()
 
 
 class _QuietFileHandler(logging.FileHandler):

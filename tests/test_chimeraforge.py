@@ -46,7 +46,7 @@ def test_import_maps_every_field() -> None:
     assert s.path == FIXTURE
     assert s.status == "complete"
     assert s.id == "chimeraforge-chimeraforge_metrics-Baseline"
-    m = s.manifest
+    m = s.manifest.to_toml_dict()
     assert m["schema_version"] == SCHEMA_VERSION
     assert m["read_only"] is True
     assert m["label"] == "Baseline"
@@ -83,10 +83,10 @@ def test_aggregates_are_ours_and_theirs_kept_for_reference() -> None:
     assert rate.stddev == pytest.approx(statistics.stdev(BASELINE_RATES))
     assert ttft.mean == pytest.approx(603.53, abs=0.005)
     assert s.aggregates["client_decode_rate"].n == 0
-    theirs = s.manifest["source"]["aggregate_metrics"]
+    theirs = s.manifest.source["aggregate_metrics"]
     assert theirs["average_tokens_per_second"] == pytest.approx(114.54)
     assert theirs["total_tokens_generated"] == sum(BASELINE_TOKENS)
-    result = s.manifest["result"]
+    result = s.manifest.result.to_toml_dict()
     assert result["status"] == "complete" and result["runs_ok"] == 3
     assert result["mean_server_decode_rate"] == pytest.approx(rate.mean)
 
@@ -94,7 +94,7 @@ def test_aggregates_are_ours_and_theirs_kept_for_reference() -> None:
 def test_import_all_gives_one_session_per_execution() -> None:
     baseline, chimera = import_chimeraforge_all(FIXTURE)
     assert baseline.id.endswith("-Baseline") and chimera.id.endswith("-Chimera")
-    assert chimera.manifest["profile"] == {
+    assert chimera.manifest.profile.to_toml_dict() == {
         "name": "Chimera",
         "options": {"num_gpu": 60, "num_ctx": 256, "temperature": 0.6},
     }
@@ -115,11 +115,11 @@ def test_list_of_executions_and_single_execution(tmp_path: Path) -> None:
     doc = fixture_doc()
     executions = [doc["baseline"], doc["chimera"]]
     as_list = import_chimeraforge_all(write(tmp_path, executions, "list.json"))
-    assert [s.manifest["label"] for s in as_list] == ["Baseline", "Chimera"]
+    assert [s.manifest.label for s in as_list] == ["Baseline", "Chimera"]
     single = import_chimeraforge_all(write(tmp_path, doc["chimera"], "one.json"))
     assert len(single) == 1 and single[0].id == "chimeraforge-one-Chimera"
     wrapped = import_chimeraforge_all(write(tmp_path, {"executions": executions}, "wrapped.json"))
-    assert [s.manifest["label"] for s in wrapped] == ["Baseline", "Chimera"]
+    assert [s.manifest.label for s in wrapped] == ["Baseline", "Chimera"]
 
 
 def test_keyed_object_names_agents_without_agent_type(tmp_path: Path) -> None:
@@ -127,14 +127,14 @@ def test_keyed_object_names_agents_without_agent_type(tmp_path: Path) -> None:
     for execution in doc.values():
         del execution["agent_type"]
     sessions = import_chimeraforge_all(write(tmp_path, doc))
-    assert [s.manifest["profile"]["name"] for s in sessions] == ["baseline", "chimera"]
+    assert [s.manifest.profile.name for s in sessions] == ["baseline", "chimera"]
     assert [s.id for s in sessions] == ["chimeraforge-metrics-baseline", "chimeraforge-metrics-chimera"]
 
 
 def test_enum_agent_type_as_object(tmp_path: Path) -> None:
     execution = fixture_doc()["chimera"]
     execution["agent_type"] = {"Chimera": {"tier": "balanced"}}
-    assert import_chimeraforge(write(tmp_path, execution)).manifest["label"] == "Chimera"
+    assert import_chimeraforge(write(tmp_path, execution)).manifest.label == "Chimera"
 
 
 def test_bare_list_of_calls_and_missing_fields(tmp_path: Path) -> None:
@@ -145,9 +145,9 @@ def test_bare_list_of_calls_and_missing_fields(tmp_path: Path) -> None:
     ]
     s = import_chimeraforge(write(tmp_path, calls, "bare.json"))
     assert s.id == "chimeraforge-bare"
-    assert s.manifest["model"]["name"] == "unknown"
-    assert s.manifest["profile"] == {"name": "chimeraforge", "options": {}}
-    assert "prompt" not in s.manifest["workload"]
+    assert s.manifest.model.name == "unknown"
+    assert s.manifest.profile.to_toml_dict() == {"name": "chimeraforge", "options": {}}
+    assert s.manifest.workload.prompt is None
     a, b, c = s.runs
     assert a.metrics.server_decode_rate == 100.0 and a.metrics.ttft_ms is None
     assert b.metrics.server_decode_rate == pytest.approx(100.0)  # derived: 400 tokens / 4 s
@@ -162,7 +162,7 @@ def test_call_without_metrics_is_a_failed_run(tmp_path: Path) -> None:
     s = import_chimeraforge(write(tmp_path, execution))
     assert [r.status for r in s.runs] == ["ok", "failed", "ok"]
     assert s.aggregates["server_decode_rate"].n == 2
-    assert s.manifest["result"]["runs_failed"] == 1
+    assert s.manifest.result.runs_failed == 1
 
 
 def test_duplicate_agent_types_get_unique_ids(tmp_path: Path) -> None:
@@ -210,13 +210,13 @@ def test_missing_and_binary_files(tmp_path: Path) -> None:
 def test_round_trip_keeps_per_call_values(tmp_path: Path) -> None:
     for original in import_chimeraforge_all(FIXTURE):
         exported = to_chimeraforge(original)
-        back = import_chimeraforge(write(tmp_path, exported, f"{original.manifest['label']}.json"))
+        back = import_chimeraforge(write(tmp_path, exported, f"{original.manifest.label}.json"))
         assert per_call(back) == per_call(original)
         assert [r.prompt for r in back.runs] == [r.prompt for r in original.runs]
         assert [r.response for r in back.runs] == [r.response for r in original.runs]
-        assert back.manifest["profile"] == original.manifest["profile"]
-        assert back.manifest["model"] == original.manifest["model"]
-        assert back.manifest["source"]["chimera_tui"]["session_id"] == original.id
+        assert back.manifest.profile == original.manifest.profile
+        assert back.manifest.model == original.manifest.model
+        assert back.manifest.source["chimera_tui"]["session_id"] == original.id
 
 
 def test_export_shape_and_aggregates() -> None:
@@ -242,7 +242,7 @@ def test_export_shape_and_aggregates() -> None:
     assert agg["average_ttft_ms"] == pytest.approx(statistics.mean(BASELINE_TTFT))
     assert agg["stddev_ttft"] == pytest.approx(statistics.stdev(BASELINE_TTFT))
     assert agg["total_tokens_generated"] == sum(BASELINE_TOKENS)
-    theirs = session.manifest["source"]["aggregate_metrics"]
+    theirs = session.manifest.source["aggregate_metrics"]
     for key in ("eval_duration_ms", "load_duration_ms", "prompt_eval_duration_ms", "total_duration_ms"):
         assert agg[key] == pytest.approx(theirs[key])  # sums, as in the fixture
     assert out["chimera_tui"] == {

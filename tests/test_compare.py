@@ -360,10 +360,19 @@ def test_missing_fields_are_unknown_not_differences() -> None:
         "not checked (A vs B: unknown on at least one side): prompts, num_predict values, "
         "Ollama versions, hosts, APIs, GPUs, warm/cold modes"
     ]
-    # odd types where dicts/lists are expected must not crash either
-    odd: dict[str, Any] = {"workload": "x", "endpoints": {}, "environment": {"gpus": "none"}, "model": 3}
+    # odd values where lists or numbers are expected must not crash either
+    odd: dict[str, Any] = {
+        "workload": {"prompt": 3, "cold": "yes"},
+        "endpoints": [{"version": 7}],
+        "environment": {"gpus": "none"},
+        "model": {"name": ["x"]},
+    }
     assert not any(w.startswith("not comparable") for w in pair_warnings(odd))
     assert not any(w.startswith("not comparable") for w in pair_warnings(MANIFEST, base=odd))
+    # a table that is not a table is refused when the session is built, in one line
+    for bad in ({"workload": "x"}, {"endpoints": {}}, {"model": 3}):
+        with pytest.raises(SessionError, match="must be"):
+            pair_warnings(bad)
 
 
 def test_no_gpu_list_is_unknown_and_same_name_without_digest_is_unknown() -> None:

@@ -1,5 +1,9 @@
-"""Multi-agent sessions against simulators: dual ≈ 100%, shared with one slot ≈ 50% (slot wait),
-the barrier, a failing agent, cancellation, and the CLI."""
+"""Multi-agent sessions against simulators: dual runs the agents in parallel, shared with one slot
+serializes them (slot wait), a failing agent, cancellation, and the CLI.
+
+No test here asserts an efficiency or skew figure: those depend on how busy the machine is and are
+benchmark targets (benchmarks/concurrency.py: dual >= 99.5 %, skew < 1 ms; shared one slot ~50 %).
+The tests check the structure that makes those figures what they are."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 
 from chimera_tui.cli import main
 from chimera_tui.core.backends.ollama import Timeouts
+from chimera_tui.core.measure.concurrency import RoundMetrics
 from chimera_tui.core.run.events import RoundFinished, RunEvent, RunStarted, TokenBatch
 from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec
 from chimera_tui.core.store.profiles import Profile
@@ -33,16 +38,26 @@ def runner(spec: MultiSpec, sims: dict[str, OllamaSimulator], tmp_path: Path, em
     return MultiRunner(spec, tmp_path, emit, transport_factory=lambda url: sims[url].transport())
 
 
-async def test_dual_reaches_near_perfect_efficiency(tmp_path: Path) -> None:
+def assert_ran_in_parallel(rounds: list[RoundMetrics]) -> None:
+    """Every measured round had both calls in flight at once: the round took less than the two calls
+    end to end, and the later start came before the round was over (the barrier released both)."""
+    measured = [r for r in rounds if not r.warmup]
+    assert measured and all(r.status == "ok" for r in measured)
+    for r in measured:
+        assert r.makespan_ms < r.sum_e2e_ms, r
+        assert r.start_skew_ms < r.makespan_ms, r
+        assert r.efficiency_pct is not None and r.speedup is not None
+
+
+async def test_dual_runs_the_agents_in_parallel(tmp_path: Path) -> None:
     sims = {"http://a": fast_sim(tokens_per_s=300.0), "http://b": fast_sim(tokens_per_s=300.0)}
     session = await runner(multi_spec("dual", list(sims)), sims, tmp_path).run()
-    measured = [r for r in session.rounds if not r["warmup"]]
-    assert len(measured) == 5 and all(r["status"] == "ok" for r in measured)
-    assert session.manifest["result"]["mean_efficiency_pct"] >= 99.0
-    for r in measured:
-        assert r["start_skew_ms"] < 5.0  # the barrier
+    measured = [r for r in session.rounds if not r.warmup]
+    assert len(measured) == 5
+    assert_ran_in_parallel(session.rounds)
+    assert session.manifest.result.mean_efficiency_pct is not None
     saved = load_session(session.path)
-    assert saved.manifest["mode"] == "dual" and len(saved.manifest["agents"]) == 2
+    assert saved.manifest.mode == "dual" and len(saved.manifest.agents) == 2
     assert {r.agent for r in saved.runs} == {0, 1} and len(saved.rounds) == 6
 
 
@@ -50,10 +65,12 @@ async def test_shared_with_one_slot_serializes_and_names_the_slot_wait(tmp_path:
     sims = {"http://a": fast_sim(tokens_per_s=300.0, num_parallel=1)}
     spec = multi_spec("shared", ["http://a", "http://a"], solo_baseline=True, runs=3)
     session = await runner(spec, sims, tmp_path).run()
-    result = session.manifest["result"]
-    assert 45.0 <= result["mean_efficiency_pct"] <= 55.0
+    result = session.manifest.result.to_toml_dict()
+    measured = [r for r in session.rounds if not r.warmup]
+    # one slot: in every round one agent waited for the other's whole call (a server queue gap)
+    assert measured and all(r.status == "ok" and r.queue_wait_ms > 0 for r in measured), measured
     assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
-    assert result["contention_rate_pct"] == 100.0  # the waiting agent's TTFT more than doubles
+    assert result["contention_rate_pct"] is not None and result["contention_rate_pct"] > 0
     assert session.counts["solo"] == 6 and session.aggregates["server_decode_rate"].n == 6
 
 
@@ -67,8 +84,8 @@ async def test_an_agent_failing_mid_run_keeps_the_other_and_marks_the_round_part
             sims["http://b"].config.faults = SimFaults(midstream_error_after=5)
 
     session = await runner(multi_spec("dual", list(sims), runs=2), sims, tmp_path, emit).run()
-    measured = [r for r in session.rounds if not r["warmup"]]
-    assert [r["status"] for r in measured] == ["partial", "partial"]
+    measured = [r for r in session.rounds if not r.warmup]
+    assert [r.status for r in measured] == ["partial", "partial"]
     agent0 = [r for r in session.runs if r.agent == 0 and not r.warmup]
     agent1 = [r for r in session.runs if r.agent == 1 and not r.warmup]
     assert all(r.status == "ok" for r in agent0) and all(r.status == "failed" for r in agent1)
@@ -114,7 +131,7 @@ def test_cli_dual_and_shared_demo(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["mode"] == "dual"
-    assert doc["result"]["mean_efficiency_pct"] >= 99.0
+    assert_ran_in_parallel([RoundMetrics.from_dict(r) for r in doc["rounds"]])
     code = main(
         [
             "bench",
@@ -165,8 +182,10 @@ async def test_compare_shared_with_dual_shows_the_efficiency_difference(tmp_path
     shared = await runner(multi_spec("shared", ["http://a", "http://a"], runs=4), shared_sims, tmp_path).run()
     c = compare_sessions([shared, dual])
     eff = c.metric("efficiency_pct")
-    assert eff.columns[0].summary.mean is not None and eff.columns[0].summary.mean < 60
-    assert eff.columns[1].verdict == "faster"  # higher efficiency, far outside the noise
+    # dual overlaps its calls, one slot serializes them: about 100 % against about 50 %, far outside
+    # the noise whatever the load (the figures themselves: benchmarks/concurrency.py)
+    assert eff.columns[1].delta_pct is not None and eff.columns[1].delta_pct > 0
+    assert eff.columns[1].verdict == "faster"
 
 
 async def test_multi_session_reports_have_a_concurrency_section(tmp_path: Path) -> None:
@@ -194,7 +213,7 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
         nvml_module=small_gpu,
     )
     session = await r.run()
-    warnings = session.manifest["concurrency"]["preflight_warnings"]
+    warnings = session.manifest.concurrency.preflight_warnings
     assert any("likely do not fit" in w and "2.0 GiB free" in w for w in warnings)
     roomy = FakeNvml(gpus=[FakeGpu(mem_total=80 * GIB, mem_used=1 * GIB)])
     sims = {u: fast_sim() for u in urls}
@@ -204,4 +223,4 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
         transport_factory=lambda url: sims[url].transport(),
         nvml_module=roomy,
     )
-    assert (await r.run()).manifest["concurrency"]["preflight_warnings"] == []
+    assert (await r.run()).manifest.concurrency.preflight_warnings == []

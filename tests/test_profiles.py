@@ -49,8 +49,19 @@ def load_error(path: Path) -> str:
 # --- built-ins ---------------------------------------------------------------------------------
 
 
-def test_builtin_dir_is_top_level_profiles() -> None:
-    assert builtin_profiles_dir() == Path(__file__).resolve().parent.parent / "profiles"
+def test_builtins_come_through_bundled_and_match_the_top_level_source() -> None:
+    """Found through core/store/bundled.py (the wheel's packed copy, or the checkout's top level);
+    the top-level profiles/ folder is the source of truth either way."""
+    from chimera_tui.core.store.bundled import bundled_dir
+
+    found = builtin_profiles_dir()
+    assert found == bundled_dir("profiles") and found.is_dir()
+    source = Path(__file__).resolve().parent.parent / "profiles"
+
+    def contents(folder: Path) -> dict[str, bytes]:
+        return {f.name: f.read_bytes() for f in folder.glob("*.toml")}
+
+    assert contents(found) == contents(source) and len(contents(source)) == 22
 
 
 def test_every_builtin_loads_and_names_match_stems() -> None:

@@ -21,7 +21,7 @@ from tools.make_gguf_model import DEFAULT_WORDS, chain_text, expected_answer, wr
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, pytest.mark.timeout(SETUP_TIMEOUT_S)]
 
-# the session fixtures (build-or-reuse llama-server, the tiny model)
+# the session fixtures (the installed llama-server, the tiny model)
 llama_server_bin = real_engine.llama_server_bin
 gguf_model = real_engine.gguf_model
 
@@ -80,8 +80,10 @@ async def test_chat_stream_matches_the_server_figures(server: LlamaServer) -> No
     # eval_count / eval_duration; llama.cpp's own predicted_per_second is (predicted_n - 1) / predicted_ms
     server_rate = timings["predicted_n"] / (timings["predicted_ms"] / 1000)
     assert m.server_decode_rate == pytest.approx(server_rate, rel=1e-3)
-    assert m.client_decode_rate is not None
-    assert timings["predicted_per_second"] / 3 < m.client_decode_rate < timings["predicted_per_second"] * 3
+    # the client's figure is structural here (its window lies inside the call); how close it comes to
+    # the server's is a benchmark figure (benchmarks/timestamps.py), not a test: it depends on load
+    assert m.client_decode_rate is not None and m.client_decode_rate > 0
+    assert (m.token_count - 1) / m.client_decode_rate * 1000 <= m.e2e_ms
 
 
 async def test_answers_stop_by_themselves_and_completions_continue_text(server: LlamaServer) -> None:
@@ -115,17 +117,19 @@ async def test_cancel_mid_stream_stops_the_server(llama_server_bin: Path, endles
 
                 await client.stream_call("chat", chat(1500), on_tokens, outcome)
             returned = time.monotonic()
-            assert scope.cancelled_caught and cancelled_at and returned - cancelled_at[0] < 1.0
+            assert scope.cancelled_caught and cancelled_at
             assert 5 <= outcome.trace.content_tokens < 1500 and outcome.error is None
             assert srv.alive() and srv.healthy()
-            # one slot: the next call only runs at once if the cancelled one stopped generating
-            # (generating the rest of the 1500 tokens would take seconds)
+            # one slot: the next call only runs at once if the cancelled one stopped generating.
+            # Bounds relative to this run's own rate (load slows both sides alike), not wall-clock figures:
+            # the rest of the 1500 tokens would take (1500 - n) / rate.
             rate = outcome.trace.content_tokens / ((returned - t_start) or 1e-9)
+            assert returned - cancelled_at[0] < 0.5 * 1500 / rate, (returned - cancelled_at[0], rate)
             t0 = time.monotonic()
             again = await client.stream_call("chat", chat(8))
             assert again.error is None and again.trace.content_tokens == 8
             waited = time.monotonic() - t0
-            assert waited < min(2.0, 0.5 * 1500 / rate), (waited, rate)
+            assert waited < 0.5 * 1500 / rate, (waited, rate)
 
 
 async def test_server_killed_mid_stream_is_an_outcome_error(

@@ -61,18 +61,16 @@ def spec(url: str, **kw: object) -> BenchSpec:
 async def test_single_agent_counts_match_the_server(server: LlamaServer, tmp_path: Path) -> None:
     session = await BenchRunner(spec(server.url, model=await _model(server.url)), tmp_path).run()
     assert session.status == "complete", [r.error for r in session.runs]
-    endpoint = session.manifest["endpoints"][0]
-    assert endpoint["kind"] == "openai" and endpoint["server"] == "llama.cpp"
-    assert (
-        "num_ctx" in endpoint["options_not_applied"] and "keep_alive" not in endpoint["options_not_applied"]
-    )
+    endpoint = session.manifest.endpoints[0]
+    assert endpoint.kind == "openai" and endpoint.server == "llama.cpp"
+    not_applied = endpoint.options_not_applied or []
+    assert "num_ctx" in not_applied and "keep_alive" not in not_applied
     for run in (r for r in session.runs if not r.warmup):
         m = run.metrics
         timings = run.server_final["openai"]["timings"]
         assert m.token_count == timings["predicted_n"] == m.eval_count == 32
-        assert m.ttft_ms is not None and 0 < m.ttft_ms < 5_000
-        assert m.server_decode_rate and m.client_decode_rate
-        assert m.server_decode_rate / 3 < m.client_decode_rate < m.server_decode_rate * 3
+        assert m.ttft_ms is not None and m.e2e_ms is not None and 0 < m.ttft_ms <= m.e2e_ms
+        assert m.server_decode_rate and m.client_decode_rate  # how close they are: benchmarks/
 
 
 def test_cli_bench_against_llama_server(
@@ -134,10 +132,15 @@ async def test_dual_servers_run_in_parallel(
     ):
         model = await _model(a.url)
         session = await MultiRunner(_multi("dual", [a.url, b.url], model), tmp_path).run()
-    result = session.manifest["result"]
     assert session.status == "complete"
-    assert result["mean_efficiency_pct"] > 85, result  # two servers, one core each: close to 2x
-    assert result["mean_start_skew_ms"] < 10
+    # parallel: in every round both calls were in flight at once (the makespan is shorter than the two
+    # calls end to end). The efficiency figure itself (close to 100%) depends on how busy the machine
+    # is: it is a benchmark target (benchmarks/concurrency.py), not a test.
+    measured = [r for r in session.rounds if not r.warmup]
+    assert len(measured) == 3 and all(r.status == "ok" for r in measured)
+    for r in measured:
+        assert r.makespan_ms < r.sum_e2e_ms, r
+        assert r.start_skew_ms < min(r.makespan_ms, r.sum_e2e_ms / 2), r
 
 
 async def test_shared_server_with_one_slot_serializes(
@@ -146,11 +149,13 @@ async def test_shared_server_with_one_slot_serializes(
     with running_server(llama_server_bin, endless_model, threads=1, slots=1) as s:
         model = await _model(s.url)
         session = await MultiRunner(_multi("shared", [s.url, s.url], model), tmp_path).run()
-    result = session.manifest["result"]
-    assert 40 < result["mean_efficiency_pct"] < 65, result
+    result = session.manifest.result.to_toml_dict()
+    # one slot: in every round one call waited for the other (a queue gap), whatever the machine's load
+    measured = [r for r in session.rounds if not r.warmup]
+    assert measured and all(r.queue_wait_ms > 0 for r in measured), measured
     assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
     assert any(
-        "1 parallel slot(s) for 2 agents" in w for w in session.manifest["concurrency"]["preflight_warnings"]
+        "1 parallel slot(s) for 2 agents" in w for w in session.manifest.concurrency.preflight_warnings
     )
 
 

@@ -206,12 +206,12 @@ HOSTILE_RESPONSE = (
 
 def hostile_session() -> Session:
     s = session_a()
-    s.manifest["id"] = "../../etc/passwd"
-    s.manifest["model"]["name"] = "evil`model|x"
-    s.manifest["profile"]["name"] = '=HYPERLINK("http://x")<b onmouseover=alert(1)>*p*|q</b>'
-    s.manifest["profile"]["options"] = {"<script>": "</td>|x"}
-    s.manifest["workload"]["prompt"] = "```\n</pre><script>alert(2)</script>\n```"
-    s.manifest["environment"]["gpu_status"] = "\x1b[2J<iframe src=//x>"
+    s.manifest.id = "../../etc/passwd"
+    s.manifest.model.name = "evil`model|x"
+    s.manifest.profile.name = '=HYPERLINK("http://x")<b onmouseover=alert(1)>*p*|q</b>'
+    s.manifest.profile.options = {"<script>": "</td>|x"}
+    s.manifest.workload.prompt = "```\n</pre><script>alert(2)</script>\n```"
+    s.manifest.environment["gpu_status"] = "\x1b[2J<iframe src=//x>"
     for run in s.runs:
         run.response = HOSTILE_RESPONSE
         run.thinking = "<svg onload=alert(3)>"
@@ -287,8 +287,8 @@ def test_comparison_markdown_table() -> None:
 
 def test_gpu_reason_when_there_is_none() -> None:
     s = session_a()
-    s.manifest["environment"].update(gpus=[], gpu_status="no NVIDIA GPU/driver found")
-    s.manifest["environment"].pop("gpu_driver")
+    s.manifest.environment.update(gpus=[], gpu_status="no NVIDIA GPU/driver found")
+    s.manifest.environment.pop("gpu_driver")
     assert "| GPU | none (no NVIDIA GPU/driver found) |" in export_sessions([s], "md")
 
 
@@ -470,7 +470,7 @@ def test_json_is_nan_free() -> None:
     s = session_a()
     s.runs[1].metrics.ttft_ms = math.nan
     s.runs[2].metrics.e2e_ms = math.inf
-    s.manifest["profile"]["options"] = {"temperature": math.nan, "top_p": -math.inf}
+    s.manifest.profile.options = {"temperature": math.nan, "top_p": -math.inf}
     doc = session_json_doc(s)
     json.dumps(doc, allow_nan=False)
     assert doc["session"]["runs"][1]["metrics"]["ttft_ms"] is None

@@ -60,11 +60,11 @@ async def test_warm_session_events_and_saved_files(tmp_path: Path) -> None:
     assert sim.loads == 1
 
     on_disk = load_session(session.path)
-    assert on_disk.manifest["profile"]["options"] == {"num_ctx": 512, "temperature": 0.6, "seed": 7}
-    assert on_disk.manifest["workload"]["options_sent"]["num_predict"] == 20
-    assert on_disk.manifest["endpoints"][0]["version"] == "0.33.0"
-    assert on_disk.manifest["model"]["quantization"] == "Q4_K_M"
-    assert "gpu_status" in on_disk.manifest["environment"]
+    assert on_disk.manifest.profile.options == {"num_ctx": 512, "temperature": 0.6, "seed": 7}
+    assert on_disk.manifest.workload.options_sent["num_predict"] == 20
+    assert on_disk.manifest.endpoints[0].version == "0.33.0"
+    assert on_disk.manifest.model.quantization == "Q4_K_M"
+    assert "gpu_status" in on_disk.manifest.environment
     doc = json.loads((session.path / "metrics.json").read_text())
     assert doc["schema_version"] == 1 and len(doc["runs"]) == 3
 
@@ -85,7 +85,7 @@ async def test_a_failed_preload_fails_the_session_and_says_why(tmp_path: Path) -
     session = await runner.run()
     assert session.status == "failed" and session.runs == []
     saved = load_session(session.path)
-    assert "503" in saved.manifest["result"]["error"]
+    assert "503" in saved.manifest.result.error
 
 
 async def test_unknown_model_lists_available_ones(tmp_path: Path) -> None:

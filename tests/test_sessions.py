@@ -49,13 +49,13 @@ def test_round_trip_and_aggregates_exclude_warmup_and_failures(tmp_path: Path) -
     w.finish("complete")
     s = load_session(w.path)
     assert s.status == "complete"
-    assert s.manifest["schema_version"] == SCHEMA_VERSION
-    assert s.manifest["model"]["name"] == "gemma3:latest"
+    assert s.manifest.schema_version == SCHEMA_VERSION
+    assert s.manifest.model.name == "gemma3:latest"
     assert [r.status for r in s.runs] == ["ok", "ok", "ok", "failed"]
     agg = s.aggregates["server_decode_rate"]
     assert agg.n == 2 and agg.mean == pytest.approx(105.0)
     assert s.counts == {"ok": 2, "failed": 1, "cancelled": 0, "incomplete": 0, "warmup": 1}
-    assert s.manifest["result"]["runs_ok"] == 2
+    assert s.manifest.result.runs_ok == 2
 
 
 def test_each_finished_run_is_on_disk_before_the_next(tmp_path: Path) -> None:
@@ -176,7 +176,7 @@ def test_label_and_delete_stay_inside_the_root(tmp_path: Path) -> None:
     store = SessionStore(tmp_path / "s")
     w = SessionWriter(store.root, MANIFEST)
     store.set_label(w.path, "  before   tuning ")
-    assert load_session(w.path).manifest["label"] == "before tuning"
+    assert load_session(w.path).manifest.label == "before tuning"
     outside = tmp_path / "outside"
     outside.mkdir()
     with pytest.raises(SessionError, match="not a session folder"):

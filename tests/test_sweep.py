@@ -23,37 +23,32 @@ from chimera_tui.core.reports.sweep_report import (
     sweep_markdown,
 )
 from chimera_tui.core.run.events import RunStarted, SessionFinished, TokenBatch
-from chimera_tui.core.run.sweep import (
+from chimera_tui.core.run.sweep.best import best_profile
+from chimera_tui.core.run.sweep.definition import (
+    SweepDefinition,
+    SweepError,
+    builtin_sweeps_dir,
+    default_tr111_sweep,
+    find_sweep,
+    load_sweep,
+    sweep_to_toml,
+)
+from chimera_tui.core.run.sweep.events import ConfigFinished, ConfigStarted, SweepFinished, SweepStarted
+from chimera_tui.core.run.sweep.grid import config_key, expand_grid, plan
+from chimera_tui.core.run.sweep.heatmap import heatmap
+from chimera_tui.core.run.sweep.ranking import rank, success_rate
+from chimera_tui.core.run.sweep.record import (
     RECORD_JSON,
     RECORD_TOML,
     SWEEPS_DIRNAME,
-    ConfigFinished,
     ConfigRecord,
-    ConfigStarted,
-    SweepDefinition,
-    SweepError,
-    SweepFinished,
     SweepRecord,
-    SweepRunner,
-    SweepStarted,
-    best_profile,
-    builtin_sweeps_dir,
-    config_key,
-    default_tr111_sweep,
-    expand_grid,
-    find_sweep,
-    heatmap,
     list_sweeps,
-    load_sweep,
     load_sweep_record,
     load_sweep_sessions,
-    plan,
-    rank,
     resolve_sweep,
-    resume_sweep,
-    success_rate,
-    sweep_to_toml,
 )
+from chimera_tui.core.run.sweep.runner import SweepRunner, resume_sweep
 from chimera_tui.core.store.profiles import NAME_PATTERN, Profile, ProfileStore
 from chimera_tui.core.store.sessions import (
     RunRecord,
@@ -266,9 +261,9 @@ async def test_cancel_after_two_configurations_then_resume_runs_only_the_rest(tm
     # every session is tagged with its sweep and configuration
     session = sessions["num_ctx512_temperature0p8"]
     manifest = read_manifest(session.path)
-    assert manifest["sweep"]["id"] == record.id and manifest["sweep"]["key"] == "num_ctx512_temperature0p8"
-    assert manifest["label"] == "small · num_ctx512_temperature0p8"
-    assert manifest["profile"]["options"] == {"num_ctx": 512, "temperature": 0.8}
+    assert manifest.sweep.id == record.id and manifest.sweep.key == "num_ctx512_temperature0p8"
+    assert manifest.label == "small · num_ctx512_temperature0p8"
+    assert manifest.profile.options == {"num_ctx": 512, "temperature": 0.8}
     assert list_sweeps(tmp_path)[0][0].id == record.id
     assert resolve_sweep(tmp_path, record.id[:17]) == record.path == resolve_sweep(tmp_path, str(record.path))
 
@@ -281,12 +276,12 @@ async def test_reload_time_is_recorded_per_configuration(tmp_path: Path) -> None
     assert all(v is not None for v in reload.values())
     # num_ctx changes (and the first load) make the simulator reload: its load_s shows
     assert reload["num_ctx256_temperature0p6"] >= 190 and reload["num_ctx512_temperature0p6"] >= 190
-    # a temperature change alone does not reload
-    assert reload["num_ctx256_temperature0p8"] < 150 and reload["num_ctx512_temperature0p8"] < 150
+    # a temperature change alone does not reload, and the preload absorbed each reload (no call of its
+    # own reloaded): the simulator loaded exactly twice, for num_ctx 256 and 512. A count, not a time.
+    assert sim.loads == 2
     assert record.config("num_ctx512_temperature0p6").reload_reason == ["num_ctx 256→512"]
     assert record.config("num_ctx256_temperature0p8").reload_reason == []
-    # the preload absorbed the reload: the first call's own load_duration is small
-    assert all(c.first_call_load_ms[0] is not None and c.first_call_load_ms[0] < 150 for c in record.configs)
+    assert all(c.first_call_load_ms[0] is not None for c in record.configs)
     rows = rank(load_sweep_sessions(record)[0], baseline_key=None, record=record)
     by_key = {r.key: r for r in rows}
     assert by_key["num_ctx512_temperature0p6"].reload_load_ms == reload["num_ctx512_temperature0p6"]
@@ -506,3 +501,11 @@ async def test_reports_of_a_real_sweep(tmp_path: Path) -> None:
     assert "mean of up to" not in md
     html = sweep_html(record, rows)
     assert html.startswith("<!DOCTYPE html>") and "num_ctx 256→512" in html
+
+
+def test_the_package_re_exports_every_public_name() -> None:
+    """Callers (the CLI, the sweep screens) import from `chimera_tui.core.run.sweep` itself."""
+    import chimera_tui.core.run.sweep as package
+
+    assert [name for name in package.__all__ if not hasattr(package, name)] == []
+    assert package.SweepRunner is SweepRunner and package.rank is rank and package.plan is plan

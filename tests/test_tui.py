@@ -62,8 +62,8 @@ async def test_choose_model_profile_and_workload(tmp_path: Path) -> None:
         await pilot.press("f5")
         await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen) and app.screen.session is not None)
         session = app.screen.session
-        assert session.manifest["profile"]["name"] == "gpu60_ctx256_temp0p6"
-        assert session.manifest["model"]["name"] == "qwen3:4b"
+        assert session.manifest.profile.name == "gpu60_ctx256_temp0p6"
+        assert session.manifest.model.name == "qwen3:4b"
         assert [r.metrics.token_count for r in session.runs] == [30, 30]
         assert session.runs[0].metrics.thinking_token_count  # a thinking model: thinking shown separately
         assert app.screen.query_one("#thinking-box").display

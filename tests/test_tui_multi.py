@@ -61,9 +61,11 @@ async def test_dual_live_screen_runs_both_agents_side_by_side(tmp_path: Path) ->
         for pane in live.query(AgentPane):
             assert pane.stream.content_text.strip()
         saved = load_session(live.session.path)
-        assert saved.manifest["mode"] == "dual"
-        assert [a["endpoint"] for a in saved.manifest["agents"]] == ["http://a", "http://b"]
-        assert saved.manifest["result"]["mean_efficiency_pct"] > 90
+        assert saved.manifest.mode == "dual"
+        assert [a.endpoint for a in saved.manifest.agents] == ["http://a", "http://b"]
+        measured = [r for r in saved.rounds if not r.warmup]
+        # both agents in flight at once in every round (the efficiency figure: benchmarks/concurrency.py)
+        assert measured and all(r.makespan_ms < r.sum_e2e_ms for r in measured), measured
         assert "efficiency" in str(live.query_one("#phase").render())
 
 
@@ -79,8 +81,9 @@ async def test_shared_live_screen_shows_the_serialization(tmp_path: Path) -> Non
             timeout=20,
         )
         session = app.screen.session
-        assert session.manifest["mode"] == "shared"
-        assert session.manifest["result"]["mean_efficiency_pct"] < 60
-        assert session.manifest["result"]["dominant_cause"].startswith("waiting for a slot")
+        assert session.manifest.mode == "shared"
+        measured = [r for r in session.rounds if not r.warmup]
+        assert measured and all(r.queue_wait_ms > 0 for r in measured), measured  # one slot: a wait
+        assert session.manifest.result.dominant_cause.startswith("waiting for a slot")
         await pilot.press("v")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "SessionDetailScreen")

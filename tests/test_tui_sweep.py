@@ -9,7 +9,9 @@ import pytest
 from textual.widgets import DataTable, Input, RadioButton, Select, Static
 
 from chimera_tui.core.measure.stats import summarize
-from chimera_tui.core.run.sweep import RankRow, heatmaps_by, load_sweep_record, smallest_p_value
+from chimera_tui.core.run.sweep.heatmap import heatmaps_by
+from chimera_tui.core.run.sweep.ranking import RankRow, smallest_p_value
+from chimera_tui.core.run.sweep.record import load_sweep_record
 from chimera_tui.core.store.profiles import load_profile
 from chimera_tui.core.store.sessions import load_session
 from chimera_tui.ui.screens.dialogs import ReportDialog, TextPrompt

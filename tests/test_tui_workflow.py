@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, RadioButton, Select, Static
 
-from chimera_tui.core.run.workflow import stage_of
+from chimera_tui.core.run.workflow.stages import stage_of
 from chimera_tui.core.store.sessions import load_session
 from chimera_tui.ui.screens.live import LiveScreen
 from chimera_tui.ui.screens.session_detail import SessionDetailScreen
@@ -51,7 +51,7 @@ async def test_one_workflow_run_from_the_setup_screen(tmp_path: Path) -> None:
         live = app.screen
         assert isinstance(live, LiveScreen) and live.session is not None
         session = load_session(live.session.path)
-        assert session.status == "complete" and session.manifest["mode"] == "workflow"
+        assert session.status == "complete" and session.manifest.mode == "workflow"
         assert [stage_of(r) for r in session.runs] == ["analysis", "report"]
         assert all("workflow_run:1" in r.notes for r in session.runs)
         assert "report" in stages_seen

@@ -10,21 +10,18 @@ import pytest
 
 from chimera_tui.core.backends.ollama import Timeouts
 from chimera_tui.core.run.events import RunFinished, RunStarted, SessionFinished, SessionStarted
-from chimera_tui.core.run.workflow import (
+from chimera_tui.core.run.workflow.events import IngestDone, WorkflowRunFinished, WorkflowRunStarted
+from chimera_tui.core.run.workflow.ingest import WorkflowError, ingest
+from chimera_tui.core.run.workflow.runner import WorkflowRunner
+from chimera_tui.core.run.workflow.stages import (
     WORKFLOW_FILE,
-    IngestDone,
-    WorkflowError,
-    WorkflowRunFinished,
-    WorkflowRunner,
-    WorkflowRunStarted,
     analysis_prompt,
-    ingest,
     load_workflow_runs,
     report_prompt,
-    sample_data_dir,
     stage_of,
     stage_summaries,
 )
+from chimera_tui.core.store.bundled import sample_data_dir
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import load_session
 from chimera_tui.sim import SimFaults
@@ -116,12 +113,12 @@ async def test_two_stage_workflow_against_the_simulator(tmp_path: Path) -> None:
         assert report.metrics.token_count == 8 and report.metrics.e2e_ms is not None
 
     manifest = load_session(session.path).manifest
-    assert manifest["mode"] == "workflow"
-    workload = manifest["workload"]
-    assert workload["kind"] == "agent_workflow" and workload["file_count"] == 4
-    assert "tr111_results.csv" in workload["files"] and workload["directory"] == str(sample_data_dir())
-    assert workload["options_sent"] == {"num_ctx": 2048, "temperature": 0.6, "num_predict": 8}
-    result = manifest["result"]
+    assert manifest.mode == "workflow"
+    workload = manifest.workload
+    assert workload.kind == "agent_workflow" and workload.file_count == 4
+    assert "tr111_results.csv" in workload.files and workload.directory == str(sample_data_dir())
+    assert workload.options_sent == {"num_ctx": 2048, "temperature": 0.6, "num_predict": 8}
+    result = manifest.result.to_toml_dict()
     assert result["workflow_runs_ok"] == 2 and result["mean_total_tokens"] == 16
     assert result["mean_workflow_ms"] >= result["mean_analysis_e2e_ms"] + result["mean_report_e2e_ms"]
 
@@ -176,3 +173,11 @@ async def test_cancel_between_stages(tmp_path: Path) -> None:
     assert [r.status for r in session.runs] == ["ok", "cancelled"]
     doc = json.loads((session.path / WORKFLOW_FILE).read_text())
     assert [e["status"] for e in doc["workflow_runs"]] == ["cancelled"]
+
+
+def test_the_package_re_exports_every_public_name() -> None:
+    """Callers (the CLI, the live and session screens) import from `chimera_tui.core.run.workflow`."""
+    import chimera_tui.core.run.workflow as package
+
+    assert [name for name in package.__all__ if not hasattr(package, name)] == []
+    assert package.WorkflowRunner is WorkflowRunner and package.stage_of is stage_of

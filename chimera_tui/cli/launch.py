@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from chimera_tui.core.backends.ollama import DEFAULT_URL
+from chimera_tui.cli.common import sessions_root, start_demo_simulators
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from chimera_tui.cli import _sessions_root, start_demo_simulators
+    from chimera_tui.core.backends.ollama import DEFAULT_URL
+    from chimera_tui.places import exports_dir
     from chimera_tui.ui import live_gc
     from chimera_tui.ui.app import ChimeraApp
     from chimera_tui.ui.config import AppConfig
@@ -20,7 +21,12 @@ def run_tui(args: argparse.Namespace) -> int:
     sims = start_demo_simulators("dual", 2) if args.demo else []
     try:
         endpoints = [sim.url for sim in sims] if sims else (args.endpoint or [DEFAULT_URL])
-        config = AppConfig(endpoints=endpoints, sessions_root=_sessions_root(args), demo=bool(sims))
+        config = AppConfig(
+            endpoints=endpoints,
+            sessions_root=sessions_root(args),
+            exports_dir=exports_dir(),
+            demo=bool(sims),
+        )
         ChimeraApp(config).run()
     finally:
         for sim in sims:

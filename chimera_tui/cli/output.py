@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from chimera_tui.core.measure.catalogue import SUMMARY_KEYS, fmt, select
 from chimera_tui.core.measure.compare import Comparison
 from chimera_tui.core.measure.concurrency import ROUND_STATS, contention_rate, round_aggregates
 from chimera_tui.core.measure.stats import Summary, aggregate
@@ -22,27 +24,10 @@ from chimera_tui.core.run.events import (
 from chimera_tui.core.store.sessions import BrokenSession, Session, SessionSummary, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
-#: (metric key, label, unit, digits) in the order the summary shows them
-SUMMARY_ROWS: tuple[tuple[str, str, str, int], ...] = (
-    ("server_decode_rate", "decode rate (server)", "tok/s", 2),
-    ("client_decode_rate", "decode rate (client)", "tok/s", 2),
-    ("ttft_ms", "TTFT (any token)", "ms", 1),
-    ("ttft_content_ms", "TTFT (content)", "ms", 1),
-    ("e2e_ms", "end-to-end", "ms", 1),
-    ("prompt_eval_rate", "prompt eval rate", "tok/s", 1),
-    ("load_ms", "load", "ms", 1),
-    ("prompt_eval_ms", "prompt eval", "ms", 1),
-    ("eval_ms", "eval", "ms", 1),
-    ("queue_gap_ms", "server queue gap", "ms", 2),
-    ("token_count", "tokens (client)", "", 0),
-    ("eval_count", "eval_count (server)", "", 0),
-    ("itl_p50_ms", "inter-token p50", "ms", 2),
-    ("itl_p99_ms", "inter-token p99", "ms", 2),
+#: (metric key, label, unit, digits) in the order the summary shows them (from the one catalogue)
+SUMMARY_ROWS: tuple[tuple[str, str, str, int], ...] = tuple(
+    (m.key, m.label, m.unit, m.digits) for m in select(SUMMARY_KEYS)
 )
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
 
 
 class HeadlessProgress:
@@ -117,8 +102,8 @@ def summary_table(session: Session) -> str:
     """The aggregate table: mean ± sd, CV, min, max, 95% CI per metric, over successful measured runs."""
     counts = session.counts
     head = (
-        f"{sanitize_line(str(session.manifest.get('model', {}).get('name', '?')))} / "
-        f"{sanitize_line(str(session.manifest.get('profile', {}).get('name', '?')))}: "
+        f"{sanitize_line(session.manifest.model_name or '?')} / "
+        f"{sanitize_line(session.manifest.profile_name or '?')}: "
         f"{counts['ok']} ok, {counts['failed']} failed, {counts['cancelled']} cancelled "
         f"(+{counts['warmup']} warm-up) — {session.status}"
     )
@@ -137,7 +122,7 @@ def summary_table(session: Session) -> str:
     lines = [head, *_table(cols, rows)]
     if session.rounds:
         lines += ["", *concurrency_lines(session)]
-    if session.manifest.get("mode") == "workflow":
+    if session.manifest.mode == "workflow":
         lines += ["", *workflow_lines(session)]
     return "\n".join(lines)
 
@@ -181,7 +166,7 @@ def workflow_lines(session: Session) -> list[str]:
     return lines
 
 
-def _table(cols: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(cols: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
@@ -191,19 +176,19 @@ def _table(cols: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 def concurrency_lines(session: Session) -> list[str]:
     """Multi-agent sessions: per-agent means, then round statistics (efficiency, speedup, skew)."""
-    agents = session.manifest.get("agents", [])
-    lines = [f"mode {session.manifest.get('mode')}: {len(agents)} agents"]
+    agents = session.manifest.agent_list
+    lines = [f"mode {session.manifest.mode}: {len(agents)} agents"]
     agent_rows = []
     for agent in agents:
-        i = agent.get("index", 0)
+        i = agent.index or 0
         runs = [r for r in measured_ok(session.runs) if r.agent == i]
         agg = aggregate([r.metrics for r in runs])
         tok, ttft, gap = agg["server_decode_rate"], agg["ttft_ms"], agg["queue_gap_ms"]
         agent_rows.append(
             (
                 f"agent {i + 1}",
-                sanitize_line(str(agent.get("endpoint", "?"))),
-                sanitize_line(str(agent.get("model", {}).get("name", "?"))),
+                sanitize_line(agent.endpoint or "?"),
+                sanitize_line((agent.model.name if agent.model else None) or "?"),
                 fmt(tok.mean, 2) + (f" ± {fmt(tok.stddev, 2)}" if tok.stddev is not None else ""),
                 fmt(ttft.mean, 1),
                 fmt(gap.mean, 1),
@@ -224,16 +209,17 @@ def concurrency_lines(session: Session) -> list[str]:
         round_rows.append((f"{label} ({unit})", mean_sd, fmt(s.cv_pct, 1), ci, str(s.n)))
     lines.append("")
     lines += _table(("round metric", "mean ± sd", "CV%", "95% CI", "n"), round_rows)
-    statuses = [r.get("status") for r in session.rounds if not r.get("warmup")]
+    statuses = [r.status for r in session.rounds if not r.warmup]
     partial = statuses.count("partial")
     rate = contention_rate(session.rounds)
-    result = session.manifest.get("result", {})
+    result = session.manifest.result_or_empty
     lines.append(
         f"rounds: {statuses.count('ok')} complete, {partial} partial; contention rate "
         f"{'—' if rate is None else f'{rate:.0f}%'} (needs --solo-baseline); "
-        f"where time went: {result.get('dominant_cause') or '—'}"
+        f"where time went: {result.dominant_cause or '—'}"
     )
-    for warning in session.manifest.get("concurrency", {}).get("preflight_warnings", []):
+    concurrency = session.manifest.concurrency
+    for warning in (concurrency.preflight_warnings if concurrency else None) or []:
         lines.append(f"warning: {sanitize_line(str(warning))}")
     return lines
 
@@ -244,17 +230,17 @@ def session_json(session: Session) -> dict[str, Any]:
         "id": session.id,
         "status": session.status,
         "counts": session.counts,
-        "model": session.manifest.get("model", {}).get("name"),
-        "profile": session.manifest.get("profile", {}).get("name"),
-        "endpoints": session.manifest.get("endpoints", []),
+        "model": session.manifest.model_name,
+        "profile": session.manifest.profile_name,
+        "endpoints": [e.to_toml_dict() for e in session.manifest.endpoint_list],
         "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
-        "mode": session.manifest.get("mode"),
-        "agents": session.manifest.get("agents", []),
-        "rounds": session.rounds,
+        "mode": session.manifest.mode,
+        "agents": [a.to_toml_dict() for a in session.manifest.agent_list],
+        "rounds": [r.to_dict() for r in session.rounds],
         "round_aggregates": {k: v.to_dict() for k, v in round_aggregates(session.rounds).items()}
         if session.rounds
         else {},
-        "result": session.manifest.get("result", {}),
+        "result": session.manifest.result_or_empty.to_toml_dict(),
         "runs": [
             {
                 "index": r.index,

@@ -8,37 +8,49 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from chimera_tui.cli.common import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    UserError,
+    add_sessions_dir,
+    first_model,
+    sessions_root,
+    start_demo_simulator,
+)
+
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def add_sweep_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     sw = sub.add_parser("sweep", help="parameter sweeps (TR111): run, resume, list, report")
     ssub = sw.add_subparsers(dest="sweep_command", metavar="ACTION", required=True)
 
-    run = ssub.add_parser("run", help="run a sweep definition (a built-in name like tr111, or a .toml)")
-    run.add_argument("definition", nargs="?", default="tr111")
-    run.add_argument("--model", "-m", default=None, help="model (default: the first the server lists)")
-    run.add_argument("--endpoint", dest="sweep_endpoint", default=None, metavar="URL")
-    run.add_argument("--demo", dest="sweep_demo", action="store_true", help="use the embedded simulator")
-    run.add_argument("--runs", type=int, default=None, help="override runs per configuration")
-    run.add_argument("--warmup", type=int, default=None, help="override warm-up runs per configuration")
-    run.add_argument("--order", choices=("sequential", "shuffled", "interleaved"), default=None)
-    run.add_argument("--seed", type=int, default=None, help="seed for shuffled order")
-    run.add_argument("--cooldown", type=float, default=None, metavar="S", help="pause between configurations")
-    run.add_argument("--num-predict", type=int, default=None)
-    run.add_argument("--cold", action="store_true", default=None)
-    run.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+    run_p = ssub.add_parser("run", help="run a sweep definition (a built-in name like tr111, or a .toml)")
+    run_p.add_argument("definition", nargs="?", default="tr111")
+    run_p.add_argument("--model", "-m", default=None, help="model (default: the first the server lists)")
+    run_p.add_argument("--endpoint", dest="sweep_endpoint", default=None, metavar="URL")
+    run_p.add_argument("--demo", dest="sweep_demo", action="store_true", help="use the embedded simulator")
+    run_p.add_argument("--runs", type=int, default=None, help="override runs per configuration")
+    run_p.add_argument("--warmup", type=int, default=None, help="override warm-up runs per configuration")
+    run_p.add_argument("--order", choices=("sequential", "shuffled", "interleaved"), default=None)
+    run_p.add_argument("--seed", type=int, default=None, help="seed for shuffled order")
+    run_p.add_argument(
+        "--cooldown", type=float, default=None, metavar="S", help="pause between configurations"
+    )
+    run_p.add_argument("--num-predict", type=int, default=None)
+    run_p.add_argument("--cold", action="store_true", default=None)
+    add_sessions_dir(run_p)
 
     res = ssub.add_parser("resume", help="finish a sweep that was stopped part way")
     res.add_argument("sweep", help="sweep id, id prefix or folder")
     res.add_argument("--endpoint", dest="sweep_endpoint", default=None, metavar="URL")
     res.add_argument("--demo", dest="sweep_demo", action="store_true")
-    res.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+    add_sessions_dir(res)
 
     ls = ssub.add_parser("list", help="list sweeps")
-    ls.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+    add_sessions_dir(ls)
 
     rep = ssub.add_parser("report", help="ranking, success rate and heat maps of a sweep")
     rep.add_argument("sweep", help="sweep id, id prefix or folder")
@@ -49,7 +61,7 @@ def add_sweep_parser(sub: Any) -> None:
     rep.add_argument(
         "--save-best", metavar="NAME", default=None, help="save the best configuration as a profile"
     )
-    rep.add_argument("--sessions-dir", dest="sub_sessions_dir", type=Path, default=None)
+    add_sessions_dir(rep)
 
 
 class SweepProgress:
@@ -88,13 +100,16 @@ class SweepProgress:
         self.out.flush()
 
 
-def cmd_sweep(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
+def run(args: argparse.Namespace) -> int:
+    from chimera_tui.core.backends.ollama import Timeouts
+
+    root = sessions_root(args)
     action = args.sweep_command
     if action == "list":
-        return _list(sessions_root)
+        return _list(root)
     if action == "report":
-        return _report(args, sessions_root)
-    return _run(args, sessions_root, timeouts)
+        return _report(args, root)
+    return _run(args, root, Timeouts())
 
 
 def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
@@ -102,7 +117,6 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
 
     import anyio
 
-    from chimera_tui.cli import UserError, _first_model, start_demo_simulator
     from chimera_tui.core.run.sweep import SweepRunner, find_sweep, resolve_sweep
 
     sim = start_demo_simulator() if args.sweep_demo else None
@@ -136,7 +150,7 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
                     file=sys.stderr,
                 )
             endpoint = endpoint or "http://127.0.0.1:11434"
-            model = args.model or _first_model(endpoint, timeouts)
+            model = args.model or first_model(endpoint, timeouts)
             runner = SweepRunner(defn, sessions_root, endpoint, model, progress, timeouts=timeouts)
         previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
         try:
@@ -150,10 +164,10 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
     print(f"sweep {record.id}: {record.status}; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"sweep saved: {record.path}")
     if record.status == "cancelled":
-        return 130
+        return EXIT_CANCELLED
     if record.status != "complete":
         raise UserError(f"sweep {record.status}: resume it with `chimera-tui sweep resume {record.id}`")
-    return 0
+    return EXIT_OK
 
 
 def _list(sessions_root: Path) -> int:
@@ -167,11 +181,10 @@ def _list(sessions_root: Path) -> int:
         print(f"{rec.id:<44} {rec.definition.name:<16} {rec.model:<20} {rec.status:<10} {counts}")
     for path, reason in broken:
         print(f"unreadable: {path.name}: {reason}")
-    return 0
+    return EXIT_OK
 
 
 def _report(args: argparse.Namespace, sessions_root: Path) -> int:
-    from chimera_tui.cli import UserError
     from chimera_tui.core.reports.sweep_report import (
         sweep_csv,
         sweep_html,
@@ -217,7 +230,7 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     if args.save_best:
         path = ProfileStore().save_user(best_profile(rows, args.save_best))
         print(f"saved the best configuration as profile {args.save_best}: {path}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _heatmaps(rows: Any, spec: str, metric: str) -> list[Any]:

@@ -10,13 +10,16 @@ from typing import Any
 import httpx
 
 from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
+from chimera_tui.places import exports_dir as default_exports_dir
+from chimera_tui.places import sessions_dir as default_sessions_dir
 
 
 @dataclass(slots=True)
 class AppConfig:
     endpoints: list[str] = field(default_factory=lambda: [DEFAULT_URL])
-    sessions_root: Path = Path("sessions")
-    exports_dir: Path = Path("exports")
+    #: default places: chimera_tui.places (the launcher passes --sessions-dir when given)
+    sessions_root: Path = field(default_factory=default_sessions_dir)
+    exports_dir: Path = field(default_factory=default_exports_dir)
     demo: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
     #: for tests: an in-process transport per endpoint URL instead of a socket

@@ -112,7 +112,7 @@ async def test_unknown_model_mid_session_stops_and_lists_the_models(ollama: Serv
     assert [r.status for r in session.runs] == ["ok", "failed"]
     assert session.runs[1].error_kind == "model_not_found"
     assert "available: other:7b" in (session.runs[1].error or "")
-    assert "model 'm:latest' not found" in load_session(session.path).manifest["result"]["error"]
+    assert "model 'm:latest' not found" in load_session(session.path).manifest.result.error
 
 
 async def test_unknown_model_before_the_session_starts(ollama: Server, tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ async def test_a_passing_write_error_fails_the_session_with_the_reason(
     _fail_writes_after(monkeypatch, tmp_path / "sessions", allowed=5, times=1)
     events: list[RunEvent] = []
     session = await run(server, tmp_path, events)
-    assert session.status == "failed" and "No space left on device" in (session.manifest["result"]["error"])
+    assert session.status == "failed" and "No space left on device" in (session.manifest.result.error)
     assert any(isinstance(e, PhaseChanged) and e.message.startswith("stopped: cannot write") for e in events)
     assert load_session(session.path).status == "failed"
 
@@ -243,4 +243,4 @@ async def test_nvml_failing_at_start_is_recorded_not_fatal(ollama: Server, tmp_p
     )
     session = await runner.run()
     assert session.status == "complete"
-    assert "Driver Not Loaded" in session.manifest["environment"]["gpu_status"]
+    assert "Driver Not Loaded" in session.manifest.environment["gpu_status"]

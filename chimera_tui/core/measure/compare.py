@@ -16,7 +16,9 @@ from typing import Any, Literal
 import numpy as np
 
 from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure import catalogue
 from chimera_tui.core.measure.stats import Summary, summarize
+from chimera_tui.core.store.manifest import Manifest
 from chimera_tui.core.store.sessions import Session, measured_ok
 
 Better = Literal["higher", "lower", "neutral"]
@@ -24,38 +26,25 @@ Better = Literal["higher", "lower", "neutral"]
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
-    """A compared metric: its CallMetrics key, display label, unit, and which direction is better."""
+    """A compared metric: its key, compact label, unit, and which direction is better."""
 
     key: str
     label: str
     unit: str
     better: Better
 
+    @classmethod
+    def of(cls, key: str) -> MetricSpec:
+        """The catalogue's entry of `key` as a comparison shows it (core/measure/catalogue.py)."""
+        m = catalogue.metric(key)
+        return cls(m.key, m.short, m.unit if m.short_unit is None else m.short_unit, m.better)
+
 
 #: the metrics a comparison covers, in display order
-COMPARE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("server_decode_rate", "decode rate (server)", "tok/s", "higher"),
-    MetricSpec("client_decode_rate", "decode rate (client)", "tok/s", "higher"),
-    MetricSpec("ttft_ms", "TTFT", "ms", "lower"),
-    MetricSpec("ttft_content_ms", "TTFT (content)", "ms", "lower"),
-    MetricSpec("e2e_ms", "end-to-end", "ms", "lower"),
-    MetricSpec("prompt_eval_rate", "prompt-eval rate", "tok/s", "higher"),
-    MetricSpec("load_ms", "load", "ms", "lower"),
-    MetricSpec("eval_ms", "eval", "ms", "lower"),
-    MetricSpec("queue_gap_ms", "server queue gap", "ms", "lower"),
-    MetricSpec("itl_p50_ms", "inter-token gap p50", "ms", "lower"),
-    MetricSpec("itl_p99_ms", "inter-token gap p99", "ms", "lower"),
-    MetricSpec("token_count", "tokens", "tok", "neutral"),
-)
+COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(MetricSpec.of(k) for k in catalogue.COMPARE_KEYS)
 
 #: round metrics of multi-agent sessions (compared when any session has rounds: shared vs dual)
-ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("efficiency_pct", "parallel efficiency", "%", "higher"),
-    MetricSpec("speedup", "speedup", "x", "higher"),
-    MetricSpec("aggregate_tok_s", "aggregate throughput", "tok/s", "higher"),
-    MetricSpec("makespan_ms", "makespan", "ms", "lower"),
-    MetricSpec("start_skew_ms", "start skew", "ms", "lower"),
-)
+ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(MetricSpec.of(k) for k in catalogue.ROUND_COMPARE_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +101,7 @@ _ROUND_KEYS = frozenset(spec.key for spec in ROUND_COMPARE_METRICS)
 def _raw_values(session: Session, key: str) -> list[Any]:
     """Per-call values over measured successful calls; round metrics over complete measured rounds."""
     if key in _ROUND_KEYS:
-        return [r.get(key) for r in session.rounds if not r.get("warmup") and r.get("status") == "ok"]
+        return [getattr(r, key, None) for r in session.rounds if not r.warmup and r.status == "ok"]
     return [getattr(run.metrics, key, None) for run in measured_ok(session.runs)]
 
 
@@ -194,7 +183,7 @@ def session_labels(sessions: Sequence[Session]) -> list[str]:
     out: list[str] = []
     seen: dict[str, int] = {}
     for s in sessions:
-        base = str(s.manifest.get("label") or "").strip() or s.id
+        base = (s.manifest.label or "").strip() or s.id
         seen[base] = seen.get(base, 0) + 1
         out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
     return out
@@ -241,30 +230,16 @@ def compare_sessions(
 _UNKNOWN = object()
 
 
-def _dig(manifest: dict[str, Any], *keys: str | int) -> Any:
-    """manifest[k1][k2]..., or None when any step is missing or of the wrong type."""
-    node: Any = manifest
-    for key in keys:
-        if isinstance(key, int):
-            if not isinstance(node, list) or len(node) <= key:
-                return None
-            node = node[key]
-        else:
-            if not isinstance(node, dict):
-                return None
-            node = node.get(key)
-    return node
-
-
 def _short(text: str, limit: int = 32) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _prompts(ma: dict[str, Any], mb: dict[str, Any]) -> tuple[Any, Any, tuple[str, str]]:
+def _prompts(ma: Manifest, mb: Manifest) -> tuple[Any, Any, tuple[str, str]]:
     """What identifies each side's prompt (the text when both have it, else the label) and its names."""
-    ta, tb = _dig(ma, "workload", "prompt"), _dig(mb, "workload", "prompt")
-    la, lb = _text(_dig(ma, "workload", "prompt_label")), _text(_dig(mb, "workload", "prompt_label"))
+    wa, wb = ma.workload_or_empty, mb.workload_or_empty
+    ta, tb = wa.prompt, wb.prompt
+    la, lb = _text(wa.prompt_label), _text(wb.prompt_label)
     if isinstance(ta, str) and isinstance(tb, str):
         x, y = ta, tb
     elif la is not _UNKNOWN and lb is not _UNKNOWN:
@@ -276,42 +251,52 @@ def _prompts(ma: dict[str, Any], mb: dict[str, Any]) -> tuple[Any, Any, tuple[st
     return x, y, (_short(str(x)), _short(str(y)))
 
 
-def _num_predict(m: dict[str, Any]) -> Any:
-    raw = m.get("workload")
-    workload: dict[str, Any] = raw if isinstance(raw, dict) else {}
+def _num_predict(m: Manifest) -> Any:
+    workload = m.workload
+    sent = workload.options_sent if workload else None
+    options = m.profile.options if m.profile else None
     for value in (
-        workload.get("num_predict"),
-        _dig(m, "workload", "options_sent", "num_predict"),
-        _dig(m, "profile", "options", "num_predict"),
+        workload.num_predict if workload else None,
+        sent.get("num_predict") if sent else None,
+        options.get("num_predict") if options else None,
     ):
         if value is not None:
             return value
-    known = "num_predict" in workload or isinstance(workload.get("options_sent"), dict)
-    known = known or isinstance(_dig(m, "profile", "options"), dict)
+    known = workload is not None and (workload.num_predict is not None or "num_predict" in workload.extra)
+    known = known or sent is not None or options is not None
     return "model default" if known else _UNKNOWN
 
 
-def _gpus(m: dict[str, Any]) -> Any:
-    gpus = _dig(m, "environment", "gpus")
+def _gpus(m: Manifest) -> Any:
+    env = m.environment or {}
+    gpus = env.get("gpus")
     if not isinstance(gpus, list):
         return _UNKNOWN
     names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict) and g.get("name"))
     if names:
         return ", ".join(names)
     # an empty list with a recorded reason is known: this machine had no GPU that NVML could see
-    return "no GPU" if isinstance(_dig(m, "environment", "gpu_status"), str) else _UNKNOWN
+    return "no GPU" if isinstance(env.get("gpu_status"), str) else _UNKNOWN
 
 
 def _text(value: Any) -> Any:
     return _UNKNOWN if value is None or value == "" else value
 
 
-def _cold(m: dict[str, Any]) -> Any:
-    cold = _dig(m, "workload", "cold")
+def _cold(m: Manifest) -> Any:
+    cold = m.workload_or_empty.cold
     return ("cold" if cold else "warm") if isinstance(cold, bool) else _UNKNOWN
 
 
-def _pair_warnings(base: dict[str, Any], other: dict[str, Any], a: str, b: str) -> list[str]:
+def _version(m: Manifest) -> Any:
+    return m.endpoints[0].version if m.endpoints else None
+
+
+def _host(m: Manifest) -> Any:
+    return (m.environment or {}).get("hostname")
+
+
+def _pair_warnings(base: Manifest, other: Manifest, a: str, b: str) -> list[str]:
     """The differences between two manifests that make their numbers not comparable."""
     out: list[str] = []
     unknown: list[str] = []
@@ -326,17 +311,15 @@ def _pair_warnings(base: dict[str, Any], other: dict[str, Any], a: str, b: str) 
     x, y, names = _prompts(base, other)
     check("prompts", x, y, names)
     check("num_predict values", _num_predict(base), _num_predict(other))
-    for what, path in (
-        ("Ollama versions", ("endpoints", 0, "version")),
-        ("hosts", ("environment", "hostname")),
-        ("APIs", ("workload", "api")),
-    ):
-        check(what, _text(_dig(base, *path)), _text(_dig(other, *path)))
+    check("Ollama versions", _text(_version(base)), _text(_version(other)))
+    check("hosts", _text(_host(base)), _text(_host(other)))
+    check("APIs", _text(base.workload_or_empty.api), _text(other.workload_or_empty.api))
     check("GPUs", _gpus(base), _gpus(other))
     check("warm/cold modes", _cold(base), _cold(other))
-    name = _text(_dig(base, "model", "name"))
-    if name not in (_UNKNOWN, "unknown") and name == _text(_dig(other, "model", "name")):
-        da, db = _text(_dig(base, "model", "digest")), _text(_dig(other, "model", "digest"))
+    name = _text(base.model_name)
+    if name not in (_UNKNOWN, "unknown") and name == _text(other.model_name):
+        da = _text(base.model.digest if base.model else None)
+        db = _text(other.model.digest if other.model else None)
         check(f"model digests of {name}", da, db, (str(da)[:12], str(db)[:12]))
     if unknown:
         out.append(f"not checked ({a} vs {b}: unknown on at least one side): {', '.join(unknown)}")

@@ -6,10 +6,11 @@ Pure functions over per-agent call records; definitions in docs/metrics.md ("Con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chimera_tui.core.measure.catalogue import ROUND_STAT_KEYS, select
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, summarize
 
@@ -65,16 +66,56 @@ class RoundMetrics:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RoundMetrics:
+        """A round as stored in metrics.json; a missing or mistyped field is None (or its default)."""
+
+        def num(key: str) -> float | None:
+            v = data.get(key)
+            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        def whole(key: str, default: int) -> int:
+            v = data.get(key)
+            return v if isinstance(v, int) and not isinstance(v, bool) else default
+
+        contended, cause, slowdowns = data.get("contended"), data.get("cause"), data.get("slowdowns")
+        return cls(
+            round=whole("round", 0),
+            warmup=data.get("warmup") is True,
+            agents=whole("agents", 0),
+            status=str(data.get("status") or "failed"),
+            contended=contended if isinstance(contended, bool) else None,
+            cause=cause if isinstance(cause, str) else None,
+            slowdowns=[d for d in slowdowns if isinstance(d, dict)] if isinstance(slowdowns, list) else [],
+            **{key: num(key) for key in _FLOAT_FIELDS},
+        )
+
+
+_FLOAT_FIELDS = (
+    "makespan_ms",
+    "sum_busy_ms",
+    "sum_e2e_ms",
+    "speedup",
+    "efficiency_pct",
+    "aggregate_tok_s",
+    "start_skew_ms",
+    "queue_wait_ms",
+    "wait_share_pct",
+    "speedup_vs_solo",
+    "efficiency_vs_solo_pct",
+)
+
+#: a round as the runner's events carry it (a dict) or as a loaded session holds it (RoundMetrics)
+RoundLike = RoundMetrics | Mapping[str, Any]
+
+
+def _get(r: RoundLike, key: str) -> Any:
+    return r.get(key) if isinstance(r, Mapping) else getattr(r, key, None)
+
 
 #: round metrics that are aggregated over runs, in display order: (key, label, unit)
-ROUND_STATS: tuple[tuple[str, str, str], ...] = (
-    ("efficiency_pct", "parallel efficiency", "%"),
-    ("speedup", "speedup", "x"),
-    ("makespan_ms", "makespan", "ms"),
-    ("aggregate_tok_s", "aggregate throughput", "tok/s"),
-    ("start_skew_ms", "start skew", "ms"),
-    ("wait_share_pct", "slot wait share", "%"),
-    ("efficiency_vs_solo_pct", "efficiency vs solo", "%"),
+ROUND_STATS: tuple[tuple[str, str, str], ...] = tuple(
+    (m.key, m.label, m.unit) for m in select(ROUND_STAT_KEYS)
 )
 
 
@@ -179,19 +220,23 @@ def _cause(r: RoundMetrics, rate_drop_pct: float) -> str:
     return "unattributed (client or network overhead)"
 
 
-def round_aggregates(rounds: Sequence[dict[str, Any]]) -> dict[str, Summary]:
+def _measured(rounds: Sequence[RoundLike]) -> list[RoundLike]:
+    return [r for r in rounds if not _get(r, "warmup") and _get(r, "status") == "ok"]
+
+
+def round_aggregates(rounds: Sequence[RoundLike]) -> dict[str, Summary]:
     """Statistics over measured, complete rounds for each ROUND_STATS metric."""
-    measured = [r for r in rounds if not r.get("warmup") and r.get("status") == "ok"]
-    return {key: summarize([r.get(key) for r in measured]) for key, _, _ in ROUND_STATS}
+    measured = _measured(rounds)
+    return {key: summarize([_get(r, key) for r in measured]) for key, _, _ in ROUND_STATS}
 
 
-def contention_rate(rounds: Sequence[dict[str, Any]]) -> float | None:
+def contention_rate(rounds: Sequence[RoundLike]) -> float | None:
     """Share of measured complete rounds flagged as contended (None without a solo baseline)."""
-    flags = [r.get("contended") for r in rounds if not r.get("warmup") and r.get("status") == "ok"]
+    flags = [_get(r, "contended") for r in _measured(rounds)]
     known = [f for f in flags if isinstance(f, bool)]
     return sum(known) / len(known) * 100.0 if known else None
 
 
-def dominant_cause(rounds: Sequence[dict[str, Any]]) -> str | None:
-    causes = [r.get("cause") for r in rounds if not r.get("warmup") and isinstance(r.get("cause"), str)]
+def dominant_cause(rounds: Sequence[RoundLike]) -> str | None:
+    causes = [_get(r, "cause") for r in rounds if not _get(r, "warmup") and isinstance(_get(r, "cause"), str)]
     return max(set(causes), key=causes.count) if causes else None

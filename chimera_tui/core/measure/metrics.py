@@ -91,21 +91,7 @@ def _finite_number(value: Any) -> bool:
 #: metrics that are aggregated across runs (numeric fields of CallMetrics)
 NUMERIC_METRICS: tuple[str, ...] = tuple(f.name for f in fields(CallMetrics) if f.name != "done_reason")
 
-#: which side measured each metric
-CLIENT_METRICS = frozenset(
-    {
-        "ttft_ms",
-        "ttft_content_ms",
-        "e2e_ms",
-        "client_decode_rate",
-        "token_count",
-        "thinking_token_count",
-        "itl_p50_ms",
-        "itl_p95_ms",
-        "itl_p99_ms",
-        "itl_max_ms",
-    }
-)
+#: which side measured each metric, its label, unit and direction: core/measure/catalogue.py
 
 
 #: Plausibility (docs/metrics.md): no real call reports a duration over a day, more than 10^9 tokens or

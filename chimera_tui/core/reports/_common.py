@@ -9,57 +9,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from chimera_tui.core.measure.metrics import CLIENT_METRICS, NUMERIC_METRICS
+from chimera_tui.core.measure.catalogue import METRICS, REPORT_KEYS, Metric, select
 from chimera_tui.core.measure.stats import Summary
+from chimera_tui.core.store.manifest import EndpointRecord, ModelRecord
 from chimera_tui.core.store.sessions import RunRecord, Session, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
-
-@dataclass(frozen=True, slots=True)
-class MetricInfo:
-    """How a report shows one metric."""
-
-    key: str
-    label: str
-    unit: str
-    digits: int
-
-    @property
-    def side(self) -> str:
-        return "client" if self.key in CLIENT_METRICS else "server"
-
-    @property
-    def title(self) -> str:
-        return f"{self.label} ({self.unit})" if self.unit else self.label
-
-
+#: how a report shows one metric: the catalogue's entry (core/measure/catalogue.py)
+MetricInfo = Metric
 #: every numeric metric, in report order (labels as the CLI summary shows them)
-REPORT_METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("server_decode_rate", "decode rate (server)", "tok/s", 2),
-    MetricInfo("client_decode_rate", "decode rate (client)", "tok/s", 2),
-    MetricInfo("ttft_ms", "TTFT (any token)", "ms", 1),
-    MetricInfo("ttft_content_ms", "TTFT (content)", "ms", 1),
-    MetricInfo("e2e_ms", "end-to-end", "ms", 1),
-    MetricInfo("prompt_eval_rate", "prompt eval rate", "tok/s", 1),
-    MetricInfo("load_ms", "load", "ms", 1),
-    MetricInfo("prompt_eval_ms", "prompt eval", "ms", 1),
-    MetricInfo("eval_ms", "eval", "ms", 1),
-    MetricInfo("total_ms", "total (server)", "ms", 1),
-    MetricInfo("queue_gap_ms", "server queue gap", "ms", 2),
-    MetricInfo("token_count", "tokens (client)", "", 0),
-    MetricInfo("thinking_token_count", "thinking tokens (client)", "", 0),
-    MetricInfo("eval_count", "eval_count (server)", "", 0),
-    MetricInfo("prompt_eval_count", "prompt_eval_count (server)", "", 0),
-    MetricInfo("itl_p50_ms", "inter-token p50", "ms", 2),
-    MetricInfo("itl_p95_ms", "inter-token p95", "ms", 2),
-    MetricInfo("itl_p99_ms", "inter-token p99", "ms", 2),
-    MetricInfo("itl_max_ms", "inter-token max", "ms", 2),
-)
-METRIC_INFO: dict[str, MetricInfo] = {m.key: m for m in REPORT_METRICS}
-assert set(METRIC_INFO) == set(NUMERIC_METRICS), "REPORT_METRICS must cover every numeric metric"
+REPORT_METRICS: tuple[Metric, ...] = select(REPORT_KEYS)
+#: every metric the catalogue knows, per call and per round
+METRIC_INFO: dict[str, Metric] = METRICS
 
 DASH = "—"
 
@@ -145,15 +108,6 @@ def fmt_gib(n_bytes: Any) -> str:
 
 
 # -- manifest access -----------------------------------------------------------------------------------
-def get(data: Any, *keys: str) -> Any:
-    """`data[k1][k2]...`, or None where a level is missing or not a table."""
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
 def value_text(value: Any) -> str:
     """Any manifest value as plain text (tables as `k=v, ...`, lists comma-separated)."""
     if value is None:
@@ -168,26 +122,24 @@ def value_text(value: Any) -> str:
 
 
 def model_name(session: Session) -> str:
-    return value_text(get(session.manifest, "model", "name") or "?")
+    return value_text(session.manifest.model_name or "?")
 
 
 def profile_name(session: Session) -> str:
-    return value_text(get(session.manifest, "profile", "name") or "?")
+    return value_text(session.manifest.profile_name or "?")
 
 
-def endpoints(session: Session) -> list[dict[str, Any]]:
-    raw = session.manifest.get("endpoints")
-    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+def endpoints(session: Session) -> list[EndpointRecord]:
+    return session.manifest.endpoint_list
 
 
 def endpoint_url(session: Session) -> str:
     """Every endpoint URL of the session, comma-separated ("" when none is recorded)."""
-    return ", ".join(value_text(e.get("url")) for e in endpoints(session))
+    return ", ".join(value_text(e.url) for e in endpoints(session))
 
 
 def prompt_text(session: Session) -> str | None:
-    prompt = get(session.manifest, "workload", "prompt")
-    return str(prompt) if prompt is not None else None
+    return session.manifest.workload_or_empty.prompt
 
 
 def session_title(session: Session) -> str:
@@ -207,52 +159,51 @@ def config_rows(session: Session) -> list[Row]:
     """(setting, value) for what was run: session, model, profile and each option, server, workload."""
     m = session.manifest
     rows: list[Row] = [("session id", session.id)]
-    _add(rows, "label", m.get("label"))
-    _add(rows, "created", m.get("created_at"))
-    _add(rows, "finished", get(m, "result", "finished_at"))
+    _add(rows, "label", m.label)
+    _add(rows, "created", m.created_at)
+    _add(rows, "finished", m.result_or_empty.finished_at)
     rows.append(("status", session.status))
-    tool = get(m, "tool", "name")
+    tool = m.tool.name if m.tool else None
     if tool is not None:
-        rows.append(("tool", f"{value_text(tool)} {value_text(get(m, 'tool', 'version') or '')}".strip()))
+        version = m.tool.version if m.tool else None
+        rows.append(("tool", f"{value_text(tool)} {value_text(version or '')}".strip()))
     rows.append(("model", model_name(session)))
-    _add(rows, "model digest", get(m, "model", "digest"))
-    _add(rows, "quantization", get(m, "model", "quantization"))
-    _add(rows, "parameter size", get(m, "model", "parameter_size"))
-    _add(rows, "model family", get(m, "model", "family"))
-    size = get(m, "model", "size_bytes")
-    if finite(size) is not None:
-        rows.append(("model size", fmt_gib(size)))
-    _add(rows, "capabilities", get(m, "model", "capabilities"))
+    model = m.model or ModelRecord()
+    _add(rows, "model digest", model.digest)
+    _add(rows, "quantization", model.quantization)
+    _add(rows, "parameter size", model.parameter_size)
+    _add(rows, "model family", model.family)
+    if finite(model.size_bytes) is not None:
+        rows.append(("model size", fmt_gib(model.size_bytes)))
+    _add(rows, "capabilities", model.capabilities)
     rows.append(("profile", profile_name(session)))
-    _add(rows, "profile description", get(m, "profile", "description"))
-    options = get(m, "profile", "options")
-    options = options if isinstance(options, dict) else {}
+    _add(rows, "profile description", m.profile.description if m.profile else None)
+    options = m.profile_options
     rows.append(("profile options", f"{len(options)} set" if options else "none set: Ollama defaults"))
     rows += [(f"option {k}", value_text(v)) for k, v in options.items()]
-    _add(rows, "mode", m.get("mode"))
+    _add(rows, "mode", m.mode)
     eps = endpoints(session)
     for i, ep in enumerate(eps, start=1):
         suffix = f" {i}" if len(eps) > 1 else ""
-        rows.append((f"endpoint{suffix}", value_text(ep.get("url"))))
-        rows.append((f"Ollama version{suffix}", value_text(ep.get("version") or "unknown")))
-    workload = m.get("workload")
-    w: dict[str, Any] = workload if isinstance(workload, dict) else {}
-    _add(rows, "prompt preset", w.get("prompt_label"))
-    _add(rows, "API", w.get("api"))
-    _add(rows, "runs", w.get("runs"))
-    _add(rows, "warm-up runs", w.get("warmup"))
-    _add(rows, "cold", w.get("cold"))
-    _add(rows, "unique prompt prefix", w.get("unique_prompt"))
-    _add(rows, "num_predict", w.get("num_predict"))
-    _add(rows, "keep_alive", w.get("keep_alive"))
-    _add(rows, "think", w.get("think"))
-    _add(rows, "options sent", w.get("options_sent"))
-    t = m.get("timeouts")
-    if isinstance(t, dict) and t:
+        rows.append((f"endpoint{suffix}", value_text(ep.url)))
+        rows.append((f"Ollama version{suffix}", value_text(ep.version or "unknown")))
+    w = m.workload_or_empty
+    _add(rows, "prompt preset", w.prompt_label)
+    _add(rows, "API", w.api)
+    _add(rows, "runs", w.runs)
+    _add(rows, "warm-up runs", w.warmup)
+    _add(rows, "cold", w.cold)
+    _add(rows, "unique prompt prefix", w.unique_prompt)
+    _add(rows, "num_predict", w.num_predict)
+    _add(rows, "keep_alive", w.keep_alive)
+    _add(rows, "think", w.think)
+    _add(rows, "options sent", w.options_sent)
+    t = m.timeouts
+    if t is not None:
         parts = [
-            f"{name} {value_text(t.get(key))} s"
-            for key, name in (("connect_s", "connect"), ("first_byte_s", "first byte"), ("idle_s", "idle"))
-            if t.get(key) is not None
+            f"{name} {value_text(value)} s"
+            for value, name in ((t.connect_s, "connect"), (t.first_byte_s, "first byte"), (t.idle_s, "idle"))
+            if value is not None
         ]
         _add(rows, "timeouts", ", ".join(parts))
     return rows
@@ -277,8 +228,8 @@ def merged_labels(row_lists: Sequence[Sequence[Row]]) -> list[str]:
 
 def environment_rows(session: Session) -> list[Row]:
     """(item, value) for the machine: OS, Python, CPU, RAM, GPUs and driver (or why there is none)."""
-    env = session.manifest.get("environment")
-    if not isinstance(env, dict):
+    env = session.manifest.environment
+    if env is None:
         return [("environment", "not recorded")]
     rows: list[Row] = []
     _add(rows, "OS", env.get("os"))
@@ -442,15 +393,15 @@ def concurrency_tables(
     from chimera_tui.core.store.sessions import measured_ok
 
     agents: list[tuple[str, ...]] = []
-    for agent in session.manifest.get("agents", []):
-        i = agent.get("index", 0)
+    for agent in session.manifest.agent_list:
+        i = agent.index or 0
         agg = aggregate([r.metrics for r in measured_ok(session.runs) if r.agent == i])
         agents.append(
             (
                 f"agent {i + 1}",
-                value_text(agent.get("endpoint")),
-                value_text(get(agent, "model", "name")),
-                value_text(get(agent, "profile", "name")),
+                value_text(agent.endpoint),
+                value_text(agent.model.name if agent.model else None),
+                value_text(agent.profile.name if agent.profile else None),
                 fmt_mean_sd_cv(agg["server_decode_rate"], 2),
                 fmt_mean_sd_cv(agg["ttft_ms"], 1),
                 fmt_mean_sd_cv(agg["queue_gap_ms"], 2),
@@ -466,18 +417,18 @@ def concurrency_tables(
     numbers: list[str] = []
     seen = {True: 0, False: 0}
     for r in session.rounds:
-        warm = bool(r.get("warmup"))
+        warm = r.warmup
         seen[warm] += 1
         numbers.append(f"{'w' if warm else ''}{seen[warm]}")
-    rounds = [
+    rounds: list[tuple[str, ...]] = [
         (
             number,
-            value_text(r.get("status")),
-            fmt(r.get("efficiency_pct"), 1),
-            fmt(r.get("speedup"), 2),
-            fmt(r.get("makespan_ms"), 0),
-            fmt(r.get("start_skew_ms"), 2),
-            value_text(r.get("cause") or "—"),
+            value_text(r.status),
+            fmt(r.efficiency_pct, 1),
+            fmt(r.speedup, 2),
+            fmt(r.makespan_ms, 0),
+            fmt(r.start_skew_ms, 2),
+            value_text(r.cause or "—"),
         )
         for number, r in zip(numbers, session.rounds, strict=True)
     ]

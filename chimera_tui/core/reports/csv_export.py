@@ -60,7 +60,7 @@ def calls_csv(sessions: Sequence[Session]) -> str:
             csv_text(label),
             csv_text(c.model_name(session)),
             csv_text(c.profile_name(session)),
-            csv_text(session.manifest.get("mode")),
+            csv_text(session.manifest.mode),
             csv_text(c.endpoint_url(session)),
         ]
         for run in session.runs:

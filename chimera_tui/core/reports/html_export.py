@@ -149,7 +149,7 @@ def _concurrency(session: Session) -> list[str]:
     if not session.rounds:
         return []
     agents, stats, rounds = c.concurrency_tables(session)
-    mode = session.manifest.get("mode", "?")
+    mode = session.manifest.mode or "?"
     return [
         f"<h3>Concurrency: {h(mode)} mode, {len(agents)} agents</h3>",
         _table(c.AGENT_HEADERS, agents),

@@ -45,7 +45,7 @@ def _session_part(session: Session, label: str | None = None) -> dict[str, Any]:
         {
             "status": session.status,
             "counts": session.counts,
-            "manifest": session.manifest,
+            "manifest": session.manifest.to_toml_dict(),
             "runs": [r.to_dict() for r in session.runs],
             "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
         }

@@ -113,7 +113,7 @@ def session_markdown(session: Session) -> str:
         agents, stats, rounds = c.concurrency_tables(session)
         lines += [
             "",
-            f"### Concurrency: {md_text(session.manifest.get('mode', '?'))} mode, {len(agents)} agents",
+            f"### Concurrency: {md_text(session.manifest.mode or '?')} mode, {len(agents)} agents",
             "",
             md_table(c.AGENT_HEADERS, agents),
             "",

@@ -16,14 +16,10 @@ from chimera_tui.core.reports.csv_export import csv_number, csv_text
 from chimera_tui.core.reports.html_export import _page, _table, h
 from chimera_tui.core.reports.json_export import json_safe
 from chimera_tui.core.reports.markdown import md_fence, md_table, md_text
-from chimera_tui.core.run.sweep import (
-    BASELINE_KEY,
-    HeatMap,
-    RankRow,
-    SweepRecord,
-    success_rate,
-    sweep_to_dict,
-)
+from chimera_tui.core.run.sweep.definition import BASELINE_KEY, sweep_to_dict
+from chimera_tui.core.run.sweep.heatmap import HeatMap
+from chimera_tui.core.run.sweep.ranking import RankRow, success_rate
+from chimera_tui.core.run.sweep.record import SweepRecord
 from chimera_tui.core.store.profiles import OPTION_SPECS, format_value
 
 __all__ = [

@@ -6,10 +6,9 @@ parallel efficiency, start skew and contention are computed by core/concurrency.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -34,6 +33,7 @@ from chimera_tui.core.measure.concurrency import (
 )
 from chimera_tui.core.measure.metrics import CallTrace
 from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.run.base import RunnerBase
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RoundFinished,
@@ -56,6 +56,16 @@ from chimera_tui.core.run.single import (
     resolve_error,
     unique_prompt,
     wait_for_ps,
+)
+from chimera_tui.core.store.manifest import (
+    AgentRecord,
+    Concurrency,
+    Manifest,
+    ModelRecord,
+    ProfileRecord,
+    TimeoutsRecord,
+    ToolInfo,
+    Workload,
 )
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
@@ -123,7 +133,7 @@ class _Lane:
     client_slots: int | None = None
 
 
-class MultiRunner:
+class MultiRunner(RunnerBase[RunEvent]):
     """Runs one multi-agent session. `cancel()` may be called from any thread."""
 
     def __init__(
@@ -136,22 +146,13 @@ class MultiRunner:
     ) -> None:
         if len(spec.agents) < 2:
             raise ValueError("a multi-agent session needs at least two agents")
+        super().__init__(emit)
         self.spec = spec
         self.sessions_root = sessions_root
-        self._emit = emit or (lambda _event: None)
         self._factory = transport_factory
         self._nvml_module = nvml_module
-        self._cancel = threading.Event()
-        self._scopes: set[anyio.CancelScope] = set()
         self._next_index = 0
         self.session_path: Path | None = None
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     # -- the session --------------------------------------------------------------------------------
     async def run(self) -> Session:
@@ -272,8 +273,7 @@ class MultiRunner:
         plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
         status: SessionStatus = "complete"
         error: str | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_cancel)
+        async with self._watching_cancel():
             try:
                 if not spec.cold:
                     await self._guarded(self._preload(lanes))
@@ -308,8 +308,6 @@ class MultiRunner:
             except ChimeraError as exc:
                 self._emit(PhaseChanged(f"stopped: {exc}"))
                 status, error = "failed", str(exc)
-            finally:
-                tg.cancel_scope.cancel()
         return status, error
 
     @staticmethod
@@ -322,20 +320,6 @@ class MultiRunner:
             t_end_ns=trace.t_end_ns,
             metrics=record.metrics,
         )
-
-    async def _watch_cancel(self) -> None:
-        while not self._cancel.is_set():
-            await anyio.sleep(0.02)
-        for scope in list(self._scopes):
-            scope.cancel()
-
-    async def _guarded(self, step: Any) -> None:
-        with anyio.CancelScope() as scope:
-            self._scopes.add(scope)
-            try:
-                await step
-            finally:
-                self._scopes.discard(scope)
 
     # -- warm / cold / solo ---------------------------------------------------------------------------
     def _distinct(self, lanes: list[_Lane]) -> list[_Lane]:
@@ -444,44 +428,36 @@ class MultiRunner:
         if go is not None:
             await go.wait()
         self._emit(RunStarted(index, number, total, warmup, agent=lane.index, solo=solo))
-        with anyio.CancelScope() as scope:
-            self._scopes.add(scope)
-            try:
-                if not self.cancelled:
-                    await lane.client.stream_call(spec.api, body, on_tokens, outcome)
-            finally:
-                self._scopes.discard(scope)
-        if scope.cancelled_caught or (self.cancelled and outcome.trace.t_send_ns == 0):
-            outcome.cancelled = True
+        await self._stream_call(lane.client, spec.api, body, on_tokens, outcome)
         error = await resolve_error(lane.client, lane.model.name, outcome.error)
         finished = build_record(record, outcome, error)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished, outcome
 
     # -- manifest -------------------------------------------------------------------------------------
-    def _manifest(self, lanes: list[_Lane], warnings: list[str]) -> dict[str, Any]:
+    def _manifest(self, lanes: list[_Lane], warnings: list[str]) -> Manifest:
         spec = self.spec
         t = spec.timeouts
         agents = [
-            {
-                "index": lane.index,
-                "endpoint": lane.spec.endpoint,
-                "server_version": lane.info.version,
-                "model": {
-                    "name": lane.model.name,
-                    "digest": lane.model.digest,
-                    "parameter_size": lane.model.parameter_size,
-                    "quantization": lane.model.quantization,
-                    "size_bytes": lane.model.size_bytes,
-                    "capabilities": lane.capabilities,
-                },
-                "profile": {
-                    "name": lane.spec.profile.name,
-                    "description": lane.spec.profile.description,
-                    "options": dict(lane.spec.profile.options),
-                },
-                "options_sent": spec.options_for(lane.spec),
-            }
+            AgentRecord(
+                index=lane.index,
+                endpoint=lane.spec.endpoint,
+                server_version=lane.info.version,
+                model=ModelRecord(
+                    name=lane.model.name,
+                    digest=lane.model.digest,
+                    parameter_size=lane.model.parameter_size,
+                    quantization=lane.model.quantization,
+                    size_bytes=lane.model.size_bytes,
+                    capabilities=lane.capabilities,
+                ),
+                profile=ProfileRecord(
+                    name=lane.spec.profile.name,
+                    description=lane.spec.profile.description,
+                    options=dict(lane.spec.profile.options),
+                ),
+                options_sent=spec.options_for(lane.spec),
+            )
             for lane in lanes
         ]
         endpoints = list(
@@ -491,43 +467,40 @@ class MultiRunner:
             }.values()
         )
         first = agents[0]
-        return {
-            "tool": {"name": "chimera-tui", "version": __version__},
-            "mode": spec.mode,
+        assert first.model is not None and first.profile is not None
+        return Manifest(
+            tool=ToolInfo(name="chimera-tui", version=__version__),
+            mode=spec.mode,
             # model/profile of the first agent, named for every agent: what listings and reports show
-            "model": {
-                **first["model"],
-                "name": " + ".join(dict.fromkeys(a["model"]["name"] for a in agents)),
-            },
-            "profile": {
-                **first["profile"],
-                "name": " + ".join(dict.fromkeys(a["profile"]["name"] for a in agents)),
-            },
-            "agents": agents,
-            "endpoints": endpoints,
-            "workload": {
-                "prompt_label": spec.prompt_label,
-                "prompt": spec.prompt,
-                "api": spec.api,
-                "runs": spec.runs,
-                "warmup": spec.warmup,
-                "cold": spec.cold,
-                "unique_prompt": spec.unique_prompt,
-                "keep_alive": spec.keep_alive,
-                "num_predict": spec.num_predict,
-                "think": spec.think,
-                "options_sent": first["options_sent"],
-            },
-            "concurrency": {
-                "agents": len(lanes),
-                "solo_baseline": spec.solo_baseline,
-                "rate_drop_threshold_pct": spec.rate_drop_pct,
-                "ttft_growth_threshold_pct": spec.ttft_growth_pct,
-                "preflight_warnings": warnings,
-            },
-            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
-            "environment": collect_environment(self._nvml_module),
-        }
+            model=replace(first.model, name=" + ".join(dict.fromkeys(lane.model.name for lane in lanes))),
+            profile=replace(
+                first.profile, name=" + ".join(dict.fromkeys(lane.spec.profile.name for lane in lanes))
+            ),
+            agents=agents,
+            endpoints=endpoints,
+            workload=Workload(
+                prompt_label=spec.prompt_label,
+                prompt=spec.prompt,
+                api=spec.api,
+                runs=spec.runs,
+                warmup=spec.warmup,
+                cold=spec.cold,
+                unique_prompt=spec.unique_prompt,
+                keep_alive=spec.keep_alive,
+                num_predict=spec.num_predict,
+                think=spec.think,
+                options_sent=first.options_sent,
+            ),
+            concurrency=Concurrency(
+                agents=len(lanes),
+                solo_baseline=spec.solo_baseline,
+                rate_drop_threshold_pct=spec.rate_drop_pct,
+                ttft_growth_threshold_pct=spec.ttft_growth_pct,
+                preflight_warnings=warnings,
+            ),
+            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            environment=collect_environment(self._nvml_module),
+        )
 
 
 def run_multi_sync(runner: MultiRunner) -> Session:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +37,7 @@ from chimera_tui.core.errors import (
     ServerError,
 )
 from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
+from chimera_tui.core.run.base import RunnerBase
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RunEvent,
@@ -48,8 +48,24 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
+from chimera_tui.core.store.manifest import (
+    EndpointRecord,
+    Manifest,
+    ProfileRecord,
+    TimeoutsRecord,
+    ToolInfo,
+    Workload,
+    model_record,
+)
 from chimera_tui.core.store.profiles import Profile
-from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
+from chimera_tui.core.store.sessions import (
+    RunRecord,
+    RunStatus,
+    Session,
+    SessionStatus,
+    SessionWriter,
+    now_iso,
+)
 from chimera_tui.core.system.environment import collect_environment
 
 log = logging.getLogger(__name__)
@@ -97,19 +113,14 @@ def check_cold_mode(client: BenchClient, cold: bool) -> None:
         raise ColdModeUnsupported(client.url)
 
 
-def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> dict[str, Any]:
+def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> EndpointRecord:
     """What a manifest records about an endpoint: kind, flavour, version, and options not applied."""
-    record: dict[str, Any] = {
-        "url": client.url,
-        "kind": client.backend,
-        "server": client.server,
-        "version": info.version,
-    }
+    record = EndpointRecord(url=client.url, kind=client.backend, server=client.server, version=info.version)
     if client.backend == "openai":
         from chimera_tui.core.backends.openai import map_options
 
         _, not_applied = map_options(options, client.server)
-        record["options_not_applied"] = not_applied
+        record.options_not_applied = not_applied
     return record
 
 
@@ -171,6 +182,7 @@ def build_record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | 
     """The finished record of a call: metrics from its trace, its status and cause."""
     trace = outcome.trace
     metrics = compute_call_metrics(trace)
+    status: RunStatus
     if outcome.cancelled:
         status, error_kind, message = "cancelled", "cancelled", "cancelled by the user"
     elif error is not None:
@@ -192,7 +204,7 @@ def build_record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | 
     )
 
 
-class BenchRunner:
+class BenchRunner(RunnerBase[RunEvent]):
     """Runs one session. `cancel()` may be called from any thread."""
 
     def __init__(
@@ -203,23 +215,14 @@ class BenchRunner:
         transport: httpx.AsyncBaseTransport | None = None,
         nvml_module: Any | None = None,
     ) -> None:
+        super().__init__(emit)
         self.spec = spec
         self.sessions_root = sessions_root
-        self._emit = emit or (lambda _event: None)
         self._transport = transport
         self._nvml_module = nvml_module
-        self._cancel = threading.Event()
-        self._call_scope: anyio.CancelScope | None = None
         #: notes for the next run (set between runs, e.g. the model had to be reloaded)
         self._notes: list[str] = []
         self.session_path: Path | None = None
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     # -- the session ----------------------------------------------------------------------------
     async def run(self) -> Session:
@@ -271,8 +274,7 @@ class BenchRunner:
         plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
         status: SessionStatus = "complete"
         error: str | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_cancel)
+        async with self._watching_cancel():
             try:
                 if not spec.cold and not self.cancelled:
                     await self._guarded(self._preload(client, model))
@@ -298,22 +300,7 @@ class BenchRunner:
                 # preload/unload could not be confirmed: nothing measured would be trustworthy
                 self._emit(PhaseChanged(f"stopped: {exc}"))
                 status, error = "failed", str(exc)
-            finally:
-                tg.cancel_scope.cancel()
         return status, error
-
-    async def _watch_cancel(self) -> None:
-        while not self._cancel.is_set():
-            await anyio.sleep(0.02)
-        if self._call_scope is not None:
-            self._call_scope.cancel()
-
-    async def _guarded(self, step: Any) -> None:
-        """Run a preparation step so that cancel() interrupts it."""
-        with anyio.CancelScope() as scope:
-            self._call_scope = scope
-            await step
-        self._call_scope = None
 
     # -- warm / cold ------------------------------------------------------------------------------
     async def _preload(self, client: BenchClient, model: str) -> None:
@@ -363,13 +350,8 @@ class BenchRunner:
         def on_tokens(tokens: list[TokenEvent]) -> None:
             self._emit(TokenBatch(index, tokens, outcome.trace.t_send_ns))
 
-        with anyio.CancelScope() as scope:
-            self._call_scope = scope
-            body = request_body(spec.api, model, prompt, spec.request_options(), spec.keep_alive, think)
-            await client.stream_call(spec.api, body, on_tokens, outcome)
-        self._call_scope = None
-        if scope.cancelled_caught:
-            outcome.cancelled = True
+        body = request_body(spec.api, model, prompt, spec.request_options(), spec.keep_alive, think)
+        await self._stream_call(client, spec.api, body, on_tokens, outcome)
 
         error = await resolve_error(client, model, outcome.error)
         finished = build_record(record, outcome, error)
@@ -380,44 +362,36 @@ class BenchRunner:
     # -- manifest -----------------------------------------------------------------------------------
     def _manifest(
         self, client: BenchClient, info: ServerInfo, model: ModelInfo, capabilities: list[str]
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         spec = self.spec
         t = spec.timeouts
-        return {
-            "tool": {"name": "chimera-tui", "version": __version__},
-            "mode": "single",
-            "model": {
-                "name": model.name,
-                "digest": model.digest,
-                "parameter_size": model.parameter_size,
-                "quantization": model.quantization,
-                "family": model.family,
-                "size_bytes": model.size_bytes,
-                "capabilities": capabilities,
-            },
-            "profile": {
-                "name": spec.profile.name,
-                "description": spec.profile.description,
-                "builtin": spec.profile.builtin,
-                "options": dict(spec.profile.options),
-            },
-            "endpoints": [endpoint_record(client, info, spec.request_options())],
-            "workload": {
-                "prompt_label": spec.prompt_label,
-                "prompt": spec.prompt,
-                "api": spec.api,
-                "runs": spec.runs,
-                "warmup": spec.warmup,
-                "cold": spec.cold,
-                "unique_prompt": spec.unique_prompt,
-                "keep_alive": spec.keep_alive,
-                "num_predict": spec.num_predict,
-                "think": spec.think,
-                "options_sent": spec.request_options(),
-            },
-            "timeouts": {"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
-            "environment": collect_environment(self._nvml_module),
-        }
+        return Manifest(
+            tool=ToolInfo(name="chimera-tui", version=__version__),
+            mode="single",
+            model=model_record(model, capabilities),
+            profile=ProfileRecord(
+                name=spec.profile.name,
+                description=spec.profile.description,
+                builtin=spec.profile.builtin,
+                options=dict(spec.profile.options),
+            ),
+            endpoints=[endpoint_record(client, info, spec.request_options())],
+            workload=Workload(
+                prompt_label=spec.prompt_label,
+                prompt=spec.prompt,
+                api=spec.api,
+                runs=spec.runs,
+                warmup=spec.warmup,
+                cold=spec.cold,
+                unique_prompt=spec.unique_prompt,
+                keep_alive=spec.keep_alive,
+                num_predict=spec.num_predict,
+                think=spec.think,
+                options_sent=spec.request_options(),
+            ),
+            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            environment=collect_environment(self._nvml_module),
+        )
 
 
 def run_bench_sync(runner: BenchRunner) -> Session:

@@ -22,6 +22,7 @@ from typing import Any
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.store.manifest import Manifest, ModelRecord, ProfileRecord, Result, Workload
 from chimera_tui.core.store.sessions import (
     SCHEMA_VERSION,
     RunRecord,
@@ -172,31 +173,29 @@ def _session(path: Path, execution: dict[str, Any], doc: Any, session_id: str, c
         source["aggregate_metrics"] = drop_none(execution["aggregate_metrics"])
     if isinstance(execution.get("chimera_tui"), dict):
         source["chimera_tui"] = drop_none(execution["chimera_tui"])
-    manifest: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "id": session_id,
-        "label": agent or path.stem,
-        "created_at": created,
-        "read_only": True,
-        "source": drop_none(source),
-        "mode": "single",
-        "model": {"name": _model_name(execution, doc)},
-        "profile": {"name": agent or "chimeraforge", "options": options},
-        "workload": drop_none(
-            {"prompt_label": "chimeraforge", "prompt": first_prompt, "runs": len(runs), "warmup": 0}
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        id=session_id,
+        label=agent or path.stem,
+        created_at=created,
+        read_only=True,
+        source=drop_none(source),
+        mode="single",
+        model=ModelRecord(name=_model_name(execution, doc)),
+        profile=ProfileRecord(name=agent or "chimeraforge", options=options),
+        workload=Workload(prompt_label="chimeraforge", prompt=first_prompt, runs=len(runs), warmup=0),
+        result=Result(
+            status="complete",
+            runs_ok=sum(r.status == "ok" for r in runs),
+            runs_failed=sum(r.status == "failed" for r in runs),
+            runs_cancelled=0,
+            mean_server_decode_rate=rate.mean,
+            mean_ttft_ms=ttft.mean,
+            cv_server_decode_rate_pct=rate.cv_pct,
         ),
-        "result": drop_none(
-            {
-                "status": "complete",
-                "runs_ok": sum(r.status == "ok" for r in runs),
-                "runs_failed": sum(r.status == "failed" for r in runs),
-                "runs_cancelled": 0,
-                "mean_server_decode_rate": rate.mean,
-                "mean_ttft_ms": ttft.mean,
-                "cv_server_decode_rate_pct": rate.cv_pct,
-            }
-        ),
-    }
+        # the order the import has always written its keys in
+        key_order=("schema_version", "id", "label", "created_at", "read_only", "source", "mode"),
+    )
     return Session(path=path, manifest=manifest, runs=runs, status="complete", aggregates=aggregates)
 
 
@@ -252,11 +251,6 @@ def import_chimeraforge(path: Path) -> Session:
 # -- writing --------------------------------------------------------------------------------------
 
 
-def _section(manifest: dict[str, Any], key: str) -> dict[str, Any]:
-    value = manifest.get(key)
-    return value if isinstance(value, dict) else {}
-
-
 def to_chimeraforge(session: Session) -> dict[str, Any]:
     """One AgentExecution-shaped dict of the session's measured successful runs, ready for json.dump.
 
@@ -271,9 +265,7 @@ def to_chimeraforge(session: Session) -> dict[str, Any]:
     `agent_type` that is not one of its AgentType variants); Python tools and our importer read it.
     """
     manifest = session.manifest
-    profile = _section(manifest, "profile")
-    workload = _section(manifest, "workload")
-    model = _section(manifest, "model")
+    prompt = manifest.workload_or_empty.prompt
     runs = measured_ok(session.runs)
     calls: list[dict[str, Any]] = []
     for number, run in enumerate(runs, start=1):
@@ -283,7 +275,7 @@ def to_chimeraforge(session: Session) -> dict[str, Any]:
             {
                 "stage": "benchmark",
                 "run_number": number,
-                "prompt": run.prompt if run.prompt is not None else str(workload.get("prompt", "")),
+                "prompt": run.prompt if run.prompt is not None else (prompt or ""),
                 "response": run.response,
                 "metrics": {
                     "throughput_tokens_per_sec": m.server_decode_rate,
@@ -301,8 +293,8 @@ def to_chimeraforge(session: Session) -> dict[str, Any]:
     rate = summarize(c["metrics"]["throughput_tokens_per_sec"] for c in calls)
     ttft = summarize(c["metrics"]["ttft_ms"] for c in calls)
     return {
-        "agent_type": str(profile.get("name") or "unknown"),
-        "configuration": dict(profile.get("options") or {}),
+        "agent_type": manifest.profile_name or "unknown",
+        "configuration": manifest.profile_options,
         "llm_calls": calls,
         "aggregate_metrics": {
             "average_tokens_per_second": rate.mean,
@@ -313,6 +305,6 @@ def to_chimeraforge(session: Session) -> dict[str, Any]:
             **{theirs: total(theirs) for theirs in _DURATIONS},
         },
         "chimera_tui": drop_none(
-            {"schema_version": SCHEMA_VERSION, "session_id": session.id, "model": model.get("name")}
+            {"schema_version": SCHEMA_VERSION, "session_id": session.id, "model": manifest.model_name}
         ),
     }

@@ -15,13 +15,10 @@ user profiles live in :func:`user_profiles_dir` and may shadow built-ins of the 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import math
-import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +29,7 @@ from typing import Any
 import tomli_w
 
 from chimera_tui.core.errors import ProfileError
+from chimera_tui.core.store.atomic import atomic_write_text
 from chimera_tui.core.store.bundled import bundled_dir
 
 __all__ = [
@@ -380,12 +378,10 @@ def builtin_profiles_dir() -> Path:
 
 
 def user_profiles_dir() -> Path:
-    """``$CHIMERA_TUI_PROFILES``, else ``$XDG_CONFIG_HOME/chimera-tui/profiles`` (not created here)."""
-    explicit = os.environ.get("CHIMERA_TUI_PROFILES")
-    if explicit:
-        return Path(explicit).expanduser()
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config).expanduser() / "chimera-tui" / "profiles"
+    """``$CHIMERA_TUI_PROFILES``, else the user config folder's ``profiles/`` (not created here)."""
+    from chimera_tui.places import user_profiles_dir as configured
+
+    return configured()
 
 
 class ProfileStore:
@@ -450,30 +446,12 @@ class ProfileStore:
     def save_user(self, profile: Profile) -> Path:
         """Write ``profile`` to the user directory atomically (temp file, fsync, rename); return its path."""
         target = self._user_path(profile.name)
-        tmp: str | None = None
         try:
-            self.user_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{profile.name}.", suffix=".tmp", dir=self.user_dir)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(profile.to_toml())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            tmp = None
-            with contextlib.suppress(OSError):
-                dir_fd = os.open(self.user_dir, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+            atomic_write_text(target, profile.to_toml())
         except OSError as exc:
             raise ProfileError(
                 f"cannot save profile '{profile.name}' to {target}: {exc.strerror or exc}"
             ) from None
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
         return target
 
     def delete_user(self, name: str) -> None:

@@ -22,11 +22,21 @@ from typing import Any, Literal
 import tomli_w
 
 from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure.concurrency import RoundMetrics
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.manifest import (
+    SCHEMA_VERSION,
+    Manifest,
+    ManifestError,
+    Result,
+    as_manifest,
+    drop_none,
+)
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "Manifest", "drop_none"]  # re-exported: the manifest's home is manifest.py
+
 MANIFEST = "session.toml"
 #: folders inside the sessions directory that are not sessions (sweep records live in `sweeps/`)
 RESERVED_DIRS = frozenset({"sweeps"})
@@ -39,8 +49,10 @@ SESSION_STATUSES: tuple[str, ...] = ("running", "complete", "cancelled", "failed
 
 
 def default_sessions_dir() -> Path:
-    """`$CHIMERA_TUI_SESSIONS`, else `./sessions`."""
-    return Path(os.environ.get("CHIMERA_TUI_SESSIONS") or "sessions")
+    """`$CHIMERA_TUI_SESSIONS`, else `./sessions` in a Chimera project, else the user data folder's."""
+    from chimera_tui.places import sessions_dir
+
+    return sessions_dir()
 
 
 def now_iso() -> str:
@@ -55,15 +67,6 @@ def safe_slug(text: str, limit: int = 40) -> str:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def drop_none(value: Any) -> Any:
-    """TOML has no null: drop None values (recursively) before writing a manifest."""
-    if isinstance(value, dict):
-        return {k: drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [drop_none(v) for v in value if v is not None]
-    return value
 
 
 @dataclass(slots=True)
@@ -147,16 +150,21 @@ class Session:
     """A loaded (or live) session: manifest + runs + aggregates."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     runs: list[RunRecord]
     status: SessionStatus
     aggregates: dict[str, Summary]
-    #: multi-agent modes: one record per concurrent round (see core/concurrency.py)
-    rounds: list[dict[str, Any]] = field(default_factory=list)
+    #: multi-agent modes: one record per concurrent round (see core/measure/concurrency.py)
+    rounds: list[RoundMetrics] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # a plain dict (tests, importers) is checked into the typed manifest; likewise rounds
+        self.manifest = as_manifest(self.manifest)
+        self.rounds = [r if isinstance(r, RoundMetrics) else RoundMetrics.from_dict(r) for r in self.rounds]
 
     @property
     def id(self) -> str:
-        return str(self.manifest.get("id", self.path.name))
+        return self.manifest.id or self.path.name
 
     @property
     def counts(self) -> dict[str, int]:
@@ -193,23 +201,26 @@ def _pid_alive(pid: int) -> bool:
 class SessionWriter:
     """Writes one session as it runs. Every method leaves consistent files on disk."""
 
-    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, root: Path, manifest: Manifest | dict[str, Any]) -> None:
         self.root = root
+        manifest = as_manifest(manifest)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        model = safe_slug(str(manifest.get("model", {}).get("name", "model")), 30)
-        profile = safe_slug(str(manifest.get("profile", {}).get("name", "profile")), 30)
+        model = safe_slug(manifest.model_name or "model", 30)
+        profile = safe_slug(manifest.profile_name or "profile", 30)
         self.id = f"{stamp}-{model}-{profile}-{secrets.token_hex(2)}"
         self.path = root / self.id
         try:
             self.path.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
             raise SessionError(f"cannot create session folder {self.path}: {exc.strerror or exc}") from None
-        self.manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "id": self.id,
-            "created_at": now_iso(),
-            **manifest,
-        }
+        head = ("schema_version", "id", "created_at")
+        self.manifest = replace(
+            manifest,
+            schema_version=SCHEMA_VERSION,
+            id=self.id,
+            created_at=now_iso(),
+            key_order=(*head, *manifest.key_order) if manifest.key_order else (),
+        )
         self.runs: list[RunRecord] = []
         self.rounds: list[dict[str, Any]] = []
         self.status: SessionStatus = "running"
@@ -233,7 +244,7 @@ class SessionWriter:
             self.runs.append(record)
         self._write_metrics()
 
-    def finish_round(self, record: dict[str, Any], runs: list[RunRecord]) -> None:
+    def finish_round(self, record: RoundMetrics | dict[str, Any], runs: list[RunRecord]) -> None:
         """Record a concurrent round and its finished calls in one write (multi-agent modes), so no
         disk write happens while another agent of the round is still streaming; on disk before the
         next round starts."""
@@ -244,7 +255,7 @@ class SessionWriter:
                     break
             else:
                 self.runs.append(run)
-        self.rounds.append(record)
+        self.rounds.append(record.to_dict() if isinstance(record, RoundMetrics) else record)
         self._write_metrics()
 
     def finish(
@@ -257,28 +268,31 @@ class SessionWriter:
         counts = Session(self.path, self.manifest, self.runs, status, aggregates).counts
         tok = aggregates.get("server_decode_rate")
         ttft = aggregates.get("ttft_ms")
-        self.manifest["result"] = drop_none(
-            {
-                **(extra_result or {}),
-                "status": status,
-                "error": error,
-                "finished_at": now_iso(),
-                "runs_ok": counts["ok"],
-                "runs_failed": counts["failed"],
-                "runs_cancelled": counts["cancelled"],
-                "mean_server_decode_rate": tok.mean if tok else None,
-                "mean_ttft_ms": ttft.mean if ttft else None,
-                "cv_server_decode_rate_pct": tok.cv_pct if tok else None,
-            }
+        self.manifest.result = Result.from_dict(
+            drop_none(
+                {
+                    **(extra_result or {}),
+                    "status": status,
+                    "error": error,
+                    "finished_at": now_iso(),
+                    "runs_ok": counts["ok"],
+                    "runs_failed": counts["failed"],
+                    "runs_cancelled": counts["cancelled"],
+                    "mean_server_decode_rate": tok.mean if tok else None,
+                    "mean_ttft_ms": ttft.mean if ttft else None,
+                    "cv_server_decode_rate_pct": tok.cv_pct if tok else None,
+                }
+            )
         )
         self._write_metrics()
         self._write_manifest()
-        return Session(self.path, self.manifest, list(self.runs), status, aggregates, list(self.rounds))
+        rounds = [RoundMetrics.from_dict(r) for r in self.rounds]
+        return Session(self.path, self.manifest.copy(), list(self.runs), status, aggregates, rounds)
 
     # -- files ----------------------------------------------------------------------------------
     def _write_manifest(self) -> None:
         try:
-            atomic_write_text(self.path / MANIFEST, tomli_w.dumps(drop_none(self.manifest)))
+            atomic_write_text(self.path / MANIFEST, tomli_w.dumps(self.manifest.to_toml_dict()))
         except OSError as exc:
             raise SessionError(f"cannot write {self.path / MANIFEST}: {exc.strerror or exc}") from None
 
@@ -310,7 +324,7 @@ def load_session(path: Path) -> Session:
         if not isinstance(doc, dict) or not isinstance(doc.get("runs", []), list):
             raise ValueError("not a metrics document (an object with a list of runs)")
         runs = [RunRecord.from_dict(r) for r in doc.get("runs", [])]
-        rounds = [r for r in doc.get("rounds", []) if isinstance(r, dict)]
+        rounds = [RoundMetrics.from_dict(r) for r in doc.get("rounds", []) if isinstance(r, dict)]
     except FileNotFoundError:
         raise SessionError(f"{path.name}: {METRICS} is missing") from None
     except (OSError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
@@ -352,36 +366,22 @@ class SessionSummary:
     cv_tok_s_pct: float | None
 
     @classmethod
-    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> SessionSummary:
-        result = manifest.get("result") if isinstance(manifest.get("result"), dict) else None
-        status = str(result.get("status")) if result else _unfinished_status(path)
-
-        def num(key: str) -> float | None:
-            value = result.get(key) if result else None
-            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-        def count(key: str) -> int | None:
-            value = result.get(key) if result else None
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-        def text(section: str) -> str:
-            value = manifest.get(section)
-            return str(value.get("name", "?")) if isinstance(value, dict) else "?"
-
+    def from_manifest(cls, path: Path, manifest: Manifest) -> SessionSummary:
+        result = manifest.result
         return cls(
             path=path,
-            id=str(manifest.get("id", path.name)),
-            created_at=str(manifest.get("created_at", "")),
-            label=str(manifest.get("label", "")),
-            model=text("model"),
-            profile=text("profile"),
-            mode=str(manifest.get("mode", "?")),
-            status=status,
-            runs_ok=count("runs_ok"),
-            runs_failed=count("runs_failed"),
-            mean_tok_s=num("mean_server_decode_rate"),
-            mean_ttft_ms=num("mean_ttft_ms"),
-            cv_tok_s_pct=num("cv_server_decode_rate_pct"),
+            id=manifest.id or path.name,
+            created_at=manifest.created_at or "",
+            label=manifest.label or "",
+            model=(manifest.model.name if manifest.model else None) or "?",
+            profile=(manifest.profile.name if manifest.profile else None) or "?",
+            mode=manifest.mode or "?",
+            status=(result.status or "?") if result else _unfinished_status(path),
+            runs_ok=result.runs_ok if result else None,
+            runs_failed=result.runs_failed if result else None,
+            mean_tok_s=result.mean_server_decode_rate if result else None,
+            mean_ttft_ms=result.mean_ttft_ms if result else None,
+            cv_tok_s_pct=result.cv_server_decode_rate_pct if result else None,
         )
 
 
@@ -400,16 +400,16 @@ def _unfinished_status(path: Path) -> str:
     return "running" if alive else "incomplete"
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest of a session folder, checked for a usable schema version."""
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of a session folder, checked for a usable schema version and typed."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise SessionError(f"{path.name}: not a session (no {MANIFEST})")
     try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError and UnicodeDecodeError too
         raise SessionError(f"{path.name}: unreadable {MANIFEST}: {_one_line(exc)}") from None
-    version = manifest.get("schema_version")
+    version = raw.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise SessionError(f"{path.name}: {MANIFEST} has no schema_version")
     if version > SCHEMA_VERSION:
@@ -417,14 +417,18 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"{path.name}: written by a newer chimera-tui (schema {version} > {SCHEMA_VERSION}); "
             "upgrade to read it"
         )
-    for section in _TABLES:
-        if section in manifest and not isinstance(manifest[section], dict):
-            raise SessionError(f"{path.name}: {MANIFEST}: '{section}' must be a table")
-    return manifest
+    try:
+        return Manifest.from_dict(raw)
+    except ManifestError as exc:
+        raise SessionError(f"{path.name}: {MANIFEST}: {exc}") from None
 
 
-#: manifest sections that must be TOML tables when present
-_TABLES = ("tool", "model", "profile", "workload", "timeouts", "environment", "result")
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Replace a session's manifest (atomic), as a SessionError when the disk refuses."""
+    try:
+        atomic_write_text(folder / MANIFEST, tomli_w.dumps(manifest.to_toml_dict()))
+    except OSError as exc:
+        raise SessionError(f"cannot write {folder / MANIFEST}: {exc.strerror or exc}") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -450,7 +454,7 @@ class SessionStore:
                 good.append(load_session(entry))
             except SessionError as exc:
                 broken.append(BrokenSession(entry, str(exc)))
-        good.sort(key=lambda s: str(s.manifest.get("created_at", "")), reverse=True)
+        good.sort(key=lambda s: s.manifest.created_at or "", reverse=True)
         return good, broken
 
     def summaries(self) -> tuple[list[SessionSummary], list[BrokenSession]]:
@@ -481,14 +485,8 @@ class SessionStore:
         folder = self._inside(path)
         manifest = read_manifest(folder)
         clean = " ".join(label.split())[:80]
-        if clean:
-            manifest["label"] = clean
-        else:
-            manifest.pop("label", None)
-        try:
-            atomic_write_text(folder / MANIFEST, tomli_w.dumps(drop_none(manifest)))
-        except OSError as exc:
-            raise SessionError(f"cannot write {folder / MANIFEST}: {exc.strerror or exc}") from None
+        manifest.label = clean or None
+        write_manifest(folder, manifest)
 
     def delete(self, path: Path) -> None:
         """Delete one session folder (and nothing outside the sessions directory)."""

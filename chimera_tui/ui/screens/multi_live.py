@@ -216,9 +216,9 @@ class MultiLiveScreen(LiveScreenBase):
         self.running = False
         self.session = session
         self.app.last_profile = self.choice.profile
-        result = session.manifest.get("result", {})
+        result = session.manifest.result_or_empty
         self.query_one("#phase", Static).update(
-            f"{session.status} · mean efficiency {_n(result.get('mean_efficiency_pct'))}% · saved (v: view)"
+            f"{session.status} · mean efficiency {_n(result.mean_efficiency_pct)}% · saved (v: view)"
         )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:

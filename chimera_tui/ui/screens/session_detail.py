@@ -12,11 +12,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from chimera_tui.cli.output import SUMMARY_ROWS, fmt
 from chimera_tui.core.errors import SessionError
+from chimera_tui.core.measure.catalogue import STAGE_KEYS, SUMMARY_KEYS, fmt, select
 from chimera_tui.core.measure.stats import Summary, summarize
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.run.workflow import load_workflow_runs, stage_of, stage_summaries
+from chimera_tui.core.store.manifest import ModelRecord, ProfileRecord
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
@@ -28,50 +29,49 @@ if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
 
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 def manifest_text(session: Session) -> str:
     """The configuration in a few lines (escaped: names come from servers and files)."""
-    m: dict[str, Any] = session.manifest
-    model, profile, workload = m.get("model", {}), m.get("profile", {}), m.get("workload", {})
-    endpoints = m.get("endpoints", [])
-    env = m.get("environment", {})
-    options = ", ".join(f"{k}={v}" for k, v in profile.get("options", {}).items()) or "Ollama defaults"
-    where = ", ".join(f"{e.get('url', '?')} (Ollama {e.get('version', '?')})" for e in endpoints) or "—"
+    m = session.manifest
+    model, profile, workload = m.model or ModelRecord(), m.profile or ProfileRecord(), m.workload_or_empty
+    env = m.environment or {}
+    options = ", ".join(f"{k}={v}" for k, v in m.profile_options.items()) or "Ollama defaults"
+    where = ", ".join(f"{_or(e.url, '?')} (Ollama {_or(e.version, '?')})" for e in m.endpoint_list) or "—"
     gpus = ", ".join(g.get("name", "?") for g in env.get("gpus", [])) or env.get("gpu_status", "—")
     lines = [
-        f"[b]{escape(sanitize_line(str(m.get('label') or session.id)))}[/b] · {session.status} · "
-        f"{m.get('created_at', '')}",
-        f"model {sanitize_line(str(model.get('name', '?')))} · {model.get('parameter_size', '—')} · "
-        f"{model.get('quantization', '—')}",
-        f"profile {sanitize_line(str(profile.get('name', '?')))}: {sanitize_line(options)}",
-        f"mode {m.get('mode', '?')} · {sanitize_line(where)}",
-        f"workload {sanitize_line(str(workload.get('prompt_label', '?')))} · "
-        f"runs {workload.get('runs', '?')} "
-        f"+ warm-up {workload.get('warmup', '?')} · {'cold' if workload.get('cold') else 'warm'} · "
-        f"num_predict {workload.get('num_predict', '—')}",
+        f"[b]{escape(sanitize_line(str(m.label or session.id)))}[/b] · {session.status} · "
+        f"{_or(m.created_at, '')}",
+        f"model {sanitize_line(_or(model.name, '?'))} · {_or(model.parameter_size, '—')} · "
+        f"{_or(model.quantization, '—')}",
+        f"profile {sanitize_line(_or(profile.name, '?'))}: {sanitize_line(options)}",
+        f"mode {_or(m.mode, '?')} · {sanitize_line(where)}",
+        f"workload {sanitize_line(_or(workload.prompt_label, '?'))} · "
+        f"runs {_or(workload.runs, '?')} "
+        f"+ warm-up {_or(workload.warmup, '?')} · {'cold' if workload.cold else 'warm'} · "
+        f"num_predict {_or(workload.num_predict, '—')}",
         f"machine {sanitize_line(str(env.get('cpu', '—')))} · GPU {sanitize_line(str(gpus))}",
     ]
-    if workload.get("kind") == "agent_workflow":
+    if workload.kind == "agent_workflow":
         lines.append(
-            f"agent workflow: {' → '.join(['ingest', *workload.get('stages', [])])} · data "
-            f"{sanitize_line(str(workload.get('directory', '?')))} ({workload.get('file_count', '?')} files)"
+            f"agent workflow: {' → '.join(['ingest', *(workload.stages or [])])} · data "
+            f"{sanitize_line(_or(workload.directory, '?'))} ({_or(workload.file_count, '?')} files)"
         )
-    sweep = m.get("sweep")
-    if isinstance(sweep, dict):
-        visits = sweep.get("visits", 1)
-        visit = (
-            f" (visit {sweep.get('visit', '?')} of {visits})"
-            if isinstance(visits, int) and visits > 1
-            else ""
-        )
+    sweep = m.sweep
+    if sweep is not None:
+        visits = _or(sweep.visits, 1)
+        visit = f" (visit {_or(sweep.visit, '?')} of {visits})" if visits > 1 else ""
         lines.append(
-            f"part of sweep {sanitize_line(str(sweep.get('id', '?')))} · configuration "
-            f"{sanitize_line(str(sweep.get('key', '?')))}{visit}"
+            f"part of sweep {sanitize_line(_or(sweep.id, '?'))} · configuration "
+            f"{sanitize_line(_or(sweep.key, '?'))}{visit}"
         )
     return "\n".join(escape(line) if i else line for i, line in enumerate(lines))
 
 
-#: per-stage columns: metric key and digits
-STAGE_METRICS = (("e2e_ms", 0), ("ttft_ms", 1), ("server_decode_rate", 2), ("eval_count", 0))
+#: per-stage columns (the catalogue's stage selection)
+STAGE_METRICS = select(STAGE_KEYS)
 #: per-workflow-run figures (workflow.json keys)
 WORKFLOW_FIGURES = (
     ("ingest_ms", "ingest ms"),
@@ -110,7 +110,7 @@ class SessionDetailScreen(Screen[None]):
                 yield DataTable(id="detail-agents", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="detail-round-stats", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="detail-rounds", cursor_type="row", zebra_stripes=True)
-            if self.session.manifest.get("mode") == "workflow":
+            if self.session.manifest.mode == "workflow":
                 yield Label("Agent workflow: per stage", classes="section-title")
                 yield DataTable(id="detail-stages", cursor_type="row", zebra_stripes=True)
                 yield Label(
@@ -128,14 +128,15 @@ class SessionDetailScreen(Screen[None]):
         self.sub_title = f"session {self.session.id}"
         agg = self.query_one("#aggregates", DataTable)
         agg.add_columns("metric", "mean ± sd", "CV%", "min", "max", "95% CI", "n")
-        for key, label, unit, digits in SUMMARY_ROWS:
-            s = self.session.aggregates.get(key)
+        for m in select(SUMMARY_KEYS):
+            s = self.session.aggregates.get(m.key)
             if s is None or s.n == 0:
                 continue
+            digits = m.digits
             mean_sd = fmt(s.mean, digits) + (f" ± {fmt(s.stddev, digits)}" if s.stddev is not None else "")
             ci = f"{fmt(s.ci95_low, digits)}–{fmt(s.ci95_high, digits)}" if s.ci95_low is not None else "—"
             agg.add_row(
-                f"{label} ({unit})" if unit else label,
+                m.title,
                 mean_sd,
                 fmt(s.cv_pct),
                 fmt(s.min, digits),
@@ -153,14 +154,14 @@ class SessionDetailScreen(Screen[None]):
                 table = self.query_one(widget_id, DataTable)
                 table.add_columns(*headers)
                 table.add_rows(rows)
-        if self.session.manifest.get("mode") == "workflow":
+        if self.session.manifest.mode == "workflow":
             self._fill_workflow()
         runs = self.query_one("#detail-runs", DataTable)
         runs.add_columns(*RUN_COLUMNS)
         for record in self.session.runs:
             runs.add_row(*run_cells(record, record.index + 1, len(self.session.runs), stage_of(record)))
         measured = [r for r in self.session.runs if r.status == "ok" and not r.warmup]
-        label = str(self.session.manifest.get("label") or "runs")
+        label = self.session.manifest.label or "runs"
         self.query_one("#chart-rate", ChartWidget).per_run(
             [
                 (
@@ -186,7 +187,7 @@ class SessionDetailScreen(Screen[None]):
             stages.add_row(
                 stage,
                 str(e2e.n if e2e else 0),
-                *(_mean_sd(agg.get(key), digits) for key, digits in STAGE_METRICS),
+                *(_mean_sd(agg.get(m.key), m.digits) for m in STAGE_METRICS),
             )
         table = self.query_one("#detail-workflow", DataTable)
         table.add_columns("figure", "mean ± sd", "min", "max", "n")

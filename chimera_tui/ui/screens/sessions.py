@@ -67,9 +67,9 @@ class Row:
             return (
                 mark,
                 "",
-                sanitize_line(str(s.manifest.get("label", s.id))),
-                sanitize_line(str(s.manifest.get("model", {}).get("name", "?"))),
-                sanitize_line(str(s.manifest.get("profile", {}).get("name", "?"))),
+                sanitize_line(s.manifest.label if s.manifest.label is not None else s.id),
+                sanitize_line(s.manifest.model_name or "?"),
+                sanitize_line(s.manifest.profile_name or "?"),
                 "import",
                 str(s.counts["ok"]),
                 _n(tok.mean if tok else None),

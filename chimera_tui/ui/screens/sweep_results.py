@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 
 from chimera_tui.core.errors import ChimeraError
+from chimera_tui.core.measure.catalogue import MAP_KEYS, select
 from chimera_tui.core.reports.sweep_report import (
     heatmap_title,
     sweep_csv,
@@ -60,8 +61,8 @@ RANK_COLUMNS = (
     "reload ms",
 )
 STYLES = {**VERDICT_STYLE, "baseline": "italic", "no baseline": "dim"}
-#: the maps shown: (metric, higher is better)
-MAP_METRICS = (("server_decode_rate", True), ("ttft_ms", False))
+#: the maps shown: (metric, higher is better), from the catalogue's map selection
+MAP_METRICS = tuple((m.key, m.higher_is_better is not False) for m in select(MAP_KEYS))
 
 
 def _n(value: float | None, digits: int = 1) -> str:

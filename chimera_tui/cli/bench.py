@@ -1,0 +1,322 @@
+"""`chimera-tui bench`: run a benchmark headless (single, shared, dual, multi, workflow) and save it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from chimera_tui.cli.common import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    UserError,
+    add_sessions_dir,
+    add_timeouts,
+    default_endpoint,
+    first_model,
+    sessions_root,
+    start_demo_simulators,
+    timeouts,
+)
+
+
+def add_parser(sub: Any) -> None:
+    b = sub.add_parser("bench", help="run a benchmark headless and save it as a session")
+    b.add_argument(
+        "--model",
+        "-m",
+        action="append",
+        default=None,
+        help="model name (default: the first model the server lists); repeat to give each agent its own",
+    )
+    b.add_argument(
+        "--profile",
+        "-p",
+        action="append",
+        default=None,
+        help="profile name or .toml path (default baseline_default); repeat to give each agent its own",
+    )
+    b.add_argument(
+        "--mode",
+        choices=("single", "shared", "dual", "multi"),
+        default="single",
+        help="single: one agent; shared: N agents on one endpoint; dual/multi: one endpoint per agent",
+    )
+    b.add_argument("--agents", type=int, default=None, help="number of agents (shared: default 2)")
+    b.add_argument(
+        "--workload",
+        choices=("prompt", "workflow"),
+        default="prompt",
+        help="prompt: one prompt per run; workflow: the two-stage agent (ingest, analysis, report)",
+    )
+    b.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="workflow: directory of CSV/JSON/Markdown files (default: the bundled sample data)",
+    )
+    b.add_argument("--solo-baseline", action="store_true", help="run each agent alone first (contention)")
+    b.add_argument(
+        "--contention-rate-drop",
+        type=float,
+        default=10.0,
+        metavar="PCT",
+        help="contended when an agent's decode rate drops more than this vs solo (default 10)",
+    )
+    b.add_argument(
+        "--contention-ttft-growth",
+        type=float,
+        default=50.0,
+        metavar="PCT",
+        help="contended when an agent's TTFT grows more than this vs solo (default 50)",
+    )
+    b.add_argument("--runs", "-n", type=int, default=3, help="measured runs (default 3)")
+    b.add_argument(
+        "--warmup", "-w", type=int, default=1, help="warm-up runs, excluded from statistics (default 1)"
+    )
+    b.add_argument("--cold", action="store_true", help="unload the model before every run (cold starts)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--prompt", help="prompt text")
+    g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
+    g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
+    b.add_argument(
+        "--num-predict", type=int, default=None, help="cap on generated tokens (overrides the profile)"
+    )
+    b.add_argument(
+        "--api", choices=("generate", "chat"), default="generate", help="Ollama API (default generate)"
+    )
+    b.add_argument("--keep-alive", default="30m", help="keep_alive sent with every request (default 30m)")
+    b.add_argument(
+        "--same-prompt", action="store_true", help="do not prefix a unique marker (allows prompt cache hits)"
+    )
+    b.add_argument(
+        "--think", choices=("on", "off"), default=None, help="force thinking on/off (thinking models)"
+    )
+    b.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
+    )
+    b.add_argument(
+        "--backend",
+        choices=("auto", "ollama", "openai"),
+        default="auto",
+        help="server kind: Ollama's native API, an OpenAI-compatible server (llama.cpp, vLLM, LM Studio), "
+        "or auto-detect (default)",
+    )
+    b.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default=None,
+        help="OpenAI-compatible servers: environment variable holding the API key (never saved)",
+    )
+    b.add_argument(
+        "--endpoint",
+        dest="bench_endpoint",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="Ollama endpoint; repeat for dual/multi (default :11434 and :11435)",
+    )
+    b.add_argument("--demo", dest="bench_demo", action="store_true", help="use the embedded simulator")
+    add_sessions_dir(b)
+    add_timeouts(b)
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+
+    import anyio
+
+    from chimera_tui.cli.output import session_json, summary_table
+    from chimera_tui.core.store.profiles import ProfileStore
+
+    if args.runs < 1:
+        raise UserError("--runs must be at least 1")
+    if args.warmup < 0:
+        raise UserError("--warmup cannot be negative")
+    n = _agent_count(args)
+    store = ProfileStore()
+    profiles = [store.get(name or "baseline_default") for name in _per_agent(args.profile, n, "--profile")]
+    label, prompt = _read_prompt(args)
+
+    demo = args.demo or args.bench_demo
+    sims = start_demo_simulators(args.mode, n) if demo else []
+    try:
+        endpoints = [s.url for s in sims] if sims else _endpoints(args, n)
+        if args.mode == "shared":
+            endpoints = [endpoints[0]] * n
+        models = [
+            name or first_model(endpoint, timeouts(args), args.backend, args.api_key_env)
+            for name, endpoint in zip(_per_agent(args.model, n, "--model"), endpoints, strict=True)
+        ]
+        runner = _make_runner(args, endpoints, models, profiles, label, prompt)
+        previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
+        try:
+            session = anyio.run(runner.run)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    finally:
+        for sim in sims:
+            sim.stop()
+    if args.json:
+        import json
+
+        print(json.dumps(session_json(session), indent=2))
+    else:
+        print(summary_table(session))
+        print(f"session saved: {session.path}")
+    return _exit_code(session)
+
+
+def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
+    from chimera_tui.core.run.prompts import resolve_prompt
+
+    if args.prompt_file is not None:
+        try:
+            label, prompt = f"file:{args.prompt_file.name}", args.prompt_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read prompt file {args.prompt_file}: {exc}") from None
+    else:
+        try:
+            label, prompt = resolve_prompt(args.preset, args.prompt)
+        except KeyError as exc:
+            raise UserError(exc.args[0]) from None
+    if not prompt.strip():
+        raise UserError("the prompt is empty")
+    return label, prompt
+
+
+def _per_agent(values: list[str] | None, n: int, what: str) -> list[str | None]:
+    """One value for every agent: none given → None each; one → shared; n → one each."""
+    if not values:
+        return [None] * n
+    if len(values) == 1:
+        return [values[0]] * n
+    if len(values) != n:
+        raise UserError(f"give one {what} for all agents or exactly {n} (got {len(values)})")
+    return list(values)
+
+
+def _agent_count(args: argparse.Namespace) -> int:
+    if args.mode == "single":
+        return 1
+    if args.agents is not None:
+        if args.agents < 2:
+            raise UserError("--agents must be at least 2 in a multi-agent mode")
+        return int(args.agents)
+    if args.mode in ("dual", "multi") and args.bench_endpoint and len(args.bench_endpoint) > 1:
+        return len(args.bench_endpoint)
+    return 2
+
+
+def _endpoints(args: argparse.Namespace, n: int) -> list[str]:
+    given = list(args.bench_endpoint or args.endpoint or [])
+    if args.mode in ("dual", "multi"):
+        from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
+
+        if not given:
+            if n > len(DUAL_DEFAULT_ENDPOINTS):
+                raise UserError(f"--mode {args.mode} with {n} agents needs {n} --endpoint values")
+            return list(DUAL_DEFAULT_ENDPOINTS[:n])
+        if len(given) != n:
+            raise UserError(
+                f"--mode {args.mode} with {n} agents needs {n} --endpoint values (got {len(given)})"
+            )
+        return given
+    if not given and args.backend == "openai":
+        from chimera_tui.core.backends.openai import DEFAULT_OPENAI_URL
+
+        return [DEFAULT_OPENAI_URL]
+    return [given[0] if given else default_endpoint()]
+
+
+def _keep_alive(value: str) -> str | int:
+    """Numbers go as numbers (Ollama rejects numeric strings); durations like '5m' as strings."""
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def _make_runner(
+    args: argparse.Namespace,
+    endpoints: list[str],
+    models: list[str],
+    profiles: list[Any],
+    label: str,
+    prompt: str,
+) -> Any:
+    from chimera_tui.cli.output import HeadlessProgress
+
+    common: dict[str, Any] = {
+        "prompt": prompt,
+        "prompt_label": label,
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "cold": args.cold,
+        "api": args.api,
+        "unique_prompt": not args.same_prompt,
+        "keep_alive": _keep_alive(args.keep_alive),
+        "num_predict": args.num_predict,
+        "think": None if args.think is None else args.think == "on",
+        "timeouts": timeouts(args),
+    }
+    progress = HeadlessProgress(sys.stderr)
+    root = sessions_root(args)
+    if args.workload == "workflow":
+        if args.mode != "single":
+            raise UserError("--workload workflow runs one agent: use --mode single")
+        from chimera_tui.core.run.workflow import WorkflowRunner, sample_data_dir
+
+        return WorkflowRunner(
+            endpoints[0],
+            models[0],
+            profiles[0],
+            args.data or sample_data_dir(),
+            root,
+            runs=args.runs,
+            warmup=args.warmup,
+            emit=progress,
+            timeouts=common["timeouts"],
+            num_predict=args.num_predict,
+            api=args.api,
+            keep_alive=common["keep_alive"],
+            think=common["think"],
+            unique_prompt=common["unique_prompt"],
+        )
+    common.update(backend=args.backend, api_key_env=args.api_key_env)
+    if args.mode == "single":
+        from chimera_tui.core.run.single import BenchRunner, BenchSpec
+
+        spec = BenchSpec(model=models[0], profile=profiles[0], endpoint=endpoints[0], **common)
+        return BenchRunner(spec, root, emit=progress)
+    from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec
+
+    agents = [AgentSpec(e, m, p) for e, m, p in zip(endpoints, models, profiles, strict=True)]
+    multi = MultiSpec(
+        mode=args.mode,
+        agents=agents,
+        solo_baseline=args.solo_baseline,
+        rate_drop_pct=args.contention_rate_drop,
+        ttft_growth_pct=args.contention_ttft_growth,
+        **common,
+    )
+    return MultiRunner(multi, root, emit=progress)
+
+
+def _exit_code(session: Any) -> int:
+    counts = session.counts
+    if session.status == "cancelled":
+        return EXIT_CANCELLED
+    if session.status == "failed" or counts["ok"] == 0:
+        reason = session.manifest.result_or_empty.error or next(
+            (r.error for r in reversed(session.runs) if r.error), "no run succeeded"
+        )
+        print(f"chimera-tui: error: {reason}", file=sys.stderr)
+        return EXIT_ERROR
+    if counts["failed"]:
+        print(f"chimera-tui: {counts['failed']} run(s) failed; see the session for causes", file=sys.stderr)
+        return EXIT_RUNS_FAILED
+    return EXIT_OK

@@ -1,0 +1,121 @@
+"""What every command shares: exit codes, the one-line user error, the shared arguments
+(``--sessions-dir``, the timeouts), where sessions go, the demo simulators and endpoint defaults.
+
+Imports stay light here: the engine is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chimera_tui.core.backends.ollama import Timeouts
+    from chimera_tui.sim import RunningSimulator
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RUNS_FAILED, EXIT_CANCELLED = 0, 1, 2, 3, 130
+
+
+class UserError(Exception):
+    """A problem with what the user asked for: printed as one line, exit code 1."""
+
+
+# -- shared arguments -------------------------------------------------------------------------------
+def add_sessions_dir(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """The one ``--sessions-dir`` option. Given before or after the command, it lands in
+    ``args.sessions_dir``: sub-commands suppress their default so they never reset the top-level value."""
+    parser.add_argument(
+        "--sessions-dir",
+        dest="sessions_dir",
+        type=Path,
+        default=None if top_level else argparse.SUPPRESS,
+        metavar="DIR",
+        help="where sessions and sweeps are saved (default: $CHIMERA_TUI_SESSIONS, else ./sessions "
+        "in a Chimera project, else the user data folder)",
+    )
+
+
+def sessions_root(args: argparse.Namespace) -> Path:
+    """``--sessions-dir``, else the default place (:func:`chimera_tui.places.sessions_dir`)."""
+    from chimera_tui.places import sessions_dir
+
+    value = getattr(args, "sessions_dir", None)
+    return Path(value) if value is not None else sessions_dir()
+
+
+def add_timeouts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("timeouts (seconds)")
+    g.add_argument("--connect-timeout", type=float, default=5.0, help="opening the connection (default 5)")
+    g.add_argument(
+        "--first-byte-timeout",
+        type=float,
+        default=300.0,
+        help="request sent to first bytes back, covers a cold load (default 300)",
+    )
+    g.add_argument(
+        "--idle-timeout", type=float, default=60.0, help="longest gap between stream reads (default 60)"
+    )
+
+
+def timeouts(args: argparse.Namespace) -> Timeouts:
+    from chimera_tui.core.backends.ollama import Timeouts
+
+    return Timeouts(args.connect_timeout, args.first_byte_timeout, args.idle_timeout)
+
+
+# -- endpoints and demo simulators -------------------------------------------------------------------
+def default_endpoint() -> str:
+    """``$OLLAMA_HOST`` (as Ollama reads it: ``:port``, ``host:port`` or a URL), else localhost:11434."""
+    host = os.environ.get("OLLAMA_HOST")
+    if not host:
+        return "http://127.0.0.1:11434"
+    if host.startswith(":"):
+        host = f"127.0.0.1{host}"
+    return host if "://" in host else f"http://{host}"
+
+
+def start_demo_simulator(num_parallel: int = 1) -> RunningSimulator:
+    """The embedded simulator on a free loopback port, with demo-friendly speeds."""
+    from chimera_tui.sim import OllamaSimulator, SimConfig, start_background
+
+    # a 0.3 s model load: visible in the load phase and in cold runs, short enough that the demo's
+    # first token comes within a second (docs/performance.md)
+    return start_background(OllamaSimulator(SimConfig(load_s=0.3, num_parallel=num_parallel)))
+
+
+def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
+    """One simulator (single, shared: one slot, like OLLAMA_NUM_PARALLEL=1), or one per agent."""
+    count = agents if mode in ("dual", "multi") else 1
+    sims: list[RunningSimulator] = []
+    try:
+        for _ in range(count):
+            sims.append(start_demo_simulator())
+    except BaseException:
+        for sim in sims:
+            sim.stop()
+        raise
+    return sims
+
+
+def first_model(
+    endpoint: str, timeouts: Timeouts, backend: str = "auto", api_key_env: str | None = None
+) -> str:
+    """The first model the server lists (the default when ``--model`` is not given)."""
+    import anyio
+
+    from chimera_tui.core.backends import open_client
+
+    async def first() -> str:
+        client = await open_client(endpoint, backend, timeouts, None, api_key_env)
+        try:
+            await client.probe()
+            models = await client.tags()
+        finally:
+            await client.aclose()
+        if not models:
+            raise UserError(f"{endpoint} has no models; pull one first (ollama pull <model>)")
+        return models[0].name
+
+    return anyio.run(first)

@@ -1,0 +1,55 @@
+"""`chimera-tui sim`: serve the Ollama simulator on a port."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from chimera_tui.cli.common import EXIT_OK, UserError
+
+
+def add_parser(sub: Any) -> None:
+    sm = sub.add_parser("sim", help="serve the Ollama simulator on a port")
+    sm.add_argument("--host", default="127.0.0.1")
+    sm.add_argument("--port", type=int, default=11434)
+    sm.add_argument("--tokens-per-s", type=float, default=120.0)
+    sm.add_argument("--prompt-tokens-per-s", type=float, default=2000.0)
+    sm.add_argument("--load-s", type=float, default=1.5, help="simulated cold load time")
+    sm.add_argument("--jitter", type=float, default=0.05, help="relative jitter of token gaps")
+    sm.add_argument(
+        "--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)"
+    )
+    sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
+    # benchmarks/timestamps.py: on exit, write each token line's perf_counter_ns() as JSON to PATH
+    sm.add_argument("--emit-times", type=Path, default=None, metavar="PATH", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chimera_tui.sim import OllamaSimulator, SimConfig, SimFaults, serve
+
+    faults = SimFaults(
+        status_503=args.fault == "503",
+        midstream_error_after=20 if args.fault == "midstream-error" else None,
+        cut_after=20 if args.fault == "cut" else None,
+    )
+    config = SimConfig(
+        tokens_per_s=args.tokens_per_s,
+        prompt_tokens_per_s=args.prompt_tokens_per_s,
+        load_s=args.load_s,
+        jitter=args.jitter,
+        num_parallel=args.num_parallel,
+        faults=faults,
+    )
+    config.record_emit_times = args.emit_times is not None
+    sim = OllamaSimulator(config)
+    print(f"Ollama simulator on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        serve(sim, args.host, args.port)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    finally:
+        if args.emit_times is not None:
+            args.emit_times.write_text(str(sim.emit_times_ns), encoding="utf-8")
+    return EXIT_OK

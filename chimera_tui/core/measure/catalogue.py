@@ -1,0 +1,189 @@
+"""The one metric catalogue: how every metric is named, shown and judged, and which faces show which.
+
+Each metric is one `Metric` entry (key, labels, unit, digits, direction, who measured it). The CLI
+summary, the TUI, comparisons, reports and sweeps pick their rows through the named selections below
+(key lists over `CATALOGUE`), so adding a metric means one entry here, its computation in
+`measure/metrics.py` (or `measure/concurrency.py` for a round metric) and its definition in
+docs/metrics.md. Pure data: no Textual, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from chimera_tui.core.measure.metrics import NUMERIC_METRICS
+
+MeasuredBy = Literal["client", "server"]
+DASH = "—"
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    """A number with `digits` decimals, or an em dash for a missing one."""
+    return DASH if value is None else f"{value:.{digits}f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric as every face shows it."""
+
+    key: str
+    #: the full label (CLI summary, reports, session detail)
+    label: str
+    #: the compact label (comparisons, sweep rankings, charts)
+    short: str
+    #: "" for counts (the label says what is counted)
+    unit: str
+    #: decimals shown
+    digits: int
+    #: True: higher is better (rates); False: lower is better (latencies); None: no direction (counts)
+    higher_is_better: bool | None
+    #: who took the number: our reader's stamps ("client") or the server's own report ("server")
+    measured_by: MeasuredBy
+    #: the unit beside the short label, where it differs from `unit` (counts: "tok")
+    short_unit: str | None = None
+
+    @property
+    def title(self) -> str:
+        """`label (unit)`, or the label alone for a count."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    @property
+    def short_title(self) -> str:
+        unit = self.unit if self.short_unit is None else self.short_unit
+        return f"{self.short} ({unit})" if unit else self.short
+
+    @property
+    def better(self) -> Literal["higher", "lower", "neutral"]:
+        """The direction in words, as comparisons and exports write it."""
+        if self.higher_is_better is None:
+            return "neutral"
+        return "higher" if self.higher_is_better else "lower"
+
+    def format(self, value: float | None) -> str:
+        return fmt(value, self.digits)
+
+
+def _m(
+    key: str,
+    label: str,
+    unit: str,
+    digits: int,
+    higher: bool | None,
+    by: MeasuredBy,
+    short: str | None = None,
+    short_unit: str | None = None,
+) -> Metric:
+    return Metric(key, label, short or label, unit, digits, higher, by, short_unit)
+
+
+#: every metric, per call (CallMetrics fields) then per concurrent round (RoundMetrics fields)
+CATALOGUE: tuple[Metric, ...] = (
+    # -- per call ----------------------------------------------------------------------------------
+    _m("server_decode_rate", "decode rate (server)", "tok/s", 2, True, "server"),
+    _m("client_decode_rate", "decode rate (client)", "tok/s", 2, True, "client"),
+    _m("ttft_ms", "TTFT (any token)", "ms", 1, False, "client", short="TTFT"),
+    _m("ttft_content_ms", "TTFT (content)", "ms", 1, False, "client"),
+    _m("e2e_ms", "end-to-end", "ms", 1, False, "client"),
+    _m("prompt_eval_rate", "prompt eval rate", "tok/s", 1, True, "server", short="prompt-eval rate"),
+    _m("load_ms", "load", "ms", 1, False, "server"),
+    _m("prompt_eval_ms", "prompt eval", "ms", 1, False, "server"),
+    _m("eval_ms", "eval", "ms", 1, False, "server"),
+    _m("total_ms", "total (server)", "ms", 1, False, "server"),
+    _m("queue_gap_ms", "server queue gap", "ms", 2, False, "server"),
+    _m("token_count", "tokens (client)", "", 0, None, "client", short="tokens", short_unit="tok"),
+    _m("thinking_token_count", "thinking tokens (client)", "", 0, None, "client"),
+    _m("eval_count", "eval_count (server)", "", 0, None, "server"),
+    _m("prompt_eval_count", "prompt_eval_count (server)", "", 0, None, "server"),
+    _m("itl_p50_ms", "inter-token p50", "ms", 2, False, "client", short="inter-token gap p50"),
+    _m("itl_p95_ms", "inter-token p95", "ms", 2, False, "client", short="inter-token gap p95"),
+    _m("itl_p99_ms", "inter-token p99", "ms", 2, False, "client", short="inter-token gap p99"),
+    _m("itl_max_ms", "inter-token max", "ms", 2, False, "client", short="inter-token gap max"),
+    # -- per concurrent round (multi-agent modes; from the agents' client stamps) ---------------------
+    _m("efficiency_pct", "parallel efficiency", "%", 2, True, "client"),
+    _m("speedup", "speedup", "x", 2, True, "client"),
+    _m("makespan_ms", "makespan", "ms", 2, False, "client"),
+    _m("aggregate_tok_s", "aggregate throughput", "tok/s", 2, True, "client"),
+    _m("start_skew_ms", "start skew", "ms", 2, False, "client"),
+    _m("wait_share_pct", "slot wait share", "%", 2, False, "client"),
+    _m("efficiency_vs_solo_pct", "efficiency vs solo", "%", 2, True, "client"),
+)
+
+METRICS: dict[str, Metric] = {m.key: m for m in CATALOGUE}
+
+# -- the selections each face shows, in display order ---------------------------------------------------
+#: the CLI summary table and the session detail's aggregates
+SUMMARY_KEYS: tuple[str, ...] = (
+    "server_decode_rate",
+    "client_decode_rate",
+    "ttft_ms",
+    "ttft_content_ms",
+    "e2e_ms",
+    "prompt_eval_rate",
+    "load_ms",
+    "prompt_eval_ms",
+    "eval_ms",
+    "queue_gap_ms",
+    "token_count",
+    "eval_count",
+    "itl_p50_ms",
+    "itl_p99_ms",
+)
+#: reports (Markdown, HTML, CSV): every per-call metric, in catalogue order
+REPORT_KEYS: tuple[str, ...] = tuple(m.key for m in CATALOGUE if m.key in NUMERIC_METRICS)
+#: comparisons of sessions (and sweep rankings)
+COMPARE_KEYS: tuple[str, ...] = (
+    "server_decode_rate",
+    "client_decode_rate",
+    "ttft_ms",
+    "ttft_content_ms",
+    "e2e_ms",
+    "prompt_eval_rate",
+    "load_ms",
+    "eval_ms",
+    "queue_gap_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "token_count",
+)
+#: round metrics compared when any compared session has rounds (shared vs dual)
+ROUND_COMPARE_KEYS: tuple[str, ...] = (
+    "efficiency_pct",
+    "speedup",
+    "aggregate_tok_s",
+    "makespan_ms",
+    "start_skew_ms",
+)
+#: round metrics aggregated over a session's rounds (CLI, reports, session detail)
+ROUND_STAT_KEYS: tuple[str, ...] = (
+    "efficiency_pct",
+    "speedup",
+    "makespan_ms",
+    "aggregate_tok_s",
+    "start_skew_ms",
+    "wait_share_pct",
+    "efficiency_vs_solo_pct",
+)
+#: the agent workflow's per-stage columns (session detail)
+STAGE_KEYS: tuple[str, ...] = ("e2e_ms", "ttft_ms", "server_decode_rate", "eval_count")
+#: the sweep results' heat maps
+MAP_KEYS: tuple[str, ...] = ("server_decode_rate", "ttft_ms")
+
+
+def metric(key: str) -> Metric:
+    """The catalogue entry of `key`; KeyError for a metric the catalogue does not know."""
+    return METRICS[key]
+
+
+def select(keys: Iterable[str]) -> tuple[Metric, ...]:
+    """The entries of `keys`, in that order."""
+    return tuple(METRICS[k] for k in keys)
+
+
+assert set(NUMERIC_METRICS) <= set(METRICS), "every CallMetrics number needs a catalogue entry"
+assert all(
+    k in METRICS
+    for keys in (SUMMARY_KEYS, COMPARE_KEYS, ROUND_COMPARE_KEYS, ROUND_STAT_KEYS, STAGE_KEYS, MAP_KEYS)
+    for k in keys
+), "a selection names a metric the catalogue does not have"
