@@ -88,7 +88,7 @@ def session(label: str) -> Session:
     for folder in sorted(SESSIONS.iterdir()):
         if (folder / "session.toml").is_file():
             loaded = load_session(folder)
-            if label in (loaded.manifest.get("label"), loaded.manifest.get("mode")):
+            if label in (loaded.manifest.label, loaded.manifest.mode):
                 return loaded
     raise LookupError(label)
 
@@ -230,7 +230,7 @@ def scripted_multi(tmp_path: Path) -> MultiLiveScreen:
             0,
         )
     )
-    rounds = session("shared").rounds
+    rounds = [r.to_dict() for r in session("shared").rounds]
     index = 0
     for number, metrics in enumerate(rounds[:3], start=1):
         feed.push(RoundStarted(number - 1, number, 3, False))
