@@ -33,7 +33,7 @@ def test_faces_read_the_catalogue() -> None:
     assert [key for key, _, _ in ROUND_STATS] == list(cat.ROUND_STAT_KEYS)
     ttft = MetricSpec.of("ttft_ms")
     assert (ttft.label, ttft.unit, ttft.better) == ("TTFT", "ms", "lower")
-    assert MetricSpec.of("token_count").unit == "tok" and cat.metric("token_count").title == "tokens (client)"
+    assert MetricSpec.of("token_count").unit == "tok" and cat.metric("token_count").title == "tokens"
 
 
 def test_verdict_words_follow_higher_is_better() -> None:

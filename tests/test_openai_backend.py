@@ -122,7 +122,9 @@ async def test_split_frames_comments_role_chunk_and_done() -> None:
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     assert sent["max_tokens"] == 8 and sent["messages"][0]["content"] == "hi"
     m = compute_call_metrics(out.trace)
-    assert m.token_count == 2 and m.eval_count == 3 and m.server_decode_rate is None and m.e2e_ms is not None
+    # usage says 3 tokens in 2 chunks: the token count is the server's, the chunk count stays
+    assert m.token_count == 3 and m.chunk_count == 2 and m.eval_count == 3
+    assert m.server_decode_rate is None and m.e2e_ms is not None
     assert any("eval_count without eval_duration" in n for n in out.notes)
 
 
@@ -350,3 +352,35 @@ def test_decoder_end_needs_finish_or_usage() -> None:
     d.feed(StampedLine(9, b"data: " + json.dumps(chunk(finish="stop")).encode()))
     event = d.end()
     assert event is not None and event.t_ns == 9 and event.final["done_reason"] == "stop"
+
+
+def test_cached_counts_from_timings_and_usage_details() -> None:
+    final = to_ollama_final("stop", None, TIMINGS)
+    assert final["prompt_eval_count"] == 7 and final["prompt_eval_cached_count"] == 2
+    usage = {"prompt_tokens": 30, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 24}}
+    final = to_ollama_final("stop", usage, None)
+    assert final["prompt_eval_count"] == 30 and final["prompt_eval_cached_count"] == 24
+    # not sent: unknown (absent), never 0
+    assert "prompt_eval_cached_count" not in to_ollama_final("stop", dict(USAGE["usage"]), None)
+    no_cache = {k: v for k, v in TIMINGS.items() if k != "cache_n"}
+    assert "prompt_eval_cached_count" not in to_ollama_final("stop", None, no_cache)
+
+
+async def test_llama_cpp_prefill_over_processed_tokens_and_engine_decode_rate() -> None:
+    timings = {"prompt_n": 5, "prompt_ms": 10.0, "cache_n": 2, "predicted_n": 3, "predicted_ms": 30.0}
+    raw = sse(
+        ROLE,
+        chunk("a"),
+        chunk("b"),
+        chunk("c"),
+        chunk(finish="length"),
+        {**USAGE, "timings": timings},
+        "[DONE]",
+    )
+    async with client_for(streaming([raw])) as c:
+        out = await c.stream_call("chat", CHAT)
+    m = compute_call_metrics(out.trace)
+    assert m.prompt_cached_count == 2 and m.prompt_processed_count == 5
+    assert m.prefill_rate == pytest.approx(5 / 0.010)  # llama.cpp's prompt_per_second
+    assert m.server_decode_rate == pytest.approx(2 / 0.030)  # (predicted_n - 1) / predicted_ms
+    assert "prefill_may_include_cached" not in m.flags

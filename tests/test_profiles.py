@@ -181,7 +181,7 @@ def test_bad_toml_has_line_info(tmp_path: Path) -> None:
         ('name = "x"\ndescription = 3\n', "'description' must be a string, got 3 (int)"),
         (
             'name = "x"\ncolour = "red"\n',
-            "unknown top-level key 'colour' (allowed: name, description, options)",
+            "unknown top-level key 'colour' (allowed: name, description, think, options)",
         ),
         ('name = "x"\nnum_ctx = 512\n', "option 'num_ctx' must be under [options]"),
     ],

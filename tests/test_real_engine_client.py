@@ -77,12 +77,16 @@ async def test_chat_stream_matches_the_server_figures(server: LlamaServer) -> No
     assert any("not applied" in n and "num_ctx" in n and "keep_alive" in n for n in out.notes)
     m = compute_call_metrics(out.trace)
     assert m.ttft_ms is not None and m.ttft_ms > 0 and m.e2e_ms is not None and m.e2e_ms >= m.ttft_ms
-    # eval_count / eval_duration; llama.cpp's own predicted_per_second is (predicted_n - 1) / predicted_ms
-    server_rate = timings["predicted_n"] / (timings["predicted_ms"] / 1000)
-    assert m.server_decode_rate == pytest.approx(server_rate, rel=1e-3)
-    # the client's figure is structural here (its window lies inside the call); how close it comes to
-    # the server's is a benchmark figure (benchmarks/timestamps.py), not a test: it depends on load
-    assert m.client_decode_rate is not None and m.client_decode_rate > 0
+    # the engine's own figure: predicted_per_second = (predicted_n - 1) / predicted_ms
+    engine_rate = (timings["predicted_n"] - 1) / (timings["predicted_ms"] / 1000)
+    assert timings["predicted_per_second"] == pytest.approx(engine_rate, rel=1e-3)
+    assert m.server_decode_rate == pytest.approx(timings["predicted_per_second"], rel=1e-9)
+    # cache-honest prefill: processed tokens only, as the engine's prompt_per_second
+    assert m.prompt_cached_count == timings["cache_n"] and m.prompt_processed_count == timings["prompt_n"]
+    assert m.prefill_rate == pytest.approx(timings["prompt_per_second"], rel=1e-3)
+    assert "prefill_may_include_cached" not in m.flags
+    assert m.client_decode_rate is not None
+    assert m.client_decode_rate > 0
     assert (m.token_count - 1) / m.client_decode_rate * 1000 <= m.e2e_ms
 
 
@@ -150,3 +154,20 @@ async def test_server_killed_mid_stream_is_an_outcome_error(
                 await client.probe()
     with pytest.raises(httpx.ConnectError):
         httpx.get(srv.url + "/health", timeout=1)
+
+
+async def test_repeated_prompt_hits_the_cache_and_prefill_counts_processed_tokens(
+    server: LlamaServer,
+) -> None:
+    prompt = "the quick brown fox jumps over the lazy dog " * 4
+    async with OpenAIClient(server.url, TIMEOUTS) as client:
+        await client.probe()
+        await client.stream_call("chat", chat(4, prompt))
+        out = await client.stream_call("chat", chat(4, prompt))
+    assert out.error is None, out.error
+    timings = out.trace.final["openai"]["timings"]  # type: ignore[index]
+    m = compute_call_metrics(out.trace)
+    assert m.prompt_cached_count == timings["cache_n"] > 0
+    assert m.prompt_processed_count == timings["prompt_n"] < m.prompt_cached_count
+    assert m.prompt_eval_count == timings["prompt_n"] + timings["cache_n"]
+    assert m.prefill_rate == pytest.approx(timings["prompt_per_second"], rel=1e-3)

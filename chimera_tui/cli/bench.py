@@ -93,7 +93,15 @@ def add_parser(sub: Any) -> None:
         "--same-prompt", action="store_true", help="do not prefix a unique marker (allows prompt cache hits)"
     )
     b.add_argument(
-        "--think", choices=("on", "off"), default=None, help="force thinking on/off (thinking models)"
+        "--think",
+        choices=("on", "off", "true", "false", "low", "medium", "high", "max"),
+        default=None,
+        help="thinking: on/true, off/false, or a level low/medium/high/max (overrides the profile's think)",
+    )
+    b.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="measure a remote / cloud model (refused by default; its runs are flagged 'remote model')",
     )
     b.add_argument(
         "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
@@ -249,6 +257,7 @@ def _make_runner(
     prompt: str,
 ) -> Any:
     from chimera_tui.cli.output import HeadlessProgress
+    from chimera_tui.core.store.profiles import parse_think
 
     common: dict[str, Any] = {
         "prompt": prompt,
@@ -260,7 +269,7 @@ def _make_runner(
         "unique_prompt": not args.same_prompt,
         "keep_alive": _keep_alive(args.keep_alive),
         "num_predict": args.num_predict,
-        "think": None if args.think is None else args.think == "on",
+        "think": parse_think(args.think) if args.think is not None else profiles[0].think,
         "timeouts": timeouts(args),
     }
     progress = HeadlessProgress(sys.stderr)
@@ -288,6 +297,7 @@ def _make_runner(
         )
     common.update(backend=args.backend, api_key_env=args.api_key_env)
     if args.mode == "single":
+        common["allow_remote"] = args.allow_remote
         from chimera_tui.core.run.single import BenchRunner, BenchSpec
 
         spec = BenchSpec(model=models[0], profile=profiles[0], endpoint=endpoints[0], **common)

@@ -30,6 +30,31 @@ SUMMARY_ROWS: tuple[tuple[str, str, str, int], ...] = tuple(
 )
 
 
+def flags_text(flags: list[str]) -> str:
+    """A run's flags as one short phrase ("" when none)."""
+    from chimera_tui.core.measure.metrics import FLAG_LABELS
+
+    return ", ".join(FLAG_LABELS.get(f, f) for f in flags)
+
+
+def session_extra_lines(session: Session) -> list[str]:
+    """Below the summary table: the pooled inter-token gaps and how many runs carry each flag."""
+    from chimera_tui.core.measure.metrics import FLAG_LABELS
+    from chimera_tui.core.store.sessions import flag_counts, pooled_itl
+
+    lines = []
+    pooled = pooled_itl(session.runs)
+    if pooled.n:
+        lines.append(
+            f"inter-token gaps, pooled over {pooled.n} gaps (ms): p50 {fmt(pooled.p50, 2)}, "
+            f"p95 {fmt(pooled.p95, 2)}, p99 {fmt(pooled.p99, 2)}, max {fmt(pooled.max, 2)}"
+        )
+    ok = len(measured_ok(session.runs))
+    for flag, n in flag_counts(session.runs).items():
+        lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")
+    return lines
+
+
 class HeadlessProgress:
     """An emit callback: one line per run on stderr, with a live token counter on a terminal."""
 
@@ -83,7 +108,8 @@ class HeadlessProgress:
             self._line(
                 f"{self._label} {fmt(m.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(m.client_decode_rate, 1)} tok/s (client), TTFT {fmt(m.ttft_ms)} ms, "
-                f"{m.token_count} tokens, {sanitize_line(m.done_reason or '?')}",
+                f"{m.token_count} tokens, {sanitize_line(m.done_reason or '?')}"
+                + (f" [{flags_text(m.flags)}]" if m.flags else ""),
                 clear=True,
             )
         elif isinstance(event, RunFailed):
@@ -119,7 +145,7 @@ def summary_table(session: Session) -> str:
         rows.append((name, mean_sd, fmt(s.cv_pct, 1), fmt(s.min, digits), fmt(s.max, digits), ci, str(s.n)))
     if not rows:
         return head + "\n(no successful measured runs)"
-    lines = [head, *_table(cols, rows)]
+    lines = [head, *_table(cols, rows), *session_extra_lines(session)]
     if session.rounds:
         lines += ["", *concurrency_lines(session)]
     if session.manifest.mode == "workflow":

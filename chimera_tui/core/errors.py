@@ -84,3 +84,16 @@ class SessionError(ChimeraError):
 
 class Cancelled(ChimeraError):
     kind = "cancelled"
+
+
+class RemoteModelRefused(ChimeraError):
+    """A remote / cloud model: its speed is another machine's, so it is refused unless allowed."""
+
+    kind = "remote_model"
+
+    def __init__(self, model: str, answered: bool = False) -> None:
+        how = "the server answered from a remote host (remote_host)" if answered else "it is a cloud model"
+        super().__init__(
+            f"{model}: {how}, so its figures would not measure this machine; "
+            "pass --allow-remote to measure it anyway (its runs are then flagged 'remote model')"
+        )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
-from chimera_tui.sim import text
+from chimera_tui.sim import prompt_cache, text
 from chimera_tui.sim.asgi_io import NDJSONStream, Send, send_error, send_json
 from chimera_tui.sim.config import SimModel
 from chimera_tui.sim.protocol import (
@@ -46,6 +46,8 @@ class Completion:
     prompt_tokens: int
     raw: bool
     body: dict[str, Any]
+    #: the prompt as the prompt cache sees it (sim/prompt_cache.py)
+    pieces: list[str] = field(default_factory=list)
 
 
 def parse_request(kind: Kind, body: bytes, sim: OllamaSimulator) -> Completion:
@@ -80,6 +82,7 @@ def parse_request(kind: Kind, body: bytes, sim: OllamaSimulator) -> Completion:
         empty = prompt == ""
         system = data.get("system") or ""
         prompt_tokens = text.count_tokens(f"{system} {prompt}")
+        pieces = prompt_cache.generate_pieces(str(system), prompt, bool(data.get("raw")))
     else:
         messages = data.get("messages") or []
         if not isinstance(messages, list):
@@ -88,6 +91,7 @@ def parse_request(kind: Kind, body: bytes, sim: OllamaSimulator) -> Completion:
             )
         empty = not messages
         prompt_tokens = text.count_chat_tokens(messages)
+        pieces = prompt_cache.chat_pieces(messages)
     if think_raw not in (None, False) and not model.thinking and not (empty and keep_alive == 0):
         raise RequestError(400, f'"{name}" does not support thinking')
     return Completion(
@@ -102,6 +106,7 @@ def parse_request(kind: Kind, body: bytes, sim: OllamaSimulator) -> Completion:
         prompt_tokens=prompt_tokens,
         raw=bool(data.get("raw")),
         body=data,
+        pieces=pieces,
     )
 
 
@@ -208,8 +213,12 @@ async def _sleep_until(deadline_ns: int) -> None:
         await anyio.sleep(delay / 1e9)
 
 
-async def handle(kind: Kind, body: bytes, t0: int, number: int, send: Send, sim: OllamaSimulator) -> None:
-    """Serve generate/chat request number `number`, whose handler started at perf_counter_ns() `t0`."""
+async def handle(
+    kind: Kind, body: bytes, t0: int, number: int, send: Send, sim: OllamaSimulator, sink: _Sink | None = None
+) -> None:
+    """Serve generate/chat request number `number`, whose handler started at perf_counter_ns() `t0`.
+
+    `sink`: where the chunks go instead of Ollama's NDJSON (the OpenAI mode's SSE frames)."""
     faults = sim.config.faults
     if faults.status_503:
         await send_error(send, 503, BUSY)
@@ -234,15 +243,35 @@ async def handle(kind: Kind, body: bytes, t0: int, number: int, send: Send, sim:
         if req.empty:
             await send_json(send, 200, _final(req, "", "", "load", {}, 0))
             return
-        sink: _Sink = _StreamSink(send) if req.stream else _WholeSink(send)
+        if sink is None:
+            sink = _StreamSink(send) if req.stream else _WholeSink(send)
         async with runner.slots:  # waiting here is in total_duration, not load_duration
-            await _produce(sim, req, options, (t0, load_ns, number), sink)
+            cached = sim.prompt_caches.lookup(req.model.name, runner, req.pieces, req.prompt_tokens)
+            cached = cached if sim.config.prompt_cache else 0
+            await _produce(sim, req, options, (t0, load_ns, number), sink, cached)
     finally:
         sim.scheduler.release(runner)
 
 
+def _extra_final(sim: OllamaSimulator, req: Completion, cached: int) -> dict[str, Any]:
+    """Final-chunk fields beyond the six figures: the cached count (sent even when 0, by versions
+    that have it) and a cloud model's remote_model / remote_host."""
+    out: dict[str, Any] = {}
+    if prompt_cache.reports_cached_count(sim.config.version, sim.config.cached_count_since):
+        out["prompt_eval_cached_count"] = cached
+    if req.model.remote_host:
+        out["remote_model"] = req.model.name.rsplit(":", 1)[0]
+        out["remote_host"] = req.model.remote_host
+    return out
+
+
 async def _produce(
-    sim: OllamaSimulator, req: Completion, options: dict[str, Any], clock: tuple[int, int, int], sink: _Sink
+    sim: OllamaSimulator,
+    req: Completion,
+    options: dict[str, Any],
+    clock: tuple[int, int, int],
+    sink: _Sink,
+    cached: int = 0,
 ) -> None:
     """Prefill, then tokens on an absolute schedule; the last token rides in the done chunk."""
     cfg, faults = sim.config, sim.config.faults
@@ -250,12 +279,14 @@ async def _produce(
     seed = options["seed"] if options.get("seed", -1) >= 0 else cfg.seed + number
     limit = options.get("num_predict", -1)
     count, reason = (limit, "length") if limit > 0 else (max(0, cfg.default_num_predict), "stop")
-    n_think = max(1, round(count * 0.2)) if req.think and count >= 2 else 0
+    if cfg.eos_after is not None and 0 < cfg.eos_after < count:
+        count, reason = cfg.eos_after, "stop"  # end of text before the limit
+    n_think = min(count, max(1, round(count * cfg.think_share))) if req.think and count >= 2 else 0
     thoughts, words, jitter = text.tokens(seed ^ 0x7A1C), text.tokens(seed), random.Random(seed ^ 0x5EED)
     gap_ns = 1e9 / cfg.tokens_per_s
 
     t_prefill = time.perf_counter_ns()
-    deadline = t_prefill + req.prompt_tokens / cfg.prompt_tokens_per_s * 1e9
+    deadline = t_prefill + (req.prompt_tokens - cached) / cfg.prompt_tokens_per_s * 1e9
     await _sleep_until(int(deadline))
     t_first = time.perf_counter_ns()
     for i in range(max(count, 1)):
@@ -289,6 +320,7 @@ async def _produce(
                 "eval_duration": now - t_first,
             }
             chunk = _final(req, content, thinking, reason, metrics, seed)
+            chunk.update(_extra_final(sim, req, cached))
         if cfg.record_emit_times and count:
             sim.emit_times_ns.append(time.perf_counter_ns())
         await sink.send(chunk)

@@ -23,6 +23,8 @@ class SimModel:
     context_length: int = 4096
     thinking: bool = False
     vram_bytes: int = 0
+    #: a cloud model's proxy target: responses then carry remote_model / remote_host (Ollama cloud)
+    remote_host: str = ""
 
     def __post_init__(self) -> None:
         if ":" not in self.name:
@@ -81,6 +83,17 @@ class SimConfig:
     faults: SimFaults = field(default_factory=SimFaults)
     seed: int = 0
     record_emit_times: bool = False
+    #: "ollama" (the Ollama API) or "openai" (a llama.cpp llama-server look-alike: sim/openai_mode.py)
+    api: str = "ollama"
+    #: reuse the common prefix with the model's previous prompt (sim/prompt_cache.py)
+    prompt_cache: bool = True
+    #: the version that added `prompt_eval_cached_count` (Ollama PR #17943); an older `version`
+    #: omits the field, as older Ollama does
+    cached_count_since: str = "0.33.0"
+    #: the model ends its answer (done_reason "stop") after this many tokens, even below num_predict
+    eos_after: int | None = None
+    #: share of the tokens a thinking model spends thinking (1.0: the budget goes to thinking)
+    think_share: float = 0.2
 
     def find_model(self, name: str) -> SimModel | None:
         """The model called `name` (the tag defaults to `latest`), or None."""

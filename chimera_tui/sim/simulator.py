@@ -9,6 +9,7 @@ import httpx
 
 from chimera_tui.sim.app import SimApp
 from chimera_tui.sim.config import SimConfig
+from chimera_tui.sim.prompt_cache import PromptCaches
 from chimera_tui.sim.state import LoadedModel, Scheduler
 from chimera_tui.sim.transport import SimTransport
 
@@ -30,7 +31,12 @@ class OllamaSimulator:
         self.paths_seen: list[tuple[str, str]] = []
         self.last_request: dict[str, Any] | None = None
         self.emit_times_ns: list[int] = []
-        self.asgi = SimApp(self)
+        self.prompt_caches = PromptCaches()
+        self.asgi: Any = SimApp(self)
+        if self.config.api == "openai":
+            from chimera_tui.sim.openai_mode import OpenAISimApp
+
+            self.asgi = OpenAISimApp(self)
 
     @property
     def loads(self) -> int:

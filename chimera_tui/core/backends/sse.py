@@ -79,9 +79,11 @@ def to_ollama_final(
 ) -> dict[str, Any]:
     """An Ollama-style final dict (counts, durations in ns) from OpenAI usage and llama.cpp timings.
 
-    timings (llama.cpp): prompt_eval_count = prompt_n + cache_n, prompt_eval_duration = prompt_ms,
-    eval_count = predicted_n, eval_duration = predicted_ms. Without timings, usage gives the counts
-    (prompt_tokens, completion_tokens) and no durations. total_duration and load_duration are never
+    timings (llama.cpp): prompt_eval_count = prompt_n + cache_n, prompt_eval_cached_count = cache_n,
+    prompt_eval_duration = prompt_ms, eval_count = predicted_n, eval_duration = predicted_ms. Without
+    timings, usage gives the counts (prompt_tokens, completion_tokens, and
+    prompt_tokens_details.cached_tokens as prompt_eval_cached_count) and no durations. A cached count
+    the server does not send stays absent (unknown), never 0. total_duration and load_duration are never
     known, so they stay absent (absent means unknown here, not zero).
     """
     final: dict[str, Any] = {"done": True}
@@ -95,12 +97,18 @@ def to_ollama_final(
             final["prompt_eval_count"] = prompt
         if completion is not None:
             final["eval_count"] = completion
+        details = usage.get("prompt_tokens_details")
+        cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+        if cached is not None:
+            final["prompt_eval_cached_count"] = cached
     if timings:
         prompt_n, cache_n = _count(timings.get("prompt_n")), _count(timings.get("cache_n"))
         predicted_n = _count(timings.get("predicted_n"))
         prompt_ms, predicted_ms = _number(timings.get("prompt_ms")), _number(timings.get("predicted_ms"))
         if prompt_n is not None:
             final["prompt_eval_count"] = prompt_n + (cache_n or 0)
+        if prompt_n is not None and cache_n is not None:
+            final["prompt_eval_cached_count"] = cache_n
         if prompt_ms is not None:
             final["prompt_eval_duration"] = round(prompt_ms * NS_PER_MS)
         if predicted_n is not None:

@@ -338,11 +338,63 @@ def comparability_warnings(sessions: Sequence[Session]) -> list[str]:
     out: list[str] = []
     for session, label in zip(sessions[1:], labels[1:], strict=True):
         out.extend(_pair_warnings(sessions[0].manifest, session.manifest, labels[0], label))
+    out.extend(_length_warnings(sessions, labels))
+    out.extend(_drift_warnings(sessions, labels))
     for session, label in zip(sessions, labels, strict=True):
         n = len(measured_ok(session.runs))
         if n < 2:
             plural = "run" if n == 1 else "runs"
             out.append(f"too few runs: {label} has {n} measured {plural} (statistics need at least 2)")
+    return out
+
+
+def _drift_warnings(sessions: Sequence[Session], labels: list[str]) -> list[str]:
+    """Server state drift (docs/metrics.md "Server state"): each recorded item that differs from the
+    baseline's, endpoint by endpoint; items either side lacks are not compared."""
+    from chimera_tui.core.measure.server_state import state_drift
+
+    def states(session: Session) -> list[Any]:
+        return [e.state for e in session.manifest.endpoint_list]
+
+    out = []
+    base = states(sessions[0])
+    for session, label in zip(sessions[1:], labels[1:], strict=True):
+        for i, (x, y) in enumerate(zip(base, states(session), strict=False)):
+            where = f" (endpoint {i + 1})" if len(base) > 1 else ""
+            for what, a, b in state_drift(x, y):
+                out.append(f"server drift{where}: {what} differs ({labels[0]}: {a}, {label}: {b})")
+    return out
+
+
+#: output lengths (mean tokens per call) further apart than this share are warned about
+LENGTH_TOLERANCE = 0.10
+
+
+def _mean_length(session: Session) -> float | None:
+    """Mean output tokens per measured call: the server's count, else the client's."""
+    lengths = [
+        r.metrics.eval_count if r.metrics.eval_count is not None else r.metrics.token_count
+        for r in measured_ok(session.runs)
+    ]
+    present = [n for n in lengths if n is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _length_warnings(sessions: Sequence[Session], labels: list[str]) -> list[str]:
+    """Decode rates over different output lengths are not like for like (Ollama has no ignore_eos):
+    warn when a session's mean output length differs from the baseline's by more than 10%."""
+    base = _mean_length(sessions[0])
+    out = []
+    for session, label in zip(sessions[1:], labels[1:], strict=True):
+        other = _mean_length(session)
+        if base is None or other is None or base <= 0:
+            continue
+        if abs(other - base) / base > LENGTH_TOLERANCE:
+            out.append(
+                f"output lengths differ by more than {LENGTH_TOLERANCE:.0%}: {labels[0]} "
+                f"{base:.1f} tokens per call, {label} {other:.1f} (rates over different lengths "
+                "are not like for like)"
+            )
     return out
 
 

@@ -151,3 +151,13 @@ def format_mean_sd(summary: Summary, digits: int = 1) -> str:
     if summary.stddev is None:
         return mean
     return f"{mean} ± {summary.stddev:.{digits}f}"
+
+
+def pooled_gaps(offset_lists: Iterable[Sequence[float]]) -> Summary:
+    """The session's inter-token gaps (ms), pooled: every gap between consecutive token arrivals of
+    every run, in one distribution (its p99 is the p99 of all gaps, not a mean of per-call p99s)."""
+    gaps: list[float] = []
+    for offsets in offset_lists:
+        if len(offsets) >= 2:
+            gaps += np.diff(np.asarray(offsets, dtype=float)).tolist()
+    return summarize(gaps)

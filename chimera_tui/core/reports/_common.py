@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from chimera_tui.core.measure.catalogue import METRICS, REPORT_KEYS, Metric, select
+from chimera_tui.core.measure.metrics import FLAG_LABELS
 from chimera_tui.core.measure.stats import Summary
 from chimera_tui.core.store.manifest import EndpointRecord, ModelRecord
-from chimera_tui.core.store.sessions import RunRecord, Session, measured_ok
+from chimera_tui.core.store.sessions import RunRecord, Session, flag_counts, measured_ok, pooled_itl
 from chimera_tui.safe_text import sanitize_line
 
 #: how a report shows one metric: the catalogue's entry (core/measure/catalogue.py)
@@ -38,6 +39,7 @@ RUN_HEADERS: tuple[str, ...] = (
     "load ms",
     "e2e ms",
     "done_reason",
+    "flags",
     "error",
 )
 #: how much of an error message the per-run table shows (the failed-runs list shows all of it)
@@ -187,6 +189,8 @@ def config_rows(session: Session) -> list[Row]:
         suffix = f" {i}" if len(eps) > 1 else ""
         rows.append((f"endpoint{suffix}", value_text(ep.url)))
         rows.append((f"Ollama version{suffix}", value_text(ep.version or "unknown")))
+        if isinstance(ep.state, dict):
+            rows += [(f"server {k}{suffix}", value_text(v)) for k, v in ep.state.items() if k != "version"]
     w = m.workload_or_empty
     _add(rows, "prompt preset", w.prompt_label)
     _add(rows, "API", w.api)
@@ -280,7 +284,37 @@ def result_rows(session: Session) -> list[tuple[str, ...]]:
                 str(s.n),
             )
         )
+    pooled = pooled_itl(session.runs)
+    if pooled.n:
+        for name, value in (("p50", pooled.p50), ("p95", pooled.p95), ("p99", pooled.p99)):
+            title = f"inter-token {name}, pooled over all gaps (ms)"
+            rows.append(
+                (
+                    title,
+                    fmt(value, 2),
+                    DASH,
+                    DASH,
+                    fmt(pooled.min, 2),
+                    fmt(pooled.max, 2),
+                    DASH,
+                    str(pooled.n),
+                )
+            )
     return rows
+
+
+def flags_cell(flags: list[str]) -> str:
+    """A run's flags for a table cell (docs/metrics.md "Flags")."""
+    return ", ".join(FLAG_LABELS.get(f, f) for f in flags) or DASH
+
+
+def flag_lines(session: Session) -> list[str]:
+    """One sentence per flag that occurs in the measured, successful runs."""
+    ok = len(measured_ok(session.runs))
+    return [
+        f"{FLAG_LABELS.get(flag, flag)}: {n} of {ok} measured runs"
+        for flag, n in flag_counts(session.runs).items()
+    ]
 
 
 def error_text(run: RunRecord, limit: int | None = None) -> str:
@@ -314,6 +348,7 @@ def run_rows(session: Session) -> list[tuple[str, ...]]:
                 fmt(m.load_ms, 1),
                 fmt(m.e2e_ms, 1),
                 value_text(m.done_reason),
+                flags_cell(m.flags),
                 error_text(run, ERROR_CELL_CHARS) or DASH,
             )
         )

@@ -180,6 +180,15 @@ def session_html(session: Session) -> str:
         _table(c.RESULT_HEADERS, results, _RESULT_NUMERIC)
         if results
         else "<p>No successful measured runs.</p>",
+        *(
+            [
+                "<p>Flags (docs/metrics.md):</p><ul>"
+                + "".join(f"<li>{h(f)}</li>" for f in c.flag_lines(session))
+                + "</ul>"
+            ]
+            if c.flag_lines(session)
+            else []
+        ),
         _charts(session_labels([session]), [session]),
         *_concurrency(session),
         "<h2>4. Per-run data</h2>",

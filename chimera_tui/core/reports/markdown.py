@@ -109,6 +109,9 @@ def session_markdown(session: Session) -> str:
     ]
     results = c.result_rows(session)
     lines.append(md_table(c.RESULT_HEADERS, results) if results else "No successful measured runs.")
+    flags = c.flag_lines(session)
+    if flags:
+        lines += ["", "Flags (docs/metrics.md):", "", *(f"- {md_text(f)}" for f in flags)]
     if session.rounds:
         agents, stats, rounds = c.concurrency_tables(session)
         lines += [

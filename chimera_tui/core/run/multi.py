@@ -430,7 +430,7 @@ class MultiRunner(RunnerBase[RunEvent]):
         self._emit(RunStarted(index, number, total, warmup, agent=lane.index, solo=solo))
         await self._stream_call(lane.client, spec.api, body, on_tokens, outcome)
         error = await resolve_error(lane.client, lane.model.name, outcome.error)
-        finished = build_record(record, outcome, error)
+        finished = build_record(record, outcome, error, body, expect_warm=not spec.cold)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished, outcome
 

@@ -34,9 +34,16 @@ from chimera_tui.core.errors import (
     EndpointUnreachable,
     ModelNotFound,
     NotOllama,
+    RemoteModelRefused,
     ServerError,
 )
-from chimera_tui.core.measure.metrics import CallTrace, compute_call_metrics
+from chimera_tui.core.measure.metrics import (
+    FLAG_REMOTE,
+    CallTrace,
+    compute_call_metrics,
+    flag_notes,
+    is_cloud_name,
+)
 from chimera_tui.core.run.base import RunnerBase
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -90,7 +97,7 @@ class BenchSpec:
     unique_prompt: bool = True
     keep_alive: str | int = "30m"
     num_predict: int | None = None
-    think: bool | None = None
+    think: ThinkValue = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     ps_wait_s: float = 60.0
     """How long to wait for /api/ps to confirm a load or an unload."""
@@ -98,6 +105,8 @@ class BenchSpec:
     """Server kind: "ollama", "openai" (OpenAI-compatible), or "auto" (ask the server)."""
     api_key_env: str | None = None
     """OpenAI-compatible servers: the environment variable holding the API key (never stored)."""
+    allow_remote: bool = False
+    """Measure a remote / cloud model (refused by default: it is not this machine's speed)."""
 
     def request_options(self) -> dict[str, Any]:
         """The options sent on every request (preload included): identical load-time options each time."""
@@ -105,6 +114,36 @@ class BenchSpec:
         if self.num_predict is not None:
             options["num_predict"] = self.num_predict
         return options
+
+
+#: what `think` may be: off, on, or a level (profiles.THINK_LEVELS; Ollama maps true to "medium")
+ThinkValue = bool | str | None
+
+
+#: how long reading /api/ps for the recorded server state may take
+STATE_WAIT_S = 10.0
+
+
+async def effective_state(
+    client: BenchClient, info: ServerInfo, model: str, show: dict[str, Any]
+) -> dict[str, Any]:
+    """The endpoint's effective state after the runs (docs/metrics.md "Server state"): version,
+    /api/show, the model's /api/ps entry (still loaded), llama.cpp /props. Never raises."""
+    from chimera_tui.core.measure.server_state import server_state
+
+    entry = None
+    try:
+        with anyio.fail_after(STATE_WAIT_S):
+            entry = next((m for m in await client.ps() if same_model(m.name, model)), None)
+    except (ChimeraError, TimeoutError) as exc:
+        log.warning("cannot read /api/ps for the server state: %s", exc)
+    return server_state(info.version, show, entry, getattr(client, "props", None))
+
+
+def check_remote(model: str, allow_remote: bool) -> None:
+    """A cloud model (`...:cloud`, `...-cloud`) is refused unless remote models are allowed."""
+    if not allow_remote and is_cloud_name(model):
+        raise RemoteModelRefused(model)
 
 
 def check_cold_mode(client: BenchClient, cold: bool) -> None:
@@ -125,7 +164,7 @@ def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, An
 
 
 def request_body(
-    api: str, model: str, prompt: str, options: dict[str, Any], keep_alive: str | int, think: bool | None
+    api: str, model: str, prompt: str, options: dict[str, Any], keep_alive: str | int, think: ThinkValue
 ) -> dict[str, Any]:
     """A generate/chat body with every option and keep_alive explicit (identical on every call)."""
     body: dict[str, Any] = {"model": model}
@@ -178,10 +217,22 @@ async def resolve_error(client: BenchClient, model: str, error: ChimeraError | N
     return error
 
 
-def build_record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | None) -> RunRecord:
-    """The finished record of a call: metrics from its trace, its status and cause."""
+def build_record(
+    record: RunRecord,
+    outcome: CallOutcome,
+    error: ChimeraError | None,
+    body: dict[str, Any] | None = None,
+    expect_warm: bool = False,
+) -> RunRecord:
+    """The finished record of a call: metrics (and flags) from its trace, its status and cause.
+
+    `body` is the request sent (its `num_predict` decides "stopped early"); `expect_warm` says the
+    model should already have been loaded (warm mode; a long load is then flagged "cold")."""
     trace = outcome.trace
-    metrics = compute_call_metrics(trace)
+    options = body.get("options") if isinstance(body, dict) else None
+    limit = options.get("num_predict") if isinstance(options, dict) else None
+    num_predict = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+    metrics = compute_call_metrics(trace, num_predict=num_predict, expect_warm=expect_warm)
     status: RunStatus
     if outcome.cancelled:
         status, error_kind, message = "cancelled", "cancelled", "cancelled by the user"
@@ -200,7 +251,7 @@ def build_record(record: RunRecord, outcome: CallOutcome, error: ChimeraError | 
         thinking=outcome.thinking,
         token_offsets_ms=offsets,
         server_final=trace.final,
-        notes=list(record.notes) + outcome.notes,
+        notes=list(record.notes) + outcome.notes + flag_notes(trace),
     )
 
 
@@ -240,6 +291,7 @@ class BenchRunner(RunnerBase[RunEvent]):
             check_cold_mode(client, spec.cold)
             info = await client.probe()
             model = await find_model(client, spec.model)
+            check_remote(model.name, spec.allow_remote)
             show = await client.show(model.name)
             capabilities = [c for c in show.get("capabilities", []) if isinstance(c, str)]
             manifest = self._manifest(client, info, model, capabilities)
@@ -257,8 +309,11 @@ class BenchRunner(RunnerBase[RunEvent]):
                     spec.warmup,
                 )
             )
-            think = spec.think if spec.think is not None else (True if "thinking" in capabilities else None)
+            think = spec.think if spec.think is not None else spec.profile.think
+            if think is None and "thinking" in capabilities:
+                think = True
             status, error = await self._run_calls(client, writer, model.name, think)
+            writer.manifest.endpoints[0].state = await effective_state(client, info, model.name, show)
             session = writer.finish(status, error)
         finally:
             await client.aclose()
@@ -266,7 +321,7 @@ class BenchRunner(RunnerBase[RunEvent]):
         return session
 
     async def _run_calls(
-        self, client: BenchClient, writer: SessionWriter, model: str, think: bool | None
+        self, client: BenchClient, writer: SessionWriter, model: str, think: ThinkValue
     ) -> tuple[SessionStatus, str | None]:
         """Every planned call, in order. Returns the session status and, if it stopped early, why."""
         spec = self.spec
@@ -295,6 +350,9 @@ class BenchRunner(RunnerBase[RunEvent]):
                         break
                     if record.error_kind in {cls.kind for cls in FATAL_ERRORS}:
                         status, error = "failed", record.error
+                        break
+                    if FLAG_REMOTE in record.metrics.flags and not spec.allow_remote:
+                        status, error = "failed", str(RemoteModelRefused(model, answered=True))
                         break
             except ChimeraError as exc:
                 # preload/unload could not be confirmed: nothing measured would be trustworthy
@@ -332,7 +390,7 @@ class BenchRunner(RunnerBase[RunEvent]):
         client: BenchClient,
         writer: SessionWriter,
         model: str,
-        think: bool | None,
+        think: ThinkValue,
         index: int,
         warmup: bool,
         number: int,
@@ -354,7 +412,7 @@ class BenchRunner(RunnerBase[RunEvent]):
         await self._stream_call(client, spec.api, body, on_tokens, outcome)
 
         error = await resolve_error(client, model, outcome.error)
-        finished = build_record(record, outcome, error)
+        finished = build_record(record, outcome, error, body, expect_warm=not spec.cold)
         writer.finish_run(finished)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished
@@ -377,6 +435,7 @@ class BenchRunner(RunnerBase[RunEvent]):
             ),
             endpoints=[endpoint_record(client, info, spec.request_options())],
             workload=Workload(
+                allow_remote=spec.allow_remote,
                 prompt_label=spec.prompt_label,
                 prompt=spec.prompt,
                 api=spec.api,

@@ -221,6 +221,8 @@ class EndpointRecord(Part):
     server: str | None = None
     version: str | None = None
     options_not_applied: list[str] | None = None
+    #: the server's effective state after the runs (docs/metrics.md "Server state")
+    state: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -254,7 +256,10 @@ class Workload(Part):
     unique_prompt: bool | None = None
     keep_alive: str | int | None = None
     num_predict: int | None = None
-    think: bool | None = None
+    #: false / true, or a level: low / medium / high / max
+    think: bool | str | None = None
+    #: a remote / cloud model was allowed (--allow-remote)
+    allow_remote: bool | None = None
     options_sent: dict[str, Any] | None = None
 
 

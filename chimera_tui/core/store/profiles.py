@@ -56,7 +56,7 @@ __all__ = [
 BASELINE_PROFILE = "baseline_default"
 #: a profile name, also its file stem
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TOP_LEVEL_KEYS = ("name", "description", "options")
+_TOP_LEVEL_KEYS = ("name", "description", "think", "options")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -243,10 +243,13 @@ class Profile:
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     path: Path | None = None
     builtin: bool = False
+    #: `think` sent with every request: False, True or "low"/"medium"/"high"/"max"; None = not sent
+    think: bool | str | None = None
 
     def __post_init__(self) -> None:
         source = str(self.path) if self.path is not None else f"profile '{self.name}'"
         _check_name(self.name, source)
+        object.__setattr__(self, "think", check_think(self.think, source))
         if not isinstance(self.description, str):
             raise ProfileError(f"{source}: 'description' must be a string, got {_got(self.description)}")
         object.__setattr__(self, "options", validate_options(self.options, source))
@@ -257,7 +260,10 @@ class Profile:
 
     def to_toml(self) -> str:
         """The profile as TOML text; :func:`load_profile` reads it back unchanged."""
-        return tomli_w.dumps({"name": self.name, "description": self.description, "options": self.options})
+        data: dict[str, Any] = {"name": self.name, "description": self.description}
+        if self.think is not None:
+            data["think"] = self.think
+        return tomli_w.dumps({**data, "options": self.options})
 
     def with_options(self, **changes: Any) -> Profile:
         """A copy with options changed (``None`` removes one); validated, unsaved (no path, not built-in)."""
@@ -305,7 +311,34 @@ def load_profile(path: Path, builtin: bool = False) -> Profile:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ProfileError(f"{path}: 'description' must be a string, got {_got(description)}")
-    return Profile(name, description, validate_options(options, str(path)), path, builtin)
+    think = check_think(data.get("think"), str(path))
+    return Profile(name, description, validate_options(options, str(path)), path, builtin, think)
+
+
+#: the levels `think` takes besides true/false (Ollama: true means "medium"; "max" since #15787)
+THINK_LEVELS = ("low", "medium", "high", "max")
+
+
+def parse_think(text: str | bool | None) -> bool | str | None:
+    """`think` from a CLI or profile value: false/off, true/on, low/medium/high/max; None = unset."""
+    if text is None or isinstance(text, bool):
+        return text
+    value = text.strip().lower()
+    if value in ("true", "on", "yes"):
+        return True
+    if value in ("false", "off", "no"):
+        return False
+    if value in THINK_LEVELS:
+        return value
+    raise ValueError(f"think must be false, true, low, medium, high or max, not {text!r}")
+
+
+def check_think(value: Any, source: str) -> bool | str | None:
+    """A profile's `think`: true/false or one of THINK_LEVELS; anything else raises ProfileError."""
+    if value is None or isinstance(value, bool) or value in THINK_LEVELS:
+        return value
+    levels = ", ".join(THINK_LEVELS)
+    raise ProfileError(f"{source}: 'think' must be true, false or one of {levels}, got {_got(value)}")
 
 
 def reload_reason(old: Profile | None, new: Profile) -> list[str]:

@@ -145,6 +145,22 @@ def compute_aggregates(runs: list[RunRecord]) -> dict[str, Summary]:
     return aggregate([r.metrics for r in measured_ok(runs)])
 
 
+def pooled_itl(runs: list[RunRecord]) -> Summary:
+    """Every inter-token gap of the measured, successful runs, pooled (docs/metrics.md)."""
+    from chimera_tui.core.measure.stats import pooled_gaps
+
+    return pooled_gaps(r.token_offsets_ms for r in measured_ok(runs))
+
+
+def flag_counts(runs: list[RunRecord]) -> dict[str, int]:
+    """How many measured, successful runs carry each flag (only flags that occur), in FLAGS order."""
+    from chimera_tui.core.measure.metrics import FLAGS
+
+    ok = measured_ok(runs)
+    counts = {flag: sum(1 for r in ok if flag in r.metrics.flags) for flag in FLAGS}
+    return {flag: n for flag, n in counts.items() if n}
+
+
 @dataclass(slots=True)
 class Session:
     """A loaded (or live) session: manifest + runs + aggregates."""

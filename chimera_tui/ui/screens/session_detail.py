@@ -54,6 +54,12 @@ def manifest_text(session: Session) -> str:
         f"num_predict {_or(workload.num_predict, '—')}",
         f"machine {sanitize_line(str(env.get('cpu', '—')))} · GPU {sanitize_line(str(gpus))}",
     ]
+    endpoints = m.endpoint_list
+    for i, e in enumerate(endpoints):
+        state = e.state
+        if isinstance(state, dict) and state:
+            items = ", ".join(f"{k} {v}" for k, v in state.items() if k not in ("version", "parameters"))
+            lines.append(f"server{f' {i + 1}' if len(endpoints) > 1 else ''}: {sanitize_line(items)}")
     if workload.kind == "agent_workflow":
         lines.append(
             f"agent workflow: {' → '.join(['ingest', *(workload.stages or [])])} · data "

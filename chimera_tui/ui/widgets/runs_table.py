@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from chimera_tui.core.measure.metrics import FLAG_SHORT
 from chimera_tui.core.measure.stats import Summary
 from chimera_tui.core.store.sessions import RunRecord, compute_aggregates
 from chimera_tui.safe_text import sanitize_line
@@ -48,7 +49,7 @@ def run_cells(record: RunRecord, number: int, total: int, stage: str | None = No
         _n(m.token_count),
         _n(m.load_ms),
         _n(m.e2e_ms, 0),
-        m.done_reason or "—",
+        (m.done_reason or "—") + "".join(f" !{FLAG_SHORT.get(f, f)}" for f in m.flags),
     )
 
 

@@ -307,7 +307,7 @@ class WorkflowRunner(RunnerBase[WorkflowEvent]):
         body = request_body(self.api, model, prompt, self.request_options(), self.keep_alive, think)
         await self._stream_call(client, self.api, body, on_tokens, outcome)
         error = await resolve_error(client, model, outcome.error)
-        finished = build_record(record, outcome, error)
+        finished = build_record(record, outcome, error, body, expect_warm=True)
         writer.finish_run(finished)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished
