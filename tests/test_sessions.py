@@ -132,7 +132,7 @@ def test_listing_tolerates_corrupt_and_foreign_folders(tmp_path: Path) -> None:
     (newer / "session.toml").write_text("schema_version = 99\n")
     (tmp_path / "stray.txt").write_text("not a folder")
 
-    sessions, broken = SessionStore(tmp_path).list()
+    sessions, broken = SessionStore(tmp_path).load_all()
     assert [s.path for s in sessions] == [good.path]
     reasons = {b.path.name: b.reason for b in broken}
     assert "not a session" in reasons["notes"]

@@ -104,12 +104,12 @@ class HeadlessProgress:
                 self.out.write(self._label)
                 self.out.flush()
         elif isinstance(event, RunFinished):
-            m = event.record.metrics
+            call = event.record.metrics
             self._line(
-                f"{self._label} {fmt(m.server_decode_rate, 1)} tok/s (server), "
-                f"{fmt(m.client_decode_rate, 1)} tok/s (client), TTFT {fmt(m.ttft_ms)} ms, "
-                f"{m.token_count} tokens, {sanitize_line(m.done_reason or '?')}"
-                + (f" [{flags_text(m.flags)}]" if m.flags else ""),
+                f"{self._label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
+                f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
+                f"{call.token_count} tokens, {sanitize_line(call.done_reason or '?')}"
+                + (f" [{flags_text(call.flags)}]" if call.flags else ""),
                 clear=True,
             )
         elif isinstance(event, RunFailed):

@@ -84,7 +84,7 @@ def test_a_damaged_session_is_one_clear_reason_and_the_rest_still_list(
         load_session(bad)
     assert reason in str(info.value) and "\n" not in str(info.value)
     assert str(info.value).startswith(bad.name)
-    sessions, broken = SessionStore(root).list()
+    sessions, broken = SessionStore(root).load_all()
     assert [s.path for s in sessions] == [fine] and [b.path for b in broken] == [bad]
 
 

@@ -313,7 +313,7 @@ class BenchRunner(RunnerBase[RunEvent]):
             if think is None and "thinking" in capabilities:
                 think = True
             status, error = await self._run_calls(client, writer, model.name, think)
-            writer.manifest.endpoints[0].state = await effective_state(client, info, model.name, show)
+            writer.manifest.endpoint_list[0].state = await effective_state(client, info, model.name, show)
             session = writer.finish(status, error)
         finally:
             await client.aclose()

@@ -346,8 +346,10 @@ def load_session(path: Path) -> Session:
     except (OSError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         # truncated or hand-edited: not UTF-8, not JSON, or runs of the wrong shape
         raise SessionError(f"{path.name}: corrupt {METRICS}: {_one_line(exc)}") from None
-    status: SessionStatus = doc.get("status") if doc.get("status") in SESSION_STATUSES else "incomplete"
-    writer = doc.get("writer") if isinstance(doc.get("writer"), dict) else {}
+    raw_status = doc.get("status")
+    status: SessionStatus = raw_status if raw_status in SESSION_STATUSES else "incomplete"
+    raw_writer = doc.get("writer")
+    writer: dict[str, Any] = raw_writer if isinstance(raw_writer, dict) else {}
     writer_alive = (
         status == "running"
         and writer.get("host") == socket.gethostname()
@@ -457,7 +459,7 @@ class SessionStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else default_sessions_dir()
 
-    def list(self) -> tuple[list[Session], list[BrokenSession]]:
+    def load_all(self) -> tuple[list[Session], list[BrokenSession]]:
         """Every session, newest first, and every folder that is not a readable session."""
         good: list[Session] = []
         broken: list[BrokenSession] = []

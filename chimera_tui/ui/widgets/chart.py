@@ -7,6 +7,7 @@ knows plotext exists.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.widget import Widget
@@ -30,7 +31,7 @@ class ChartWidget(Widget):
         yield self._plot
 
     def _start(self) -> object:
-        plt = self._plot.plt
+        plt: Any = self._plot.plt
         plt.clear_figure()
         plt.title(self.title)
         if self.unit:
@@ -39,7 +40,7 @@ class ChartWidget(Widget):
 
     def per_run(self, series: Series) -> None:
         """Each session's values run by run, side by side (grouped bars; empty series are skipped)."""
-        plt = self._plot.plt
+        plt: Any = self._plot.plt
         self._start()
         present = [(label, list(values)) for label, values in series if values]
         if not present:
@@ -53,7 +54,7 @@ class ChartWidget(Widget):
 
     def distribution(self, series: Series) -> None:
         """A box plot per session: median, quartiles and range of its values."""
-        plt = self._plot.plt
+        plt: Any = self._plot.plt
         self._start()
         present = [(label, list(values)) for label, values in series if values]
         if not present:
