@@ -153,6 +153,9 @@ async def test_shared_server_with_one_slot_serializes(
     # one slot: in every round one call waited for the other (a queue gap), whatever the machine's load
     measured = [r for r in session.rounds if not r.warmup]
     assert measured and all(r.queue_wait_ms > 0 for r in measured), measured
+    # the research's figure counts the waiting agent's wait as work, the overlap figure does not
+    assert all(r.research_efficiency_pct > r.overlap_efficiency_pct for r in measured), measured
+    assert all(r.capacity_efficiency_pct is not None for r in measured), measured  # solo by default
     assert result["dominant_cause"] == "waiting for a slot (server queue gap)"
     assert any(
         "1 parallel slot(s) for 2 agents" in w for w in session.manifest.concurrency.preflight_warnings

@@ -58,7 +58,19 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="workflow: directory of CSV/JSON/Markdown files (default: the bundled sample data)",
     )
-    b.add_argument("--solo-baseline", action="store_true", help="run each agent alone first (contention)")
+    b.add_argument(
+        "--solo-baseline",
+        dest="solo_baseline",
+        action="store_true",
+        default=True,
+        help="each agent alone once before every measured round: capacity efficiency, contention (default)",
+    )
+    b.add_argument(
+        "--no-solo-baseline",
+        dest="solo_baseline",
+        action="store_false",
+        help="no solo calls: capacity efficiency and contention are then unknown",
+    )
     b.add_argument(
         "--contention-rate-drop",
         type=float,
@@ -128,6 +140,13 @@ def add_parser(sub: Any) -> None:
         help="Ollama endpoint; repeat for dual/multi (default :11434 and :11435)",
     )
     b.add_argument("--demo", dest="bench_demo", action="store_true", help="use the embedded simulator")
+    b.add_argument(
+        "--sim-mode",
+        choices=("fifo", "shared-compute", "independent"),
+        default=None,
+        help="--demo: how the simulator serves concurrent agents (default: shared fifo, dual/multi "
+        "independent instances); shared-compute in dual/multi: the instances share one compute budget",
+    )
     add_sessions_dir(b)
     add_timeouts(b)
 
@@ -150,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     label, prompt = _read_prompt(args)
 
     demo = args.demo or args.bench_demo
-    sims = start_demo_simulators(args.mode, n) if demo else []
+    sims = start_demo_simulators(args.mode, n, args.sim_mode) if demo else []
     try:
         endpoints = [s.url for s in sims] if sims else _endpoints(args, n)
         if args.mode == "shared":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chimera_tui.core.backends.ollama import Timeouts
@@ -76,22 +76,35 @@ def default_endpoint() -> str:
     return host if "://" in host else f"http://{host}"
 
 
-def start_demo_simulator(num_parallel: int = 1) -> RunningSimulator:
+def start_demo_simulator(num_parallel: int = 1, **settings: Any) -> RunningSimulator:
     """The embedded simulator on a free loopback port, with demo-friendly speeds."""
     from chimera_tui.sim import OllamaSimulator, SimConfig, start_background
 
     # a 0.3 s model load: visible in the load phase and in cold runs, short enough that the demo's
     # first token comes within a second (docs/performance.md)
-    return start_background(OllamaSimulator(SimConfig(load_s=0.3, num_parallel=num_parallel)))
+    config = SimConfig(load_s=0.3, num_parallel=num_parallel, **settings)
+    return start_background(OllamaSimulator(config))
 
 
-def start_demo_simulators(mode: str, agents: int) -> list[RunningSimulator]:
-    """One simulator (single, shared: one slot, like OLLAMA_NUM_PARALLEL=1), or one per agent."""
+def start_demo_simulators(mode: str, agents: int, sim_mode: str | None = None) -> list[RunningSimulator]:
+    """One simulator (single; shared: `sim_mode`, default fifo = one slot, like OLLAMA_NUM_PARALLEL=1),
+    or one per agent (dual/multi: independent instances; shared-compute: one compute budget)."""
+    from chimera_tui.sim import ComputeBudget, sim_mode_settings
+
     count = agents if mode in ("dual", "multi") else 1
+    settings: dict[str, Any]
+    if mode == "shared":
+        settings = sim_mode_settings(sim_mode or "fifo", agents)
+    elif sim_mode == "shared-compute":  # every instance (and slot) draws on one budget
+        settings = {"num_parallel": agents, "compute": "shared", "budget": ComputeBudget()}
+    elif sim_mode == "independent":
+        settings = {"num_parallel": agents}
+    else:  # one slot each, Ollama's default
+        settings = {"num_parallel": 1}
     sims: list[RunningSimulator] = []
     try:
         for _ in range(count):
-            sims.append(start_demo_simulator())
+            sims.append(start_demo_simulator(**settings))
     except BaseException:
         for sim in sims:
             sim.stop()

@@ -18,7 +18,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
     # demo: two simulators, so dual mode works; each has one parallel slot (Ollama's default),
     # so shared mode shows the serialization the research measured
-    sims = start_demo_simulators("dual", 2) if args.demo else []
+    sims = start_demo_simulators("dual", 2, args.tui_sim_mode) if args.demo else []
     try:
         endpoints = [sim.url for sim in sims] if sims else (args.endpoint or [DEFAULT_URL])
         config = AppConfig(

@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print details (tracebacks, requests) to stderr")
     parser.add_argument("--demo", action="store_true", help="run against the embedded Ollama simulator")
     parser.add_argument(
+        "--sim-mode",
+        dest="tui_sim_mode",
+        choices=("fifo", "shared-compute", "independent"),
+        default=None,
+        help="--demo: how the simulators serve concurrent agents (default fifo: one slot each)",
+    )
+    parser.add_argument(
         "--endpoint",
         action="append",
         default=None,

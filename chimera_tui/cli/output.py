@@ -8,7 +8,15 @@ from typing import Any, TextIO
 
 from chimera_tui.core.measure.catalogue import SUMMARY_KEYS, fmt, select
 from chimera_tui.core.measure.compare import Comparison
-from chimera_tui.core.measure.concurrency import ROUND_STATS, contention_rate, round_aggregates
+from chimera_tui.core.measure.concurrency import (
+    CAPACITY_UNKNOWN,
+    ROUND_STATS,
+    contention_rate,
+    headline,
+    result_view,
+    round_aggregates,
+    round_views,
+)
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -63,6 +71,8 @@ class HeadlessProgress:
         self.tty = out.isatty()
         self._tokens = 0
         self._label = ""
+        #: each call's label by run index: the calls of a round finish in any order
+        self._labels: dict[int, str] = {}
         self._in_round = False
 
     def __call__(self, event: RunEvent) -> None:
@@ -86,10 +96,13 @@ class HeadlessProgress:
             self._line(f"  {kind} {event.number}/{event.total}:")
             self._in_round = True
         elif isinstance(event, RoundFinished):
+            self._in_round = False  # solo calls between rounds get their own (live) lines again
             m = event.metrics
+            cap = m.get("capacity_efficiency_pct")
+            lead = f"capacity efficiency {fmt(cap)}%" if cap is not None else CAPACITY_UNKNOWN
             self._line(
-                f"    → {m['status']}: efficiency {fmt(m.get('efficiency_pct'))}%, speedup "
-                f"{fmt(m.get('speedup'), 2)}x, makespan {fmt(m.get('makespan_ms'))} ms, "
+                f"    → {m['status']}: {lead}, research {fmt(m.get('research_efficiency_pct'))}%, "
+                f"overlap {fmt(m.get('overlap_efficiency_pct'))}%, makespan {fmt(m.get('makespan_ms'))} ms, "
                 f"start skew {fmt(m.get('start_skew_ms'), 2)} ms; {m.get('cause') or ''}"
             )
         elif isinstance(event, RunStarted):
@@ -100,21 +113,24 @@ class HeadlessProgress:
             else:
                 agent = f" agent {event.agent + 1}" if self._in_round or event.solo else ""
                 self._label = f"  {kind}{agent} {event.number}/{event.total}:"
+            self._labels[event.index] = self._label
             if self.tty and not self._in_round:
                 self.out.write(self._label)
                 self.out.flush()
         elif isinstance(event, RunFinished):
             call = event.record.metrics
+            label = self._labels.pop(event.record.index, self._label)
             self._line(
-                f"{self._label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
+                f"{label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
                 f"{call.token_count} tokens, {sanitize_line(call.done_reason or '?')}"
                 + (f" [{flags_text(call.flags)}]" if call.flags else ""),
                 clear=True,
             )
         elif isinstance(event, RunFailed):
+            label = self._labels.pop(event.record.index, self._label)
             self._line(
-                f"{self._label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
+                f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
                 clear=True,
             )
 
@@ -135,6 +151,8 @@ def summary_table(session: Session) -> str:
     )
     cols = ("metric", "mean ± sd", "CV%", "min", "max", "95% CI", "n")
     rows: list[tuple[str, ...]] = []
+    if session.rounds:  # multi-agent: this table pools the agents; per-agent figures follow
+        cols = ("metric (all agents)", *cols[1:])
     for key, label, unit, digits in SUMMARY_ROWS:
         s: Summary | None = session.aggregates.get(key)
         if s is None or s.n == 0:
@@ -146,7 +164,8 @@ def summary_table(session: Session) -> str:
     if not rows:
         return head + "\n(no successful measured runs)"
     lines = [head, *_table(cols, rows), *session_extra_lines(session)]
-    if session.rounds:
+    if session.rounds:  # multi-agent: the efficiencies lead, capacity first
+        lines.insert(1, headline(result_view(session.manifest.result_or_empty, session.rounds)))
         lines += ["", *concurrency_lines(session)]
     if session.manifest.mode == "workflow":
         lines += ["", *workflow_lines(session)]
@@ -201,9 +220,11 @@ def _table(cols: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
 
 
 def concurrency_lines(session: Session) -> list[str]:
-    """Multi-agent sessions: per-agent means, then round statistics (efficiency, speedup, skew)."""
+    """Multi-agent sessions: the headline (capacity efficiency, the research's and the overlap figure
+    beside it), per-agent means, then round statistics."""
     agents = session.manifest.agent_list
-    lines = [f"mode {session.manifest.mode}: {len(agents)} agents"]
+    result = result_view(session.manifest.result_or_empty, session.rounds)
+    lines = [f"mode {session.manifest.mode}: {len(agents)} agents", headline(result)]
     agent_rows = []
     for agent in agents:
         i = agent.index or 0
@@ -238,12 +259,23 @@ def concurrency_lines(session: Session) -> list[str]:
     statuses = [r.status for r in session.rounds if not r.warmup]
     partial = statuses.count("partial")
     rate = contention_rate(session.rounds)
-    result = session.manifest.result_or_empty
+    research = contention_rate(session.rounds, "research_contended")
+    hint = " (no solo baseline: run without --no-solo-baseline)" if rate is None else ""
     lines.append(
         f"rounds: {statuses.count('ok')} complete, {partial} partial; contention rate "
-        f"{'—' if rate is None else f'{rate:.0f}%'} (needs --solo-baseline); "
-        f"where time went: {result.dominant_cause or '—'}"
+        f"{'—' if rate is None else f'{rate:.0f}%'} (decode rate −10% or TTFT +50% vs solo), research "
+        f"contention rate {'—' if research is None else f'{research:.0f}%'} (TTFT > 3 s above solo){hint}; "
+        f"where time went: {result.get('dominant_cause') or '—'}"
     )
+    missing = sorted(
+        {m for r in round_views(session.rounds) for m in r.get("missing", [])} - {CAPACITY_UNKNOWN}
+    )
+    for note in missing:
+        lines.append(f"not available: {note}")
+    drift = result.get("solo_drift_pct")
+    if drift:
+        parts = ", ".join(f"agent {agent} {d:+.1f}%" for agent, d in drift.items())
+        lines.append(f"solo baseline: each agent alone before every measured round; solo time drift {parts}")
     concurrency = session.manifest.concurrency
     for warning in (concurrency.preflight_warnings if concurrency else None) or []:
         lines.append(f"warning: {sanitize_line(str(warning))}")
@@ -266,7 +298,9 @@ def session_json(session: Session) -> dict[str, Any]:
         "round_aggregates": {k: v.to_dict() for k, v in round_aggregates(session.rounds).items()}
         if session.rounds
         else {},
-        "result": session.manifest.result_or_empty.to_toml_dict(),
+        "result": result_view(session.manifest.result_or_empty, session.rounds)
+        if session.rounds
+        else session.manifest.result_or_empty.to_toml_dict(),
         "runs": [
             {
                 "index": r.index,
@@ -356,4 +390,5 @@ def comparison_table(c: Comparison) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(f"verdicts: {c.method}")
+    lines += [f"compared: {note}" for note in c.notes]
     return "\n".join(lines)

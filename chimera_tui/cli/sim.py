@@ -19,7 +19,17 @@ def add_parser(sub: Any) -> None:
     sm.add_argument("--load-s", type=float, default=1.5, help="simulated cold load time")
     sm.add_argument("--jitter", type=float, default=0.05, help="relative jitter of token gaps")
     sm.add_argument(
-        "--num-parallel", type=int, default=1, help="slots per loaded model (like OLLAMA_NUM_PARALLEL)"
+        "--num-parallel",
+        type=int,
+        default=None,
+        help="slots per loaded model (like OLLAMA_NUM_PARALLEL; default 1, with --sim-mode 2)",
+    )
+    sm.add_argument(
+        "--sim-mode",
+        choices=("fifo", "shared-compute", "independent"),
+        default=None,
+        help="fifo: one slot, first come first served; shared-compute: the slots share one compute "
+        "budget (each stream slower); independent: each slot at full speed",
     )
     sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
     # benchmarks/timestamps.py: on exit, write each token line's perf_counter_ns() as JSON to PATH
@@ -34,13 +44,18 @@ def run(args: argparse.Namespace) -> int:
         midstream_error_after=20 if args.fault == "midstream-error" else None,
         cut_after=20 if args.fault == "cut" else None,
     )
+    from chimera_tui.sim import sim_mode_settings
+
+    settings: dict[str, Any] = {"num_parallel": args.num_parallel or 1}
+    if args.sim_mode is not None:
+        settings = sim_mode_settings(args.sim_mode, args.num_parallel or 2)
     config = SimConfig(
         tokens_per_s=args.tokens_per_s,
         prompt_tokens_per_s=args.prompt_tokens_per_s,
         load_s=args.load_s,
         jitter=args.jitter,
-        num_parallel=args.num_parallel,
         faults=faults,
+        **settings,
     )
     config.record_emit_times = args.emit_times is not None
     sim = OllamaSimulator(config)

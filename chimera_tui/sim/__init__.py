@@ -5,13 +5,23 @@ httpx.AsyncClient(transport=sim.transport(), base_url="http://sim")   # in proce
 with start_background(sim) as running: ollama.Client(host=running.url)  # a real port
 """
 
-from chimera_tui.sim.config import SimConfig, SimFaults, SimModel, default_models
+from chimera_tui.sim.config import (
+    SIM_MODES,
+    ComputeBudget,
+    SimConfig,
+    SimFaults,
+    SimModel,
+    default_models,
+    sim_mode_settings,
+)
 from chimera_tui.sim.server import RunningSimulator, serve, start_background
 from chimera_tui.sim.simulator import OllamaSimulator
 from chimera_tui.sim.state import LoadedModel
 from chimera_tui.sim.transport import SimTransport
 
 __all__ = [
+    "SIM_MODES",
+    "ComputeBudget",
     "LoadedModel",
     "OllamaSimulator",
     "RunningSimulator",
@@ -21,5 +31,6 @@ __all__ = [
     "SimTransport",
     "default_models",
     "serve",
+    "sim_mode_settings",
     "start_background",
 ]

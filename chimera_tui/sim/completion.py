@@ -248,7 +248,14 @@ async def handle(
         async with runner.slots:  # waiting here is in total_duration, not load_duration
             cached = sim.prompt_caches.lookup(req.model.name, runner, req.pieces, req.prompt_tokens)
             cached = cached if sim.config.prompt_cache else 0
-            await _produce(sim, req, options, (t0, load_ns, number), sink, cached)
+            shared = sim.config.compute == "shared"
+            if shared:
+                sim.config.budget.enter()
+            try:
+                await _produce(sim, req, options, (t0, load_ns, number), sink, cached)
+            finally:
+                if shared:
+                    sim.config.budget.leave()
     finally:
         sim.scheduler.release(runner)
 
@@ -285,13 +292,17 @@ async def _produce(
     thoughts, words, jitter = text.tokens(seed ^ 0x7A1C), text.tokens(seed), random.Random(seed ^ 0x5EED)
     gap_ns = 1e9 / cfg.tokens_per_s
 
+    def share() -> int:
+        """Streams sharing the compute budget right now (1 with independent slots)."""
+        return max(cfg.budget.active, 1) if cfg.compute == "shared" else 1
+
     t_prefill = time.perf_counter_ns()
-    deadline = t_prefill + (req.prompt_tokens - cached) / cfg.prompt_tokens_per_s * 1e9
+    deadline = t_prefill + (req.prompt_tokens - cached) / cfg.prompt_tokens_per_s * 1e9 * share()
     await _sleep_until(int(deadline))
     t_first = time.perf_counter_ns()
     for i in range(max(count, 1)):
         if i:
-            deadline += gap_ns * (1.0 + jitter.uniform(-cfg.jitter, cfg.jitter))
+            deadline += gap_ns * share() * (1.0 + jitter.uniform(-cfg.jitter, cfg.jitter))
             await _sleep_until(int(deadline))
         if faults.midstream_error_after is not None and i >= faults.midstream_error_after:
             await sink.fail(RUNNER_ERROR)

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: how concurrent requests are served (`chimera-tui sim --sim-mode`, `bench --demo --sim-mode`):
+#: fifo = one slot, requests wait their turn; shared-compute = N slots sharing one compute budget
+#: (aggregate token rate constant, each stream slower); independent = N slots at full speed each
+#: (like independent instances)
+SIM_MODES = ("fifo", "shared-compute", "independent")
+Compute = Literal["independent", "shared"]
 
 
 @dataclass
@@ -68,6 +77,23 @@ class SimFaults:
     fail_message: str = "simulated failure"
 
 
+class ComputeBudget:
+    """One compute budget: with k streams in it, each prefills and decodes at 1/k of the configured
+    rates. May be shared by several simulators (dual instances on one GPU); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self.active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+
 @dataclass
 class SimConfig:
     """Speeds, defaults and models. Read on every request, so tests may change fields live."""
@@ -83,6 +109,10 @@ class SimConfig:
     faults: SimFaults = field(default_factory=SimFaults)
     seed: int = 0
     record_emit_times: bool = False
+    #: "shared": every stream draws on `budget` (aggregate throughput constant); "independent": each
+    #: slot runs at tokens_per_s regardless of the others
+    compute: Compute = "independent"
+    budget: ComputeBudget = field(default_factory=ComputeBudget)
     #: "ollama" (the Ollama API) or "openai" (a llama.cpp llama-server look-alike: sim/openai_mode.py)
     api: str = "ollama"
     #: reuse the common prefix with the model's previous prompt (sim/prompt_cache.py)
@@ -99,3 +129,14 @@ class SimConfig:
         """The model called `name` (the tag defaults to `latest`), or None."""
         full = name if ":" in name else f"{name}:latest"
         return next((m for m in self.models if m.name == full), None)
+
+
+def sim_mode_settings(mode: str, agents: int) -> dict[str, object]:
+    """SimConfig fields for one server standing for `mode` with `agents` concurrent clients."""
+    if mode == "fifo":
+        return {"num_parallel": 1, "compute": "independent"}
+    if mode == "shared-compute":
+        return {"num_parallel": max(agents, 1), "compute": "shared"}
+    if mode == "independent":
+        return {"num_parallel": max(agents, 1), "compute": "independent"}
+    raise ValueError(f"unknown simulator mode {mode!r} (one of {', '.join(SIM_MODES)})")

@@ -29,7 +29,7 @@ class BenchChoice:
     cold: bool
     num_predict: int | None
     second: AgentChoice | None = None
-    solo_baseline: bool = False
+    solo_baseline: bool = True
     #: "prompt" (one prompt per run) or "workflow" (the agent workflow: ingest → analysis → report)
     workload: str = "prompt"
     #: the workflow's data folder

@@ -209,12 +209,23 @@ def scripted_live(tmp_path: Path) -> LiveScreen:
 
 
 def scripted_multi(tmp_path: Path) -> MultiLiveScreen:
-    """A shared run of two agents, three rounds done, fed scripted events (the rounds' figures are
-    the fixture shared session's)."""
+    """A shared run of two agents without a solo baseline, three rounds done, fed scripted events
+    (the rounds' figures are the fixture shared session's)."""
     profile = ProfileStore().get("baseline_default")
     second = AgentChoice("http://sim", "gemma3:latest", profile)
     choice = BenchChoice(
-        "http://sim", "gemma3:latest", profile, "shared", "short", "Say hi", 3, 0, False, 32, second=second
+        "http://sim",
+        "gemma3:latest",
+        profile,
+        "shared",
+        "short",
+        "Say hi",
+        3,
+        0,
+        False,
+        32,
+        second=second,
+        solo_baseline=False,  # as the fixture session ran: no solo calls, so capacity is unknown
     )
     screen = MultiLiveScreen(choice, autostart=False)
     feed = screen.feed

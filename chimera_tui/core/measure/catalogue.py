@@ -165,13 +165,17 @@ CATALOGUE: tuple[Metric, ...] = (
         short="inter-token gap max, per call",
     ),
     # -- per concurrent round (multi-agent modes; from the agents' client stamps) ---------------------
-    _m("efficiency_pct", "parallel efficiency", "%", 2, True, "client"),
-    _m("speedup", "speedup", "x", 2, True, "client"),
+    # the three efficiencies (docs/metrics.md, "Concurrent runs"): capacity leads
+    _m("capacity_efficiency_pct", "capacity efficiency", "%", 2, True, "client"),
+    _m("research_efficiency_pct", "research efficiency (TR110/113/114)", "%", 2, True, "client"),
+    _m("overlap_efficiency_pct", "overlap efficiency", "%", 2, True, "client"),
+    _m("capacity_speedup", "capacity speedup", "x", 2, True, "client"),
+    _m("research_speedup", "research speedup", "x", 2, True, "client"),
+    _m("overlap_speedup", "overlap speedup", "x", 2, True, "client"),
     _m("makespan_ms", "makespan", "ms", 2, False, "client"),
     _m("aggregate_tok_s", "aggregate throughput", "tok/s", 2, True, "client"),
     _m("start_skew_ms", "start skew", "ms", 2, False, "client"),
     _m("wait_share_pct", "slot wait share", "%", 2, False, "client"),
-    _m("efficiency_vs_solo_pct", "efficiency vs solo", "%", 2, True, "client"),
 )
 
 METRICS: dict[str, Metric] = {m.key: m for m in CATALOGUE}
@@ -223,21 +227,26 @@ COMPARE_KEYS: tuple[str, ...] = (
 )
 #: round metrics compared when any compared session has rounds (shared vs dual)
 ROUND_COMPARE_KEYS: tuple[str, ...] = (
-    "efficiency_pct",
-    "speedup",
+    "capacity_efficiency_pct",
+    "research_efficiency_pct",
+    "overlap_efficiency_pct",
+    "capacity_speedup",
     "aggregate_tok_s",
     "makespan_ms",
     "start_skew_ms",
 )
 #: round metrics aggregated over a session's rounds (CLI, reports, session detail)
 ROUND_STAT_KEYS: tuple[str, ...] = (
-    "efficiency_pct",
-    "speedup",
+    "capacity_efficiency_pct",
+    "research_efficiency_pct",
+    "overlap_efficiency_pct",
+    "capacity_speedup",
+    "research_speedup",
+    "overlap_speedup",
     "makespan_ms",
     "aggregate_tok_s",
     "start_skew_ms",
     "wait_share_pct",
-    "efficiency_vs_solo_pct",
 )
 #: the agent workflow's per-stage columns (session detail)
 STAGE_KEYS: tuple[str, ...] = ("e2e_ms", "ttft_ms", "server_decode_rate", "eval_count")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +32,11 @@ class MetricSpec:
     label: str
     unit: str
     better: Better
+    #: verdict words: "speed" = faster / slower (rates, latencies); "level" = higher / lower, with
+    #: (better) / (worse) when a direction is better (efficiencies, speedups, round figures)
+    words: Literal["speed", "level"] = "speed"
+    #: multi-agent comparisons: the agent whose calls are compared (None: every call of the session)
+    agent: int | None = None
 
     @classmethod
     def of(cls, key: str) -> MetricSpec:
@@ -44,7 +49,17 @@ class MetricSpec:
 COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(MetricSpec.of(k) for k in catalogue.COMPARE_KEYS)
 
 #: round metrics of multi-agent sessions (compared when any session has rounds: shared vs dual)
-ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(MetricSpec.of(k) for k in catalogue.ROUND_COMPARE_KEYS)
+#: (verdict words higher / lower with better / worse: never faster / slower for an efficiency)
+ROUND_COMPARE_METRICS: tuple[MetricSpec, ...] = tuple(
+    replace(spec, label=f"{spec.label} (rounds)", words="level")
+    for spec in (MetricSpec.of(k) for k in catalogue.ROUND_COMPARE_KEYS)
+)
+
+#: what a comparison involving a multi-agent session compares, in words
+PER_AGENT_NOTE = (
+    "multi-agent sessions: per-call metrics are compared agent by agent (agent i with agent i; a "
+    "single-agent session's calls are its agent 1), round figures with round figures; nothing pools agents"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +93,14 @@ class Comparison:
     warnings: list[str]
     #: how differences were tested, in words
     method: str
+    #: what was compared with what (multi-agent sessions: per agent, rounds with rounds)
+    notes: list[str] = field(default_factory=list)
 
-    def metric(self, key: str) -> MetricComparison:
-        """The comparison of metric `key`; KeyError when it is not compared."""
+    def metric(self, key: str, agent: int | None = None) -> MetricComparison:
+        """The comparison of metric `key` (of `agent`, in multi-agent comparisons: the first agent's
+        when not given); KeyError when it is not compared."""
         for mc in self.metrics:
-            if mc.spec.key == key:
+            if mc.spec.key == key and (agent is None or mc.spec.agent == agent):
                 return mc
         raise KeyError(key)
 
@@ -98,16 +116,20 @@ def _present(value: Any) -> bool:
 _ROUND_KEYS = frozenset(spec.key for spec in ROUND_COMPARE_METRICS)
 
 
-def _raw_values(session: Session, key: str) -> list[Any]:
-    """Per-call values over measured successful calls; round metrics over complete measured rounds."""
+def _raw_values(session: Session, key: str, agent: int | None = None) -> list[Any]:
+    """Per-call values over measured successful calls (of `agent` only, when given); round metrics
+    over complete measured rounds (older rounds read through round_view)."""
     if key in _ROUND_KEYS:
         return [getattr(r, key, None) for r in session.rounds if not r.warmup and r.status == "ok"]
-    return [getattr(run.metrics, key, None) for run in measured_ok(session.runs)]
+    runs = measured_ok(session.runs)
+    if agent is not None:
+        runs = [run for run in runs if run.agent == agent]
+    return [getattr(run.metrics, key, None) for run in runs]
 
 
-def values_for(session: Session, key: str) -> list[float]:
+def values_for(session: Session, key: str, agent: int | None = None) -> list[float]:
     """The metric's values over the measured successful runs, missing (None/NaN) ones dropped."""
-    return [float(v) for v in _raw_values(session, key) if _present(v)]
+    return [float(v) for v in _raw_values(session, key, agent) if _present(v)]
 
 
 def permutation_p_value(
@@ -164,13 +186,19 @@ def verdict(
     """ "too few runs", "within noise", or the direction of a significant difference (see module doc).
 
     Directions: "faster"/"slower" for rates (higher is better) and latencies (lower is better),
-    "higher"/"lower" for neutral metrics.
+    "higher"/"lower" for neutral metrics; level metrics (efficiencies, speedups, round figures)
+    "higher (better)", "lower (worse)" and so on, never "faster"/"slower".
     """
     if baseline.n < 2 or other.n < 2 or baseline.mean is None or other.mean is None:
         return "too few runs"
     if _ci_overlap(baseline, other) or p_value is None or p_value >= alpha:
         return "within noise"
     up = other.mean > baseline.mean
+    if spec.words == "level":
+        word = "higher" if up else "lower"
+        if spec.better == "neutral":
+            return word
+        return f"{word} ({'better' if up == (spec.better == 'higher') else 'worse'})"
     if spec.better == "higher":
         return "faster" if up else "slower"
     if spec.better == "lower":
@@ -196,20 +224,36 @@ def compare_sessions(
     if len(sessions) < 2:
         raise SessionError("a comparison needs at least two sessions")
     metrics: list[MetricComparison] = []
-    specs = COMPARE_METRICS + (ROUND_COMPARE_METRICS if any(s.rounds for s in sessions) else ())
+    multi = any(s.rounds for s in sessions)
+    specs: tuple[MetricSpec, ...] = COMPARE_METRICS
+    if multi:  # per agent: agent i with agent i, never the pooled distribution of all agents
+        agents = max(_agent_count(s) for s in sessions)
+        specs = tuple(
+            replace(spec, label=f"{spec.label} · agent {i + 1}", agent=i)
+            for spec in COMPARE_METRICS
+            for i in range(agents)
+        )
+        specs += ROUND_COMPARE_METRICS
     for spec in specs:
-        base_values = values_for(sessions[0], spec.key)
-        base = summarize(_raw_values(sessions[0], spec.key))
+        base_values = values_for(sessions[0], spec.key, spec.agent)
+        base = summarize(_raw_values(sessions[0], spec.key, spec.agent))
         columns = [SessionColumn(base, None, None, None, "baseline")]
         for other_session in sessions[1:]:
-            other = summarize(_raw_values(other_session, spec.key))
+            other = summarize(_raw_values(other_session, spec.key, spec.agent))
             delta = delta_pct = None
             if base.mean is not None and other.mean is not None:
                 delta = other.mean - base.mean
                 if base.mean != 0:
                     delta_pct = delta / abs(base.mean) * 100
-            p = permutation_p_value(base_values, values_for(other_session, spec.key), resamples, seed)
-            columns.append(SessionColumn(other, delta, delta_pct, p, verdict(spec, base, other, p, alpha)))
+            p = permutation_p_value(
+                base_values, values_for(other_session, spec.key, spec.agent), resamples, seed
+            )
+            word = verdict(spec, base, other, p, alpha)
+            if spec.agent is not None and spec.agent >= min(
+                _agent_count(sessions[0]), _agent_count(other_session)
+            ):
+                word = f"no agent {spec.agent + 1} on one side"
+            columns.append(SessionColumn(other, delta, delta_pct, p, word))
         metrics.append(MetricComparison(spec, columns))
     method = (
         f"two-sided permutation test on the difference of means, {resamples:,} resamples "
@@ -222,7 +266,15 @@ def compare_sessions(
         metrics=metrics,
         warnings=comparability_warnings(sessions),
         method=method,
+        notes=[PER_AGENT_NOTE] if multi else [],
     )
+
+
+def _agent_count(session: Session) -> int:
+    agents = session.manifest.agent_list
+    if agents:
+        return len(agents)
+    return max((run.agent for run in session.runs), default=0) + 1
 
 
 # -- comparability ----------------------------------------------------------------------------------
@@ -413,6 +465,7 @@ def comparison_to_dict(c: Comparison) -> dict[str, Any]:
         "labels": list(c.labels),
         "session_ids": list(c.session_ids),
         "method": c.method,
+        "notes": list(c.notes),
         "warnings": list(c.warnings),
         "metrics": [
             {
@@ -420,6 +473,7 @@ def comparison_to_dict(c: Comparison) -> dict[str, Any]:
                 "label": mc.spec.label,
                 "unit": mc.spec.unit,
                 "better": mc.spec.better,
+                "agent": mc.spec.agent,
                 "columns": [
                     {
                         "label": label,

@@ -28,6 +28,13 @@ METRIC_INFO: dict[str, Metric] = METRICS
 DASH = "—"
 
 RESULT_HEADERS: tuple[str, ...] = ("metric", "mean", "stddev", "CV%", "min", "max", "95% CI", "n")
+
+
+def result_headers(session: Session) -> tuple[str, ...]:
+    """RESULT_HEADERS; a multi-agent session's table pools its agents and says so."""
+    return ("metric (all agents)", *RESULT_HEADERS[1:]) if session.rounds else RESULT_HEADERS
+
+
 RUN_HEADERS: tuple[str, ...] = (
     "run",
     "warm-up",
@@ -385,9 +392,16 @@ def headline(session: Session) -> str:
     if ttft is not None and ttft.n:
         parts.append(f"TTFT {fmt_mean_sd_cv(ttft, 1)} ms")
     n = len(measured_ok(session.runs))
+    lead = ""
+    if session.rounds:  # multi-agent: the efficiencies lead, capacity first; per-call figures pooled
+        from chimera_tui.core.measure.concurrency import headline as efficiency_headline
+        from chimera_tui.core.measure.concurrency import result_view
+
+        result = result_view(session.manifest.result_or_empty, session.rounds)
+        lead = f"{efficiency_headline(result)}. All agents pooled: "
     if not parts:
-        return f"No successful measured runs ({counts_text(session)})."
-    return f"Over {n} successful measured run{'s' if n != 1 else ''}: " + "; ".join(parts) + "."
+        return f"{lead}No successful measured runs ({counts_text(session)})."
+    return f"{lead}Over {n} successful measured run{'s' if n != 1 else ''}: " + "; ".join(parts) + "."
 
 
 def run_values(session: Session, key: str) -> list[float]:
@@ -416,14 +430,51 @@ AGENT_HEADERS = (
     "n",
 )
 ROUND_STAT_HEADERS = ("round metric", "mean ± sd (CV%)", "95% CI", "n")
-ROUND_HEADERS = ("round", "status", "efficiency %", "speedup", "makespan ms", "start skew ms", "cause")
+ROUND_HEADERS = (
+    "round",
+    "status",
+    "capacity efficiency %",
+    "research efficiency %",
+    "overlap efficiency %",
+    "makespan ms",
+    "start skew ms",
+    "cause",
+)
+
+
+def concurrency_notes(session: Session) -> list[str]:
+    """Multi-agent sessions, in sentences: the headline (capacity efficiency first, the research's
+    and the overlap figure beside it), both contention rates, and what an older session cannot show."""
+    from chimera_tui.core.measure.concurrency import (
+        CAPACITY_UNKNOWN,
+        contention_rate,
+        headline,
+        result_view,
+        round_views,
+    )
+
+    result = result_view(session.manifest.result_or_empty, session.rounds)
+    rate = contention_rate(session.rounds)
+    research = contention_rate(session.rounds, "research_contended")
+    lines = [
+        f"Efficiency (mean over complete measured rounds): {headline(result)}.",
+        "Contention rate (decode rate −10% or TTFT +50% vs solo): "
+        f"{'—' if rate is None else f'{rate:.0f}%'}; research contention rate (TTFT more than 3 s "
+        f"above solo, TR110/TR114): {'—' if research is None else f'{research:.0f}%'}.",
+        "Per-call figures are per agent; the results table above pools all agents.",
+    ]
+    missing = sorted(
+        {m for r in round_views(session.rounds) for m in r.get("missing", [])} - {CAPACITY_UNKNOWN}
+    )
+    lines += [f"Not available: {m}." for m in missing]
+    return lines
 
 
 def concurrency_tables(
     session: Session,
 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]]]:
     """Multi-agent sessions: per-agent results, round statistics, and every round."""
-    from chimera_tui.core.measure.concurrency import ROUND_STATS, round_aggregates
+    from chimera_tui.core.measure.concurrency import ROUND_STATS, round_aggregates, round_view
     from chimera_tui.core.measure.stats import aggregate
     from chimera_tui.core.store.sessions import measured_ok
 
@@ -458,13 +509,14 @@ def concurrency_tables(
     rounds: list[tuple[str, ...]] = [
         (
             number,
-            value_text(r.status),
-            fmt(r.efficiency_pct, 1),
-            fmt(r.speedup, 2),
-            fmt(r.makespan_ms, 0),
-            fmt(r.start_skew_ms, 2),
-            value_text(r.cause or "—"),
+            value_text(r.get("status")),
+            fmt(r.get("capacity_efficiency_pct"), 1),
+            fmt(r.get("research_efficiency_pct"), 1),
+            fmt(r.get("overlap_efficiency_pct"), 1),
+            fmt(r.get("makespan_ms"), 0),
+            fmt(r.get("start_skew_ms"), 2),
+            value_text(r.get("cause") or "—"),
         )
-        for number, r in zip(numbers, session.rounds, strict=True)
+        for number, r in zip(numbers, map(round_view, session.rounds), strict=True)
     ]
     return agents, stats_rows, rounds

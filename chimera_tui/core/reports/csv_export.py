@@ -9,6 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from chimera_tui.core.measure.compare import session_labels
+from chimera_tui.core.measure.concurrency import round_view
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.store.sessions import Session
@@ -29,7 +30,15 @@ CSV_COLUMNS: tuple[str, ...] = (
     "error",
     *METRIC_FIELDS,
     "started_at",
+    # multi-agent sessions: whose call, which round, solo-baseline call, and its round's efficiencies
+    "agent",
+    "round",
+    "solo",
+    "round_capacity_efficiency_pct",
+    "round_research_efficiency_pct",
+    "round_overlap_efficiency_pct",
 )
+_ROUND_KEYS = ("capacity_efficiency_pct", "research_efficiency_pct", "overlap_efficiency_pct")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -63,6 +72,7 @@ def calls_csv(sessions: Sequence[Session]) -> str:
             csv_text(session.manifest.mode),
             csv_text(c.endpoint_url(session)),
         ]
+        rounds = {v.get("round"): v for v in map(round_view, session.rounds)}
         for run in session.runs:
             metrics = run.metrics.to_dict()
             writer.writerow(
@@ -78,6 +88,10 @@ def calls_csv(sessions: Sequence[Session]) -> str:
                         for name in METRIC_FIELDS
                     ),
                     csv_text(run.started_at),
+                    str(run.agent + 1),
+                    "" if run.round is None else str(run.round),
+                    "true" if run.solo else "false",
+                    *(csv_number(rounds.get(run.round, {}).get(key)) for key in _ROUND_KEYS),
                 ]
             )
     return buf.getvalue()

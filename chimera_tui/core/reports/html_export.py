@@ -152,6 +152,7 @@ def _concurrency(session: Session) -> list[str]:
     mode = session.manifest.mode or "?"
     return [
         f"<h3>Concurrency: {h(mode)} mode, {len(agents)} agents</h3>",
+        *(f"<p>{h(note)}</p>" for note in c.concurrency_notes(session)),
         _table(c.AGENT_HEADERS, agents),
         _table(c.ROUND_STAT_HEADERS, stats) if stats else "<p>No complete measured rounds.</p>",
         _table(c.ROUND_HEADERS, rounds),
@@ -177,7 +178,7 @@ def session_html(session: Session) -> str:
         "<h2>2. Environment</h2>",
         _table(("item", "value"), c.environment_rows(session)),
         "<h2>3. Results</h2>",
-        _table(c.RESULT_HEADERS, results, _RESULT_NUMERIC)
+        _table(c.result_headers(session), results, _RESULT_NUMERIC)
         if results
         else "<p>No successful measured runs.</p>",
         *(

@@ -50,6 +50,15 @@ def _session_part(session: Session, label: str | None = None) -> dict[str, Any]:
             "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
         }
     )
+    if session.rounds:  # multi-agent: the three efficiencies (older sessions: what they support)
+        from chimera_tui.core.measure.concurrency import headline, result_view, round_views
+
+        result = result_view(session.manifest.result_or_empty, session.rounds)
+        part["concurrency"] = {
+            "headline": headline(result),
+            "result": result,
+            "rounds": round_views(session.rounds),
+        }
     return part
 
 

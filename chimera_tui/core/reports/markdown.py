@@ -108,7 +108,7 @@ def session_markdown(session: Session) -> str:
         "",
     ]
     results = c.result_rows(session)
-    lines.append(md_table(c.RESULT_HEADERS, results) if results else "No successful measured runs.")
+    lines.append(md_table(c.result_headers(session), results) if results else "No successful measured runs.")
     flags = c.flag_lines(session)
     if flags:
         lines += ["", "Flags (docs/metrics.md):", "", *(f"- {md_text(f)}" for f in flags)]
@@ -117,6 +117,8 @@ def session_markdown(session: Session) -> str:
         lines += [
             "",
             f"### Concurrency: {md_text(session.manifest.mode or '?')} mode, {len(agents)} agents",
+            "",
+            *(f"{md_text(note)}  " for note in c.concurrency_notes(session)),
             "",
             md_table(c.AGENT_HEADERS, agents),
             "",
@@ -209,6 +211,7 @@ def comparison_markdown(sessions: Sequence[Session], comparison: Comparison) -> 
         md_table(comparison_headers(comparison), comparison_rows(comparison)),
         "",
         f"Method: {md_text(comparison.method)}",
+        *(f"Compared: {md_text(note)}" for note in comparison.notes),
         "",
         "## 2. Configuration",
         "",

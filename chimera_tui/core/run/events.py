@@ -45,7 +45,7 @@ class RunStarted:
     agent: int = 0
     """Which agent makes the call (multi-agent modes)."""
     solo: bool = False
-    """A solo-baseline call: the agent runs alone before the concurrent rounds."""
+    """A solo-baseline call: the agent runs alone (before every measured round)."""
 
 
 @dataclass(frozen=True, slots=True)

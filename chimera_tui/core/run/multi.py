@@ -6,6 +6,7 @@ parallel efficiency, start skew and contention are computed by core/concurrency.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -23,16 +24,14 @@ from chimera_tui.core.backends.stream import TokenEvent
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.measure.concurrency import (
     RATE_DROP_PCT,
+    RESEARCH_TTFT_INCREASE_MS,
     TTFT_GROWTH_PCT,
     AgentCall,
     SoloBaseline,
-    contention_rate,
-    dominant_cause,
-    round_aggregates,
     round_metrics,
+    session_result,
 )
 from chimera_tui.core.measure.metrics import CallTrace
-from chimera_tui.core.measure.stats import summarize
 from chimera_tui.core.run.base import RunnerBase
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -105,7 +104,8 @@ class MultiSpec:
     think: bool | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     ps_wait_s: float = 60.0
-    solo_baseline: bool = False
+    #: each agent alone once before every measured round (capacity efficiency, contention)
+    solo_baseline: bool = True
     backend: str = "auto"
     api_key_env: str | None = None
     rate_drop_pct: float = RATE_DROP_PCT
@@ -152,6 +152,7 @@ class MultiRunner(RunnerBase[RunEvent]):
         self._factory = transport_factory
         self._nvml_module = nvml_module
         self._next_index = 0
+        self._release_ns: int | None = None
         self.session_path: Path | None = None
 
     # -- the session --------------------------------------------------------------------------------
@@ -200,17 +201,7 @@ class MultiRunner(RunnerBase[RunEvent]):
 
     @staticmethod
     def _result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-        agg = round_aggregates(rounds)
-        eff = agg["efficiency_pct"]
-        return {
-            "mean_efficiency_pct": eff.mean,
-            "efficiency_ci95_low": eff.ci95_low,
-            "efficiency_ci95_high": eff.ci95_high,
-            "mean_speedup": agg["speedup"].mean,
-            "mean_start_skew_ms": agg["start_skew_ms"].mean,
-            "contention_rate_pct": contention_rate(rounds),
-            "dominant_cause": dominant_cause(rounds),
-        }
+        return session_result(rounds)
 
     async def _preflight(self, lanes: list[_Lane]) -> list[str]:
         """Before a dual/multi run: what is loaded where, and whether the models likely fit."""
@@ -277,11 +268,20 @@ class MultiRunner(RunnerBase[RunEvent]):
             try:
                 if not spec.cold:
                     await self._guarded(self._preload(lanes))
-                solo = await self._solo_baselines(lanes, writer) if spec.solo_baseline else {}
+                if spec.solo_baseline:
+                    self._emit(
+                        PhaseChanged("solo baseline: each agent runs alone before every measured round")
+                    )
                 for r, (warmup, number, total) in enumerate(plan):
                     if self.cancelled:
                         status = "cancelled"
                         break
+                    solo: dict[int, SoloBaseline] = {}
+                    if spec.solo_baseline and not warmup:
+                        solo = await self._solo_pass(lanes, writer, number, total)
+                        if self.cancelled:
+                            status = "cancelled"
+                            break
                     if spec.cold:
                         await self._guarded(self._unload(lanes))
                     self._emit(RoundStarted(r, number, total, warmup))
@@ -293,6 +293,7 @@ class MultiRunner(RunnerBase[RunEvent]):
                         solo,
                         spec.rate_drop_pct,
                         spec.ttft_growth_pct,
+                        release_ns=self._release_ns,
                     )
                     if any(rec.status == "cancelled" for rec, _ in records):
                         metrics.status = "cancelled"
@@ -319,6 +320,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             t_send_ns=trace.t_send_ns or None,
             t_end_ns=trace.t_end_ns,
             metrics=record.metrics,
+            t_first_ns=trace.token_times_ns[0] if trace.token_times_ns else None,
         )
 
     # -- warm / cold / solo ---------------------------------------------------------------------------
@@ -343,27 +345,25 @@ class MultiRunner(RunnerBase[RunEvent]):
             await lane.client.load(self.spec.api, lane.model.name, self.spec.options_for(lane.spec), 0)
             await wait_for_ps(lane.client, lane.model.name, False, self.spec.ps_wait_s)
 
-    async def _solo_baselines(self, lanes: list[_Lane], writer: SessionWriter) -> dict[int, SoloBaseline]:
-        """Each agent alone, same workload, before the concurrent rounds (kept out of the statistics)."""
+    async def _solo_pass(
+        self, lanes: list[_Lane], writer: SessionWriter, number: int, total: int
+    ) -> dict[int, SoloBaseline]:
+        """Each agent alone, same workload, once, right before measured round `number`: solo and
+        concurrent calls are never more than one round apart, so drift (thermal, caches, other load)
+        reaches both alike. The calls are recorded with `solo = true` and kept out of the statistics."""
         baselines: dict[int, SoloBaseline] = {}
         for lane in lanes:
-            self._emit(PhaseChanged(f"agent {lane.index + 1}: solo baseline"))
-            done: list[RunRecord] = []
-            for k in range(self.spec.runs):
-                if self.cancelled:
-                    return baselines
-                index = self._take_index()
-                record, _ = await self._call(
-                    lane, writer, index, None, False, k + 1, self.spec.runs, solo=True
-                )
-                writer.finish_run(record)
-                done.append(record)
-            ok = [r.metrics for r in done if r.status == "ok"]
-            baselines[lane.index] = SoloBaseline(
-                summarize([m.server_decode_rate for m in ok]).mean,
-                summarize([m.ttft_ms for m in ok]).mean,
-                summarize([m.e2e_ms for m in ok]).mean,
+            if self.cancelled:
+                return baselines
+            if self.spec.cold:
+                await self._guarded(self._unload(lanes))
+            record, _ = await self._call(
+                lane, writer, self._take_index(), None, False, number, total, solo=True
             )
+            writer.finish_run(record)
+            if record.status == "ok":
+                m = record.metrics
+                baselines[lane.index] = SoloBaseline(m.server_decode_rate, m.ttft_ms, m.e2e_ms)
         return baselines
 
     # -- one round ------------------------------------------------------------------------------------
@@ -391,6 +391,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             await anyio.sleep(0)  # let every task reach the barrier
             while not self._all_waiting(lanes, indexes, writer):
                 await anyio.sleep(0)
+            self._release_ns = time.perf_counter_ns()  # the origin of the round's saved timeline
             go.set()
         return [results[lane.index] for lane in lanes]
 
@@ -494,6 +495,10 @@ class MultiRunner(RunnerBase[RunEvent]):
             concurrency=Concurrency(
                 agents=len(lanes),
                 solo_baseline=spec.solo_baseline,
+                solo_schedule=(
+                    "each agent alone once before every measured round" if spec.solo_baseline else None
+                ),
+                research_ttft_increase_threshold_ms=RESEARCH_TTFT_INCREASE_MS,
                 rate_drop_threshold_pct=spec.rate_drop_pct,
                 ttft_growth_threshold_pct=spec.ttft_growth_pct,
                 preflight_warnings=warnings,

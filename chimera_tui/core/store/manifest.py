@@ -268,6 +268,10 @@ class Concurrency(Part):
     NAME: ClassVar[str] = "concurrency"
     agents: int | None = None
     solo_baseline: bool | None = None
+    #: when the solo calls ran (issue 13: each agent alone once before every measured round)
+    solo_schedule: str | None = None
+    #: the research's contention: TTFT more than this above solo
+    research_ttft_increase_threshold_ms: float | None = None
     rate_drop_threshold_pct: float | None = None
     ttft_growth_threshold_pct: float | None = None
     preflight_warnings: list[str] | None = None
@@ -309,6 +313,23 @@ class Result(Part):
     mean_server_decode_rate: float | None = None
     mean_ttft_ms: float | None = None
     cv_server_decode_rate_pct: float | None = None
+    # multi-agent sessions (issue 13): the three efficiencies, capacity first; sessions saved before
+    # them have mean_efficiency_pct (the overlap figure) instead
+    mean_capacity_efficiency_pct: float | None = None
+    capacity_efficiency_ci95_low: float | None = None
+    capacity_efficiency_ci95_high: float | None = None
+    mean_capacity_speedup: float | None = None
+    mean_research_efficiency_pct: float | None = None
+    research_efficiency_ci95_low: float | None = None
+    research_efficiency_ci95_high: float | None = None
+    mean_research_speedup: float | None = None
+    mean_overlap_efficiency_pct: float | None = None
+    overlap_efficiency_ci95_low: float | None = None
+    overlap_efficiency_ci95_high: float | None = None
+    mean_overlap_speedup: float | None = None
+    capacity_note: str | None = None
+    solo_drift_pct: list[float | None] | None = None
+    research_contention_rate_pct: float | None = None
     mean_efficiency_pct: float | None = None
     efficiency_ci95_low: float | None = None
     efficiency_ci95_high: float | None = None

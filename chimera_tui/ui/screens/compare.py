@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 VERDICT_STYLE = {
     "faster": "bold green",
     "slower": "bold red",
+    "higher (better)": "bold green",
+    "lower (better)": "bold green",
+    "higher (worse)": "bold red",
+    "lower (worse)": "bold red",
     "within noise": "dim",
     "too few runs": "yellow",
 }
@@ -51,11 +55,12 @@ class CompareScreen(Screen[None]):
             yield Static("", id="compare-warnings")
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="compare-method")
+            pooled = " (all agents)" if any(session.rounds for session in self.sessions) else ""
             with Grid(id="compare-charts"):
-                yield ChartWidget("decode rate per run (server)", "tok/s", id="c-rate")
-                yield ChartWidget("TTFT per run", "ms", id="c-ttft")
-                yield ChartWidget("decode rate distribution", "tok/s", id="c-rate-dist")
-                yield ChartWidget("TTFT distribution", "ms", id="c-ttft-dist")
+                yield ChartWidget(f"decode rate per run (server){pooled}", "tok/s", id="c-rate")
+                yield ChartWidget(f"TTFT per run{pooled}", "ms", id="c-ttft")
+                yield ChartWidget(f"decode rate distribution{pooled}", "tok/s", id="c-rate-dist")
+                yield ChartWidget(f"TTFT distribution{pooled}", "ms", id="c-ttft-dist")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -97,7 +102,8 @@ class CompareScreen(Screen[None]):
                 row.append("—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%")
                 row.append(Text(col.verdict, style=VERDICT_STYLE.get(col.verdict, "")))
             table.add_row(*row)
-        self.query_one("#compare-method", Static).update(f"verdicts: {escape(c.method)}")
+        notes = "".join(f"\ncompared: {escape(note)}" for note in c.notes)
+        self.query_one("#compare-method", Static).update(f"verdicts: {escape(c.method)}{notes}")
         rate = [
             (label, values_for(s, "server_decode_rate"))
             for label, s in zip(labels, self.sessions, strict=True)

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
+from chimera_tui.core.measure.concurrency import headline, result_view
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RoundFinished,
@@ -42,8 +43,9 @@ if TYPE_CHECKING:
 ROUND_COLUMNS = (
     "round",
     "status",
-    "efficiency %",
-    "speedup",
+    "capacity eff. %",
+    "research eff. %",
+    "overlap eff. %",
     "makespan ms",
     "skew ms",
     "tok/s total",
@@ -91,7 +93,8 @@ class MultiLiveScreen(LiveScreenBase):
         yield Header()
         yield Static(
             f"{c.mode} · {len(self.agents)} agents · {escape(c.prompt_label)} · "
-            f"{'cold' if c.cold else 'warm'}" + (" · solo baseline first" if c.solo_baseline else ""),
+            f"{'cold' if c.cold else 'warm'}"
+            + (" · solo baseline before every round" if c.solo_baseline else " · no solo baseline"),
             id="live-title",
         )
         with Horizontal(id="progress-row"):
@@ -203,8 +206,9 @@ class MultiLiveScreen(LiveScreenBase):
         self.query_one("#rounds", DataTable).add_row(
             label,
             Text(status, style=style),
-            _n(metrics.get("efficiency_pct")),
-            _n(metrics.get("speedup"), 2),
+            _n(metrics.get("capacity_efficiency_pct")),
+            _n(metrics.get("research_efficiency_pct")),
+            _n(metrics.get("overlap_efficiency_pct")),
             _n(metrics.get("makespan_ms"), 0),
             _n(metrics.get("start_skew_ms"), 2),
             _n(metrics.get("aggregate_tok_s")),
@@ -216,10 +220,8 @@ class MultiLiveScreen(LiveScreenBase):
         self.running = False
         self.session = session
         self.app.last_profile = self.choice.profile
-        result = session.manifest.result_or_empty
-        self.query_one("#phase", Static).update(
-            f"{session.status} · mean efficiency {_n(result.mean_efficiency_pct)}% · saved (v: view)"
-        )
+        result = result_view(session.manifest.result_or_empty, session.rounds)
+        self.query_one("#phase", Static).update(f"{session.status} · {headline(result)} · saved (v: view)")
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
             self.dismiss()

@@ -113,6 +113,11 @@ class SessionDetailScreen(Screen[None]):
             yield Static(manifest_text(self.session), id="manifest")
             yield DataTable(id="aggregates", cursor_type="row", zebra_stripes=True)
             if self.session.rounds:
+                yield Static(
+                    escape("\n".join(c.concurrency_notes(self.session))),
+                    id="detail-concurrency",
+                    classes="note",
+                )
                 yield DataTable(id="detail-agents", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="detail-round-stats", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="detail-rounds", cursor_type="row", zebra_stripes=True)
@@ -133,7 +138,8 @@ class SessionDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = f"session {self.session.id}"
         agg = self.query_one("#aggregates", DataTable)
-        agg.add_columns("metric", "mean ± sd", "CV%", "min", "max", "95% CI", "n")
+        first = "metric (all agents)" if self.session.rounds else "metric"
+        agg.add_columns(first, "mean ± sd", "CV%", "min", "max", "95% CI", "n")
         for m in select(SUMMARY_KEYS):
             s = self.session.aggregates.get(m.key)
             if s is None or s.n == 0:

@@ -111,7 +111,11 @@ class SetupScreen(Screen[None]):
                 with Horizontal(classes="row"):
                     yield Select[str]([], id="model-b", prompt="(no models yet)")
                     yield self._profile_select("profile-b")
-                yield Checkbox("Solo baseline first (each agent alone: contention figures)", id="solo")
+                yield Checkbox(
+                    "Solo baseline (each agent alone before every round: capacity efficiency, contention)",
+                    value=True,
+                    id="solo",
+                )
             with Horizontal(id="columns"):
                 with Vertical(classes="section", id="model-section"):
                     yield Label("Model", classes="section-title")

@@ -1,5 +1,6 @@
-"""The shared panel of a multi-agent run: the last round's efficiency, speedup, makespan, skew and
-contention, with the running mean of the efficiency."""
+"""The shared panel of a multi-agent run: the last round's capacity efficiency (the headline), the
+research's and the overlap figure beside it, makespan, skew and both contention flags, with the running
+means. Without a solo baseline the headline says capacity is unknown instead of showing another figure."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Digits, Label, Static
 
-from chimera_tui.core.measure.concurrency import round_aggregates
+from chimera_tui.core.measure.concurrency import CAPACITY_UNKNOWN, round_aggregates
 
 
 def _n(value: Any, digits: int = 1) -> str:
     return "—" if not isinstance(value, int | float) else f"{value:.{digits}f}"
 
 
+def _flag(value: Any) -> str:
+    return "—" if value is None else ("yes" if value else "no")
+
+
 class ConcurrencyPanel(Vertical):
     def compose(self) -> ComposeResult:
-        yield Label("parallel efficiency %", classes="readout-label")
+        yield Label("capacity efficiency %", id="efficiency-label", classes="readout-label")
         yield Digits("—", id="efficiency")
         yield Static("", id="round-figures")
         yield Static("", id="round-mean")
@@ -28,19 +33,33 @@ class ConcurrencyPanel(Vertical):
         self.border_title = "Concurrency"
 
     def show_round(self, metrics: dict[str, Any], rounds: list[dict[str, Any]]) -> None:
-        self.query_one("#efficiency", Digits).update(_n(metrics.get("efficiency_pct")))
-        contended = metrics.get("contended")
-        flag = "—" if contended is None else ("yes" if contended else "no")
+        capacity = metrics.get("capacity_efficiency_pct")
+        self.query_one("#efficiency", Digits).update(_n(capacity))
+        label = "capacity efficiency %" if capacity is not None or metrics.get("warmup") else CAPACITY_UNKNOWN
+        self.query_one("#efficiency-label", Label).update(label)
         self.query_one("#round-figures", Static).update(
             f"last round: {metrics.get('status')}\n"
-            f"speedup {_n(metrics.get('speedup'), 2)}x · makespan {_n(metrics.get('makespan_ms'), 0)} ms\n"
+            f"research efficiency (TR110/113/114) {_n(metrics.get('research_efficiency_pct'))}% · "
+            f"overlap efficiency {_n(metrics.get('overlap_efficiency_pct'))}%\n"
+            f"makespan {_n(metrics.get('makespan_ms'), 0)} ms · "
             f"start skew {_n(metrics.get('start_skew_ms'), 2)} ms · "
             f"slot wait {_n(metrics.get('wait_share_pct'))}%\n"
-            f"contended {flag} · {escape(str(metrics.get('cause') or ''))}"
+            f"contended {_flag(metrics.get('contended'))} · TTFT > 3 s above solo "
+            f"{_flag(metrics.get('research_contended'))} · {escape(str(metrics.get('cause') or ''))}"
         )
-        eff = round_aggregates(rounds)["efficiency_pct"]
-        if eff.n:
-            text = f"mean over {eff.n} rounds: {_n(eff.mean)}%"
-            if eff.stddev is not None:
-                text += f" ± {_n(eff.stddev)} (CV {_n(eff.cv_pct)}%)"
-            self.query_one("#round-mean", Static).update(text)
+        agg = round_aggregates(rounds)
+        lines = []
+        for key, name in (
+            ("capacity_efficiency_pct", "capacity"),
+            ("research_efficiency_pct", "research"),
+            ("overlap_efficiency_pct", "overlap"),
+        ):
+            s = agg[key]
+            if s.n:
+                text = f"{name} {_n(s.mean)}%"
+                if s.stddev is not None:
+                    text += f" ± {_n(s.stddev)}"
+                lines.append(text)
+        if lines:
+            n = max(agg[k].n for k in ("capacity_efficiency_pct", "overlap_efficiency_pct"))
+            self.query_one("#round-mean", Static).update(f"mean over {n} rounds: " + " · ".join(lines))
