@@ -10,13 +10,14 @@ GIL again. Two things held the GIL for long stretches while the UI rendered:
 - The interpreter's 5 ms switch interval: a reader woken by the socket waited up to 5 ms (and
   again after each hand-back) for a UI thread busy in Python code.
 
-While a live screen is up (`start` on mount, `stop` on unmount; nested screens are counted), the
-screen's 30 Hz flush drives collection instead: what is alive at the start is collected once and
-frozen (never scanned again), automatic collection is off, each flush collects the youngest
-generation, every 10th flush the middle one (about 1-3 ms, on the UI thread, between frames), and
-every 10 s the oldest, which then holds only what was kept since the start. The switch interval is
-1 ms. `stop` restores both. Headless runs (`chimera-tui bench`) need none of this: the reader has
-the process to itself.
+While a live screen is up (`LiveScreenBase`, under the single, multi-agent and sweep screens:
+`start` on mount, `stop` on unmount; nested screens are counted), the screen's 30 Hz flush drives
+collection instead: what is alive at the start is collected once and frozen (never scanned again),
+automatic collection is off, each flush collects the youngest generation, every 10th flush the
+middle one (about 1-3 ms, on the UI thread, between frames), and every 10 s the oldest, which then
+holds only what was kept since the start. The switch interval is 0.2 ms (`SWITCH_INTERVAL_S`).
+`stop` restores both. Headless runs (`chimera-tui bench`) need none of this: the reader has the
+process to itself.
 
 Off unless `enable()` was called (`chimera_tui.cli.launch` does; tests keep CPython's defaults).
 """

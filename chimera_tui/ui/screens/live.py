@@ -2,26 +2,23 @@
 
 The runner runs in a thread worker with its own event loop and pushes events into a LiveFeed. One
 timer drains that feed at a bounded rate (30 Hz) and updates the widgets inside one batch update;
-widgets never talk to the runner, and the runner never touches a widget.
+widgets never talk to the runner, and the runner never touches a widget (all of it in
+`LiveScreenBase`; this module is what the single-agent screen shows).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
@@ -44,11 +41,11 @@ from chimera_tui.core.run.workflow import (
 )
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
-from chimera_tui.ui import bench_trace, live_gc
+from chimera_tui.ui import bench_trace
 from chimera_tui.ui.choice import BenchChoice
-from chimera_tui.ui.feed import BenchAborted, LiveFeed
+from chimera_tui.ui.feed import BenchAborted
 from chimera_tui.ui.live_state import LiveCall
-from chimera_tui.ui.screens.run_controls import RunControls
+from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.readouts import Readouts
 from chimera_tui.ui.widgets.runs_table import RunsTable
 from chimera_tui.ui.widgets.stream_pane import StreamPane
@@ -57,14 +54,11 @@ from chimera_tui.ui.widgets.system_panel import SystemPanel
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
-log = logging.getLogger(__name__)
-
-FLUSH_HZ = 30
 #: the live readouts (TTFT, tok/s, sparkline, tokens, elapsed) are redrawn at most this often
 READOUTS_HZ = 10
 
 
-class LiveScreen(RunControls, Screen[None]):
+class LiveScreen(LiveScreenBase):
     """Runs one benchmark session and shows it as it happens."""
 
     BINDINGS = [
@@ -78,23 +72,17 @@ class LiveScreen(RunControls, Screen[None]):
 
     def __init__(self, choice: BenchChoice, autostart: bool = True) -> None:
         """`autostart=False` leaves the feed to the caller (tests feed scripted events)."""
-        super().__init__()
+        super().__init__(autostart=autostart)
         self.choice = choice
-        self.autostart = autostart
-        self.feed = LiveFeed()
         self.runner: BenchRunner | WorkflowRunner | None = None
         #: workflow workload: the stage of the call in progress ("analysis" / "report")
         self.stage: str | None = None
         self._stage_index = 0
         self.session: Session | None = None
         self.session_path: str | None = None
-        self.running = False
-        self.error: str | None = None
         self._call: LiveCall | None = None
         self._started: RunStarted | None = None
         self._calls_done = 0
-        self._leave_when_done = False
-        self._timer: Timer | None = None
         self._next_readouts = 0.0
 
     @property
@@ -128,18 +116,11 @@ class LiveScreen(RunControls, Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")
 
-    def on_mount(self) -> None:
-        live_gc.start()  # the real TUI: collection driven by the flush (see ui/live_gc.py)
+    def mount_live(self) -> None:
         self.sub_title = "live run" + (" · agent workflow" if self.workflow else "")
-        self._timer = self.set_interval(1 / FLUSH_HZ, self.flush)
-        if self.workflow:
-            self.runner = self._workflow_runner()
-        else:
-            self.runner = self._bench_runner()
-        if not self.autostart:
-            return
-        self.running = True
-        self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="bench", exit_on_error=False)
+
+    def make_runner(self) -> BenchRunner | WorkflowRunner:
+        return self._workflow_runner() if self.workflow else self._bench_runner()
 
     def _workflow_runner(self) -> WorkflowRunner:
         """The agent workflow (ingest → analysis → report) as one session of two calls per run."""
@@ -181,54 +162,33 @@ class LiveScreen(RunControls, Screen[None]):
             nvml_module=config.nvml_module,
         )
 
-    def _run_in_thread(self) -> None:
+    def run_runner(self) -> None:
         """Worker thread: the whole session, on its own event loop. Never touches widgets."""
         assert self.runner is not None
-        try:
-            if isinstance(self.runner, WorkflowRunner):
-                run_workflow_sync(self.runner)
-            else:
-                run_bench_sync(self.runner)
-        except ChimeraError as exc:
-            self.feed.push(BenchAborted(str(exc)))
-        except Exception as exc:
-            log.exception("benchmark crashed")
-            self.feed.push(
-                BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)")
-            )
+        if isinstance(self.runner, WorkflowRunner):
+            run_workflow_sync(self.runner)
+        else:
+            run_bench_sync(self.runner)
 
     # -- the bounded-rate flush ---------------------------------------------------------------------
-    def flush(self) -> None:
-        live_gc.tick()
-        items = self.feed.drain()
-        if not items and self._call is None:
-            return
-        with self.app.batch_update():
-            content: list[str] = []
-            thinking: list[str] = []
-            thinking_count = 0
-            for item in items:
-                if isinstance(item, TokenBatch):
-                    if self._call is not None and self._call.index == item.index:
-                        self._call.add(item)
-                    for tok in item.tokens:
-                        if tok.kind == "content":
-                            content.append(tok.text)
-                        else:
-                            thinking.append(tok.text)
-                            thinking_count += 1
-                    continue
-                if content or thinking:
-                    self._stream.append("".join(content), "".join(thinking), thinking_count)
-                    content, thinking, thinking_count = [], [], 0
-                self._handle(item)
-            if content or thinking:
-                self._stream.append("".join(content), "".join(thinking), thinking_count)
-            now = time.monotonic()
-            if now >= self._next_readouts:  # big digits: 10 a second is plenty, and costs a third
-                self._next_readouts = now + 1 / READOUTS_HZ
-                self._update_readouts()
-        if (trace := bench_trace.active()) is not None:  # benchmarks only (CHIMERA_TUI_BENCH_TRACE)
+    def on_tokens(self, batch: TokenBatch) -> None:
+        if self._call is not None and self._call.index == batch.index:
+            self._call.add(batch)
+
+    def write_text(self, agent: int, content: str, thinking: str, thinking_count: int) -> None:
+        self._stream.append(content, thinking, thinking_count)
+
+    def needs_flush(self) -> bool:
+        return self._call is not None  # the elapsed time ticks while a call streams
+
+    def after_apply(self, items: list[Any]) -> None:
+        now = time.monotonic()
+        if now >= self._next_readouts:  # big digits: 10 a second is plenty, and costs a third
+            self._next_readouts = now + 1 / READOUTS_HZ
+            self._update_readouts()
+
+    def after_flush(self, items: list[Any]) -> None:
+        if items and (trace := bench_trace.active()) is not None:  # benchmarks (CHIMERA_TUI_BENCH_TRACE)
             trace.flushed(items)
 
     @property
@@ -246,7 +206,7 @@ class LiveScreen(RunControls, Screen[None]):
             elapsed = (time.perf_counter_ns() - call.t_send_ns) / 1e9 if call.t_send_ns else None
         self.query_one(Readouts).show_live(call.ttft_ms, call.rate, call.rate_history(), call.tokens, elapsed)
 
-    def _handle(self, item: object) -> None:
+    def handle_event(self, item: Any) -> None:
         phase = self.query_one("#phase", Static)
         if isinstance(item, SessionStarted):
             self.session_path = str(item.path)
@@ -294,14 +254,7 @@ class LiveScreen(RunControls, Screen[None]):
         elif isinstance(item, SessionFinished):
             self._finish(item.session)
         elif isinstance(item, BenchAborted):
-            self.running = False
-            self.error = item.message
-            phase.update(f"[b red]✗[/] {escape(sanitize_line(item.message))}")
-            self.notify(
-                sanitize_line(item.message), severity="error", title="Benchmark did not start", timeout=10
-            )
-            if self._leave_when_done:
-                self.dismiss()
+            self.show_aborted(item)
 
     def _finish(self, session: Session) -> None:
         self.running = False
@@ -322,8 +275,3 @@ class LiveScreen(RunControls, Screen[None]):
             self.notify(f"{self.session_path}", title="Session folder", timeout=10)
         else:
             self.notify("no session saved yet")
-
-    def on_unmount(self) -> None:
-        live_gc.stop()
-        if self.runner is not None and self.running:
-            self.runner.cancel()

@@ -1,10 +1,9 @@
 """The live view of a shared / dual run: one stream pane per agent, the concurrency panel, the GPU
-panel, and a table of rounds. Same one-way flow as the single-agent screen: the runner's thread
-fills a LiveFeed, one 30 Hz timer drains it."""
+panel, and a table of rounds. Same one-way flow as the single-agent screen (`LiveScreenBase`): the
+runner's thread fills a LiveFeed, one 30 Hz timer drains it."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -13,10 +12,8 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.measure.concurrency import headline, result_view
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -33,9 +30,9 @@ from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec, run_mu
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.choice import BenchChoice
-from chimera_tui.ui.feed import BenchAborted, LiveFeed
+from chimera_tui.ui.feed import BenchAborted
 from chimera_tui.ui.live_state import LiveCall
-from chimera_tui.ui.screens.run_controls import RunControls
+from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.agent_pane import AgentPane
 from chimera_tui.ui.widgets.concurrency_panel import ConcurrencyPanel
 from chimera_tui.ui.widgets.system_panel import SystemPanel
@@ -43,8 +40,6 @@ from chimera_tui.ui.widgets.system_panel import SystemPanel
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
-log = logging.getLogger(__name__)
-FLUSH_HZ = 30
 ROUND_COLUMNS = (
     "round",
     "status",
@@ -62,7 +57,7 @@ def _n(value: Any, digits: int = 1) -> str:
     return "—" if not isinstance(value, int | float) else f"{value:.{digits}f}"
 
 
-class MultiLiveScreen(RunControls, Screen[None]):
+class MultiLiveScreen(LiveScreenBase):
     """Runs one multi-agent session and shows every agent side by side."""
 
     BINDINGS = [
@@ -70,27 +65,23 @@ class MultiLiveScreen(RunControls, Screen[None]):
         Binding("escape", "back", "Back to setup"),
         Binding("v", "view_session", "View session"),
     ]
+    CRASH_LOG = "multi-agent benchmark crashed"
 
     app: ChimeraApp
 
     def __init__(self, choice: BenchChoice, autostart: bool = True) -> None:
-        super().__init__()
+        super().__init__(autostart=autostart)
         assert choice.second is not None
         self.choice = choice
-        self.autostart = autostart
         self.agents = [
             AgentSpec(choice.endpoint, choice.model, choice.profile),
             AgentSpec(choice.second.endpoint, choice.second.model, choice.second.profile),
         ]
-        self.feed = LiveFeed()
         self.runner: MultiRunner | None = None
         self.session: Session | None = None
-        self.running = False
-        self.error: str | None = None
         self.rounds: list[dict[str, Any]] = []
         self._calls: dict[int, LiveCall] = {}
         self._done = 0
-        self._leave_when_done = False
         self._round_label = ""
 
     @property
@@ -123,12 +114,11 @@ class MultiLiveScreen(RunControls, Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")
 
-    def on_mount(self) -> None:
+    def mount_live(self) -> None:
         self.sub_title = f"live run · {self.choice.mode}"
         self.query_one("#rounds", DataTable).add_columns(*ROUND_COLUMNS)
-        self.set_interval(1 / FLUSH_HZ, self.flush)
-        if not self.autostart:
-            return
+
+    def make_runner(self) -> MultiRunner:
         config = self.app.config
         c = self.choice
         spec = MultiSpec(
@@ -143,65 +133,38 @@ class MultiLiveScreen(RunControls, Screen[None]):
             timeouts=config.timeouts,
             solo_baseline=c.solo_baseline,
         )
-        self.runner = MultiRunner(
+        return MultiRunner(
             spec,
             config.sessions_root,
             emit=self.feed.push,
             transport_factory=config.transport,
             nvml_module=config.nvml_module,
         )
-        self.running = True
-        self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="bench", exit_on_error=False)
 
-    def _run_in_thread(self) -> None:
+    def run_runner(self) -> None:
         assert self.runner is not None
-        try:
-            run_multi_sync(self.runner)
-        except ChimeraError as exc:
-            self.feed.push(BenchAborted(str(exc)))
-        except Exception as exc:
-            log.exception("multi-agent benchmark crashed")
-            self.feed.push(
-                BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)")
-            )
+        run_multi_sync(self.runner)
 
-    # -- the bounded-rate flush ---------------------------------------------------------------------
-    def flush(self) -> None:
-        items = self.feed.drain()
-        if not items and not self._calls:
-            return
-        with self.app.batch_update():
-            text: dict[int, tuple[list[str], list[str], int]] = {}
-            for item in items:
-                if isinstance(item, TokenBatch):
-                    call = self._calls.get(item.agent)
-                    if call is not None and call.index == item.index:
-                        call.add(item)
-                    content, thinking, count = text.setdefault(item.agent, ([], [], 0))
-                    for tok in item.tokens:
-                        (content if tok.kind == "content" else thinking).append(tok.text)
-                    text[item.agent] = (
-                        content,
-                        thinking,
-                        count + sum(t.kind != "content" for t in item.tokens),
-                    )
-                    continue
-                self._write_text(text)
-                text = {}
-                self._handle(item)
-            self._write_text(text)
-            for agent, call in self._calls.items():
-                self._pane(agent).show(call)
+    # -- the bounded-rate flush (LiveScreenBase.flush calls these) ----------------------------------
+    def on_tokens(self, batch: TokenBatch) -> None:
+        call = self._calls.get(batch.agent)
+        if call is not None and call.index == batch.index:
+            call.add(batch)
+
+    def write_text(self, agent: int, content: str, thinking: str, thinking_count: int) -> None:
+        self._pane(agent).stream.append(content, thinking, thinking_count)
+
+    def needs_flush(self) -> bool:
+        return bool(self._calls)
+
+    def after_apply(self, items: list[Any]) -> None:
+        for agent, call in self._calls.items():
+            self._pane(agent).show(call)
 
     def _pane(self, agent: int) -> AgentPane:
         return self.query_one(f"#agent-{agent}", AgentPane)
 
-    def _write_text(self, text: dict[int, tuple[list[str], list[str], int]]) -> None:
-        for agent, (content, thinking, count) in text.items():
-            if content or thinking:
-                self._pane(agent).stream.append("".join(content), "".join(thinking), count)
-
-    def _handle(self, item: object) -> None:
+    def handle_event(self, item: Any) -> None:
         phase = self.query_one("#phase", Static)
         if isinstance(item, SessionStarted):
             phase.update(f"session {escape(item.session_id)} · Ollama {escape(item.server_version or '?')}")
@@ -231,14 +194,7 @@ class MultiLiveScreen(RunControls, Screen[None]):
         elif isinstance(item, SessionFinished):
             self._finish(item.session)
         elif isinstance(item, BenchAborted):
-            self.running = False
-            self.error = item.message
-            phase.update(f"[b red]✗[/] {escape(sanitize_line(item.message))}")
-            self.notify(
-                sanitize_line(item.message), severity="error", title="Benchmark did not start", timeout=10
-            )
-            if self._leave_when_done:
-                self.dismiss()
+            self.show_aborted(item)
 
     def _round_finished(self, metrics: dict[str, Any]) -> None:
         self.rounds.append(metrics)
@@ -269,8 +225,3 @@ class MultiLiveScreen(RunControls, Screen[None]):
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
             self.dismiss()
-
-    # -- actions ------------------------------------------------------------------------------------
-    def on_unmount(self) -> None:
-        if self.runner is not None and self.running:
-            self.runner.cancel()

@@ -1,14 +1,13 @@
 """A sweep as it runs: configuration i of M, run j of N, an ETA, the current call's tokens, and a
 table of finished configurations.
 
-As on the live screen, the runner runs in a thread worker on its own event loop and pushes events into
-a LiveFeed; one 30 Hz timer drains it. Cancelling keeps everything measured (the sweep record says
-which configurations are done) and the sweep can be resumed from the sweeps screen.
+As on the live screen (`LiveScreenBase`), the runner runs in a thread worker on its own event loop and
+pushes events into a LiveFeed; one 30 Hz timer drains it. Cancelling keeps everything measured (the
+sweep record says which configurations are done) and the sweep can be resumed from the sweeps screen.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -18,18 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.coordinate import Coordinate
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
     RunFinished,
     RunStarted,
     SessionFinished,
-    TokenBatch,
 )
 from chimera_tui.core.run.sweep import (
     ConfigFinished,
@@ -44,14 +39,12 @@ from chimera_tui.core.store.profiles import format_value
 from chimera_tui.core.store.sessions import RunRecord, Session, compute_aggregates
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
+from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.stream_pane import StreamPane
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
-log = logging.getLogger(__name__)
-
-FLUSH_HZ = 30
 DONE_COLUMNS = ("configuration", "status", "n", "tok/s", "TTFT ms", "reload ms")
 
 
@@ -69,7 +62,7 @@ def _n(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-class SweepLiveScreen(Screen[None]):
+class SweepLiveScreen(LiveScreenBase):
     """Runs (or resumes) one sweep and shows its progress."""
 
     BINDINGS = [
@@ -77,17 +70,20 @@ class SweepLiveScreen(Screen[None]):
         Binding("v", "results", "Results"),
         Binding("escape", "back", "Back"),
     ]
+    PHASE_ID = "#sweep-phase"
+    CANCELLING_TEXT = "cancelling… (everything measured so far is kept)"
+    LEAVING_NOTICE = "cancelling the sweep; what it measured is saved before leaving"
+    ABORT_MARK = "[b]✗[/b]"
+    ABORT_TITLE = "Sweep stopped"
+    WORKER_GROUP = "sweep"
+    CRASH_LOG = "sweep crashed"
 
     app: ChimeraApp
 
     def __init__(self, runner: SweepRunner, feed: LiveFeed, autostart: bool = True) -> None:
         """``feed`` is the one ``runner`` emits into; ``autostart=False`` leaves the feed to the caller."""
-        super().__init__()
-        self.runner = runner
-        self.feed = feed
-        self.autostart = autostart
-        self.running = False
-        self.error: str | None = None
+        super().__init__(feed, autostart=autostart)
+        self.runner: SweepRunner = runner
         self.record: SweepRecord | None = None
         self.key: str | None = None
         #: measured runs of the complete sessions, per configuration (interleaved visits pool)
@@ -97,8 +93,6 @@ class SweepLiveScreen(Screen[None]):
         self._durations: list[float] = []
         self._step_started: float | None = None
         self._last_session: Session | None = None
-        self._leave_when_done = False
-        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         d = self.runner.defn
@@ -121,50 +115,22 @@ class SweepLiveScreen(Screen[None]):
         yield table
         yield Footer()
 
-    def on_mount(self) -> None:
+    def mount_live(self) -> None:
         self.sub_title = "sweep: running"
         self.query_one("#sweep-done", DataTable).add_columns(*DONE_COLUMNS)
-        self._timer = self.set_interval(1 / FLUSH_HZ, self.flush)
-        if not self.autostart:
-            return
-        self.running = True
-        self.run_worker(self._run_in_thread, thread=True, exclusive=True, group="sweep", exit_on_error=False)
 
-    def _run_in_thread(self) -> None:
+    def make_runner(self) -> SweepRunner:
+        return self.runner  # given by the sweeps screen, already emitting into `feed`
+
+    def run_runner(self) -> None:
         """Worker thread: the whole sweep on its own event loop. Never touches widgets."""
-        try:
-            run_sweep_sync(self.runner)
-        except ChimeraError as exc:
-            self.feed.push(BenchAborted(str(exc)))
-        except Exception as exc:
-            log.exception("sweep crashed")
-            self.feed.push(
-                BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)")
-            )
+        run_sweep_sync(self.runner)
 
-    # -- the bounded-rate flush ---------------------------------------------------------------------
-    def flush(self) -> None:
-        items = self.feed.drain()
-        if items:
-            with self.app.batch_update():
-                content: list[str] = []
-                thinking: list[str] = []
-                count = 0
-                for item in items:
-                    if isinstance(item, TokenBatch):
-                        for tok in item.tokens:
-                            if tok.kind == "content":
-                                content.append(tok.text)
-                            else:
-                                thinking.append(tok.text)
-                                count += 1
-                        continue
-                    if content or thinking:
-                        self._stream.append("".join(content), "".join(thinking), count)
-                        content, thinking, count = [], [], 0
-                    self._handle(item)
-                if content or thinking:
-                    self._stream.append("".join(content), "".join(thinking), count)
+    # -- the bounded-rate flush (LiveScreenBase.flush calls these) ----------------------------------
+    def write_text(self, agent: int, content: str, thinking: str, thinking_count: int) -> None:
+        self._stream.append(content, thinking, thinking_count)
+
+    def after_flush(self, items: list[Any]) -> None:
         if self.running:
             self._update_eta()
 
@@ -185,7 +151,7 @@ class SweepLiveScreen(Screen[None]):
         eta = self.eta_s()
         self.query_one("#sweep-eta", Static).update("ETA —" if eta is None else f"ETA {duration_text(eta)}")
 
-    def _handle(self, item: Any) -> None:
+    def handle_event(self, item: Any) -> None:
         phase = self.query_one("#sweep-phase", Static)
         if isinstance(item, SweepStarted):
             done = len(item.configs) - item.pending
@@ -213,12 +179,7 @@ class SweepLiveScreen(Screen[None]):
         elif isinstance(item, SweepFinished):
             self._sweep_finished(item.record)
         elif isinstance(item, BenchAborted):
-            self.running = False
-            self.error = item.message
-            phase.update(f"[b]✗[/b] {escape(sanitize_line(item.message))}")
-            self.notify(sanitize_line(item.message), severity="error", title="Sweep stopped", timeout=10)
-            if self._leave_when_done:
-                self.dismiss()
+            self.show_aborted(item)
 
     def _config_started(self, item: ConfigStarted) -> None:
         self.key = item.key
@@ -299,22 +260,3 @@ class SweepLiveScreen(Screen[None]):
             self.notify("no configuration finished: nothing to rank yet")
         else:
             self._open_results()
-
-    def action_cancel(self) -> None:
-        if self.running:
-            self.runner.cancel()
-            self.query_one("#sweep-phase", Static).update("cancelling… (everything measured so far is kept)")
-        else:
-            self.notify("nothing is running")
-
-    def action_back(self) -> None:
-        if self.running:
-            self._leave_when_done = True
-            self.runner.cancel()
-            self.notify("cancelling the sweep; what it measured is saved before leaving")
-            return
-        self.dismiss()
-
-    def on_unmount(self) -> None:
-        if self.running:
-            self.runner.cancel()
