@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +34,13 @@ from chimera_tui.core.backends.encoding import (
     content_encoding,
 )
 from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
+from chimera_tui.core.backends.failures import (
+    ServerNames,
+    http_failure,
+    reason,
+    request_failure,
+    stream_failure,
+)
 from chimera_tui.core.backends.stream import (
     DoneEvent,
     ErrorEvent,
@@ -47,7 +53,6 @@ from chimera_tui.core.errors import (
     MAX_SERVER_TEXT,
     BenchTimeout,
     ChimeraError,
-    EndpointUnreachable,
     ModelNotFound,
     NotOllama,
     ServerError,
@@ -63,6 +68,8 @@ DEFAULT_URL = "http://127.0.0.1:11434"
 MAX_ERROR_BODY = 64 * 1024
 #: the largest answer to a management request (/api/tags, /api/show, ...) we accept
 MAX_JSON_BODY = 32 * 1024 * 1024
+#: how messages name the server this client expects (the shared error mapping, failures.py)
+SERVER = ServerNames(running="Ollama", kind="an Ollama server")
 #: after the final `done` line, how long and how much more we read to end the response cleanly
 DRAIN_S = 1.0
 DRAIN_MAX_BYTES = 1024 * 1024
@@ -250,17 +257,8 @@ class OllamaClient:
                     await response.aclose()
         except (TimeoutError, httpx.ReadTimeout):
             raise BenchTimeout(which, wait_s, self.url, doing) from None
-        except httpx.ConnectTimeout:
-            raise BenchTimeout("connect", t.connect_s, self.url) from None
-        except httpx.ConnectError as exc:
-            raise EndpointUnreachable(f"cannot reach {self.url}: {_reason(exc)}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise NotOllama(
-                f"{self.url} closed the connection without a usable HTTP answer ({_reason(exc)}); "
-                "is this an Ollama server (and not a TLS port: https)?"
-            ) from None
         except httpx.HTTPError as exc:
-            raise EndpointUnreachable(f"request to {self.url}{path} failed: {_reason(exc)}") from None
+            raise request_failure(exc, self.url, path, t.connect_s, SERVER, NotOllama) from None
         if len(data) > MAX_JSON_BODY:
             raise NotOllama(
                 f"{self.url}{path} sent more than {MAX_JSON_BODY // (1024 * 1024)} MiB; "
@@ -440,22 +438,8 @@ class OllamaClient:
                 if response is not None:
                     with anyio.CancelScope(shield=True):
                         await response.aclose()
-        except ChimeraError as exc:
-            outcome.error = exc
-        except httpx.ConnectTimeout:
-            outcome.error = BenchTimeout("connect", timeouts.connect_s, self.url)
-        except httpx.ConnectError as exc:
-            outcome.error = EndpointUnreachable(f"cannot reach {self.url}: {_reason(exc)}")
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            if outcome.http_status is None:  # not even a status line: a crash, or not an HTTP server
-                outcome.error = StreamError(
-                    f"{self.url} closed the connection without an HTTP answer ({_reason(exc)}); "
-                    "server crashed, or not an Ollama server (a TLS port?)"
-                )
-            else:
-                outcome.error = StreamError(f"the connection to {self.url} broke mid-stream: {_reason(exc)}")
-        except httpx.HTTPError as exc:
-            outcome.error = StreamError(f"the connection to {self.url} broke mid-stream: {_reason(exc)}")
+        except (ChimeraError, httpx.HTTPError) as exc:
+            outcome.error = stream_failure(exc, self.url, timeouts.connect_s, outcome.http_status, SERVER)
         finally:
             outcome.text = "".join(text)
             outcome.thinking = "".join(thinking)
@@ -481,7 +465,9 @@ class OllamaClient:
                         )
                         return lines
             except httpx.HTTPError as exc:  # the response is complete for us: only noted
-                outcome.notes.append(f"the connection broke after the final 'done' line: {_reason(exc)}")
+                outcome.notes.append(
+                    f"the connection broke after the final 'done' line: {reason(exc, SERVER.running)}"
+                )
                 return lines
             return lines + splitter.flush_lines()
         if scope.cancelled_caught:
@@ -564,34 +550,4 @@ def _http_error(status: int, body: bytes, url: str, path: str) -> ChimeraError:
             message = data["error"]
     except (UnicodeDecodeError, json.JSONDecodeError):
         pass
-    if message is None:
-        if status == 404:
-            return NotOllama(f"{url}{path} is not found (HTTP 404); is this an Ollama server?")
-        snippet = body[:80].decode("utf-8", "replace").strip().replace("\n", " ")
-        return ServerError(status, snippet or "(empty body)")
-    return ServerError(status, message)
-
-
-def _host(exc: BaseException) -> str:
-    try:
-        return exc.request.url.host if isinstance(exc, httpx.RequestError) else "?"
-    except RuntimeError:  # an httpx error without its request
-        return "?"
-
-
-def _reason(exc: BaseException) -> str:
-    """One line for an httpx error: what the OS or TLS said, named plainly where we can."""
-    seen: BaseException | None = exc
-    visited: set[int] = set()
-    while seen is not None and id(seen) not in visited:
-        visited.add(id(seen))
-        for cause in (seen, *(a for a in seen.args if isinstance(a, BaseException))):
-            if isinstance(cause, socket.gaierror):
-                return f"cannot resolve the host name '{_host(exc)}' ({cause.strerror or cause})"
-            if isinstance(cause, ConnectionRefusedError):
-                return "connection refused (is Ollama running, and on this port?)"
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                return f"TLS certificate verification failed: {cause.verify_message or cause}"
-        seen = seen.__cause__ or seen.__context__
-    text = sanitize_line(str(exc)).strip()
-    return text or type(exc).__name__
+    return http_failure(status, message, body, url, path, SERVER, NotOllama)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 from typing import Any
 
@@ -35,6 +34,13 @@ from chimera_tui.core.backends.encoding import (
     content_encoding,
 )
 from chimera_tui.core.backends.endpoint import auth_for, strip_userinfo
+from chimera_tui.core.backends.failures import (
+    ServerNames,
+    http_failure,
+    reason,
+    request_failure,
+    stream_failure,
+)
 from chimera_tui.core.backends.ollama import (
     DRAIN_MAX_BYTES,
     DRAIN_S,
@@ -54,7 +60,6 @@ from chimera_tui.core.errors import (
     MAX_SERVER_TEXT,
     BenchTimeout,
     ChimeraError,
-    EndpointUnreachable,
     NotOllama,
     ServerError,
     StreamError,
@@ -68,6 +73,8 @@ DEFAULT_OPENAI_URL = "http://127.0.0.1:8080"
 
 #: server flavours `probe()` can tell apart (they differ in the extra sampling fields they accept)
 SERVER_KINDS = ("llama.cpp", "vllm", "ollama", "openai")
+#: how messages name the server this client expects (the shared error mapping, failures.py)
+SERVER = ServerNames(running="the server", kind="an OpenAI-compatible server")
 
 
 class NotOpenAICompatible(NotOllama):
@@ -397,22 +404,8 @@ class OpenAIClient:
             finally:
                 with anyio.CancelScope(shield=True):
                     await response.aclose()
-        except ChimeraError as exc:
-            outcome.error = exc
-        except httpx.ConnectTimeout:
-            outcome.error = BenchTimeout("connect", timeouts.connect_s, self.url)
-        except httpx.ConnectError as exc:
-            outcome.error = EndpointUnreachable(f"cannot reach {self.url}: {_reason(exc)}")
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            if outcome.http_status is None:
-                outcome.error = StreamError(
-                    f"{self.url} closed the connection without an HTTP answer ({_reason(exc)}); "
-                    "server crashed, or not an HTTP server (a TLS port?)"
-                )
-            else:
-                outcome.error = StreamError(f"the connection to {self.url} broke mid-stream: {_reason(exc)}")
-        except httpx.HTTPError as exc:
-            outcome.error = StreamError(f"the connection to {self.url} broke mid-stream: {_reason(exc)}")
+        except (ChimeraError, httpx.HTTPError) as exc:
+            outcome.error = stream_failure(exc, self.url, timeouts.connect_s, outcome.http_status, SERVER)
         finally:
             outcome.text = "".join(text)
             outcome.thinking = "".join(thinking)
@@ -445,7 +438,7 @@ class OpenAIClient:
                         outcome.notes.append("the server kept sending after [DONE]; stopped reading")
                         return lines
             except httpx.HTTPError as exc:
-                outcome.notes.append(f"the connection broke after [DONE]: {_reason(exc)}")
+                outcome.notes.append(f"the connection broke after [DONE]: {reason(exc)}")
                 return lines
             return lines + splitter.flush(time.perf_counter_ns())
         if scope.cancelled_caught:
@@ -528,17 +521,8 @@ async def _get(
                 await response.aclose()
     except TimeoutError:
         raise BenchTimeout("idle", timeouts.idle_s, url, "waiting for a response from") from None
-    except httpx.ConnectTimeout:
-        raise BenchTimeout("connect", timeouts.connect_s, url) from None
-    except httpx.ConnectError as exc:
-        raise EndpointUnreachable(f"cannot reach {url}: {_reason(exc)}") from None
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        raise NotOpenAICompatible(
-            f"{url} closed the connection without a usable HTTP answer ({_reason(exc)}); "
-            "is this an HTTP server (and not a TLS port: https)?"
-        ) from None
     except httpx.HTTPError as exc:
-        raise EndpointUnreachable(f"request to {url}{path} failed: {_reason(exc)}") from None
+        raise request_failure(exc, url, path, timeouts.connect_s, SERVER, NotOpenAICompatible) from None
     if len(data) > MAX_JSON_BODY:
         raise NotOpenAICompatible(f"{url}{path} sent more than {MAX_JSON_BODY // (1024 * 1024)} MiB")
     return response.status_code, data
@@ -573,26 +557,4 @@ def _http_error(status: int, body: bytes, url: str, path: str) -> ChimeraError:
             message = obj["detail"]
         elif isinstance(obj.get("message"), str):
             message = obj["message"]
-    if message is None:
-        if status == 404:
-            return NotOpenAICompatible(
-                f"{url}{path} is not found (HTTP 404); is this an OpenAI-compatible server?"
-            )
-        snippet = body[:80].decode("utf-8", "replace").strip().replace("\n", " ")
-        return ServerError(status, snippet or "(empty body)")
-    return ServerError(status, message)
-
-
-def _reason(exc: BaseException) -> str:
-    """One line for an httpx error, naming refused connections and unknown hosts plainly."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        for cause in (seen, *(a for a in seen.args if isinstance(a, BaseException))):
-            if isinstance(cause, socket.gaierror):
-                host = exc.request.url.host if isinstance(exc, httpx.RequestError) else "?"
-                return f"cannot resolve the host name '{host}' ({cause.strerror or cause})"
-            if isinstance(cause, ConnectionRefusedError):
-                return "connection refused (is the server running, and on this port?)"
-        seen = seen.__cause__ or seen.__context__
-    text = sanitize_line(str(exc)).strip()
-    return text or type(exc).__name__
+    return http_failure(status, message, body, url, path, SERVER, NotOpenAICompatible)
