@@ -55,6 +55,7 @@ from chimera_tui.core.run.single import (
     resolve_error,
     unique_prompt,
     wait_for_ps,
+    workload_record,
 )
 from chimera_tui.core.store.manifest import (
     AgentRecord,
@@ -64,7 +65,6 @@ from chimera_tui.core.store.manifest import (
     ProfileRecord,
     TimeoutsRecord,
     ToolInfo,
-    Workload,
 )
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
@@ -479,19 +479,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             ),
             agents=agents,
             endpoints=endpoints,
-            workload=Workload(
-                prompt_label=spec.prompt_label,
-                prompt=spec.prompt,
-                api=spec.api,
-                runs=spec.runs,
-                warmup=spec.warmup,
-                cold=spec.cold,
-                unique_prompt=spec.unique_prompt,
-                keep_alive=spec.keep_alive,
-                num_predict=spec.num_predict,
-                think=spec.think,
-                options_sent=first.options_sent,
-            ),
+            workload=workload_record(spec, first.options_sent),
             concurrency=Concurrency(
                 agents=len(lanes),
                 solo_baseline=spec.solo_baseline,

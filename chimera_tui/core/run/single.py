@@ -152,6 +152,26 @@ def check_cold_mode(client: BenchClient, cold: bool) -> None:
         raise ColdModeUnsupported(client.url)
 
 
+def workload_record(
+    spec: Any, options_sent: dict[str, Any] | None, allow_remote: bool | None = None
+) -> Workload:
+    """The manifest's workload table for a bench or multi-agent spec (the fields both share)."""
+    return Workload(
+        allow_remote=allow_remote,
+        prompt_label=spec.prompt_label,
+        prompt=spec.prompt,
+        api=spec.api,
+        runs=spec.runs,
+        warmup=spec.warmup,
+        cold=spec.cold,
+        unique_prompt=spec.unique_prompt,
+        keep_alive=spec.keep_alive,
+        num_predict=spec.num_predict,
+        think=spec.think,
+        options_sent=options_sent,
+    )
+
+
 def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> EndpointRecord:
     """What a manifest records about an endpoint: kind, flavour, version, and options not applied."""
     record = EndpointRecord(url=client.url, kind=client.backend, server=client.server, version=info.version)
@@ -434,20 +454,7 @@ class BenchRunner(RunnerBase[RunEvent]):
                 options=dict(spec.profile.options),
             ),
             endpoints=[endpoint_record(client, info, spec.request_options())],
-            workload=Workload(
-                allow_remote=spec.allow_remote,
-                prompt_label=spec.prompt_label,
-                prompt=spec.prompt,
-                api=spec.api,
-                runs=spec.runs,
-                warmup=spec.warmup,
-                cold=spec.cold,
-                unique_prompt=spec.unique_prompt,
-                keep_alive=spec.keep_alive,
-                num_predict=spec.num_predict,
-                think=spec.think,
-                options_sent=spec.request_options(),
-            ),
+            workload=workload_record(spec, spec.request_options(), allow_remote=spec.allow_remote),
             timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
             environment=collect_environment(self._nvml_module),
         )
