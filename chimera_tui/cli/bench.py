@@ -134,6 +134,12 @@ def add_parser(sub: Any) -> None:
         help="measure a remote / cloud model (refused by default; its runs are flagged 'remote model')",
     )
     b.add_argument(
+        "--cache-cohorts",
+        action="store_true",
+        help="prompt-cache workload: each run is the prompt cache-cold (fresh marker first, raw) then "
+        "the same prompt cache-warm; TTFT and prefill reported per cohort (single mode, warm mode)",
+    )
+    b.add_argument(
         "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
     )
     b.add_argument(
@@ -331,6 +337,10 @@ def _make_runner(
     }
     progress = HeadlessProgress(sys.stderr)
     root = sessions_root(args)
+    if args.cache_cohorts and (args.mode != "single" or args.workload == "workflow"):
+        raise UserError("--cache-cohorts runs one agent's plain benchmark: use --mode single")
+    if args.cache_cohorts and args.cold:
+        raise UserError("--cache-cohorts needs warm mode: unloading the model empties the prompt cache")
     if args.workload == "workflow":
         if args.mode != "single":
             raise UserError("--workload workflow runs one agent: use --mode single")
@@ -355,6 +365,7 @@ def _make_runner(
     common.update(backend=args.backend, api_key_env=args.api_key_env)
     if args.mode == "single":
         common["allow_remote"] = args.allow_remote
+        common["cache_cohorts"] = args.cache_cohorts
         from chimera_tui.core.run.single import BenchRunner, BenchSpec
 
         spec = BenchSpec(model=models[0], profile=profiles[0], endpoint=endpoints[0], **common)

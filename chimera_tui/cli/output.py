@@ -46,21 +46,10 @@ def flags_text(flags: list[str]) -> str:
 
 
 def session_extra_lines(session: Session) -> list[str]:
-    """Below the summary table: the pooled inter-token gaps and how many runs carry each flag."""
-    from chimera_tui.core.measure.metrics import FLAG_LABELS
-    from chimera_tui.core.store.sessions import flag_counts, pooled_itl
+    """Below the summary table: pooled inter-token gaps, flag counts, prompt-cache cohorts."""
+    from chimera_tui.core.reports._common import session_notes
 
-    lines = []
-    pooled = pooled_itl(session.runs)
-    if pooled.n:
-        lines.append(
-            f"inter-token gaps, pooled over {pooled.n} gaps (ms): p50 {fmt(pooled.p50, 2)}, "
-            f"p95 {fmt(pooled.p95, 2)}, p99 {fmt(pooled.p99, 2)}, max {fmt(pooled.max, 2)}"
-        )
-    ok = len(measured_ok(session.runs))
-    for flag, n in flag_counts(session.runs).items():
-        lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")
-    return lines
+    return session_notes(session)
 
 
 class HeadlessProgress:

@@ -307,6 +307,34 @@ def result_rows(session: Session) -> list[tuple[str, ...]]:
                     str(pooled.n),
                 )
             )
+    return rows + cohort_rows(session)
+
+
+def cohort_rows(session: Session) -> list[tuple[str, ...]]:
+    """A `--cache-cohorts` session's figures per cohort (docs/metrics.md "Prompt-cache cohorts")."""
+    from chimera_tui.core.measure.cohorts import COHORT_FIGURES, COHORT_LABELS, cohort_summaries
+
+    rows: list[tuple[str, ...]] = []
+    for cohort in cohort_summaries([(r.cohort, r.metrics) for r in measured_ok(session.runs)]):
+        for key, label, unit in COHORT_FIGURES:
+            s = cohort.figures[key]
+            if s.n == 0:
+                continue
+            ci = DASH
+            if finite(s.ci95_low) is not None and finite(s.ci95_high) is not None:
+                ci = f"{fmt(s.ci95_low, 1)} – {fmt(s.ci95_high, 1)}"
+            rows.append(
+                (
+                    f"{label}, {COHORT_LABELS[cohort.cohort]} ({unit})",
+                    fmt(s.mean, 1),
+                    fmt(s.stddev, 1),
+                    fmt(s.cv_pct, 1),
+                    fmt(s.min, 1),
+                    fmt(s.max, 1),
+                    ci,
+                    str(s.n),
+                )
+            )
     return rows
 
 
@@ -322,6 +350,24 @@ def flag_lines(session: Session) -> list[str]:
         f"{FLAG_LABELS.get(flag, flag)}: {n} of {ok} measured runs"
         for flag, n in flag_counts(session.runs).items()
     ]
+
+
+def session_notes(session: Session) -> list[str]:
+    """Below a session's summary, in every face: the pooled inter-token gaps, how many runs carry
+    each flag, and a `--cache-cohorts` session's cohorts."""
+    from chimera_tui.core.measure.cohorts import cohort_lines, cohort_summaries
+
+    lines = []
+    pooled = pooled_itl(session.runs)
+    if pooled.n:
+        lines.append(
+            f"inter-token gaps, pooled over {pooled.n} gaps (ms): p50 {fmt(pooled.p50, 2)}, "
+            f"p95 {fmt(pooled.p95, 2)}, p99 {fmt(pooled.p99, 2)}, max {fmt(pooled.max, 2)}"
+        )
+    ok = len(measured_ok(session.runs))
+    for flag, n in flag_counts(session.runs).items():
+        lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")
+    return lines + cohort_lines(cohort_summaries([(r.cohort, r.metrics) for r in measured_ok(session.runs)]))
 
 
 def error_text(run: RunRecord, limit: int | None = None) -> str:

@@ -66,6 +66,7 @@ from chimera_tui.core.store.manifest import (
 )
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import (
+    COHORTS,
     RunRecord,
     RunStatus,
     Session,
@@ -107,6 +108,13 @@ class BenchSpec:
     """OpenAI-compatible servers: the environment variable holding the API key (never stored)."""
     allow_remote: bool = False
     """Measure a remote / cloud model (refused by default: it is not this machine's speed)."""
+    cache_cohorts: bool = False
+    """The prompt-cache workload: each measured run is a cache-cold call (a fresh marker first,
+    raw prompt) then the same prompt again, cache-warm (docs/metrics.md "Prompt-cache cohorts")."""
+
+    def __post_init__(self) -> None:
+        if self.cache_cohorts and self.cold:
+            raise ValueError("--cache-cohorts needs warm mode: unloading the model empties the cache")
 
     def request_options(self) -> dict[str, Any]:
         """The options sent on every request (preload included): identical load-time options each time."""
@@ -169,6 +177,7 @@ def workload_record(
         num_predict=spec.num_predict,
         think=spec.think,
         options_sent=options_sent,
+        cache_cohorts=getattr(spec, "cache_cohorts", False) or None,
     )
 
 
@@ -197,6 +206,25 @@ def request_body(
     if think is not None:
         body["think"] = think
     return body
+
+
+def cache_marker_place(api: str, backend: str) -> str:
+    """Where the cache-cold call's marker sits, so a reader knows what could still be cached."""
+    if api == "chat":
+        return "after the chat template's leading tokens (chat API: those stay cached in the cold cohort)"
+    if backend == "ollama":
+        return "first token after BOS (raw prompt, no template)"
+    return "first token after BOS (/v1/completions prompt, no template)"
+
+
+def cache_busting_prompt(prompt: str, avoid_first: str = "") -> str:
+    """A cache-cold prompt: a random marker as its very first characters, starting with another
+    character than the previous marker's, so its first token differs and no prompt token after
+    BOS can come from the cache (`unique_prompt`'s fixed "[run" can)."""
+    while True:
+        marker = secrets.token_hex(4)
+        if marker[0] != avoid_first:
+            return f"{marker}: {prompt}"
 
 
 def unique_prompt(prompt: str) -> str:
@@ -293,6 +321,10 @@ class BenchRunner(RunnerBase[RunEvent]):
         self._nvml_module = nvml_module
         #: notes for the next run (set between runs, e.g. the model had to be reloaded)
         self._notes: list[str] = []
+        #: the last cache-cold call's prompt, sent again by the cache-warm call that follows it
+        self._cohort_prompt: str | None = None
+        #: the first character of the last cache-busting marker (the next one starts differently)
+        self._last_marker = ""
         self.session_path: Path | None = None
 
     # -- the session ----------------------------------------------------------------------------
@@ -345,15 +377,18 @@ class BenchRunner(RunnerBase[RunEvent]):
     ) -> tuple[SessionStatus, str | None]:
         """Every planned call, in order. Returns the session status and, if it stopped early, why."""
         spec = self.spec
-        plan = [(True, k + 1, spec.warmup) for k in range(spec.warmup)]
-        plan += [(False, i + 1, spec.runs) for i in range(spec.runs)]
+        plan: list[tuple[bool, int, int, str | None]] = [
+            (True, k + 1, spec.warmup, None) for k in range(spec.warmup)
+        ]
+        cohorts: tuple[str | None, ...] = COHORTS if spec.cache_cohorts else (None,)
+        plan += [(False, i + 1, spec.runs, c) for i in range(spec.runs) for c in cohorts]
         status: SessionStatus = "complete"
         error: str | None = None
         async with self._watching_cancel():
             try:
                 if not spec.cold and not self.cancelled:
                     await self._guarded(self._preload(client, model))
-                for index, (warmup, number, total) in enumerate(plan):
+                for index, (warmup, number, total, cohort) in enumerate(plan):
                     if self.cancelled:
                         status = "cancelled"
                         break
@@ -364,7 +399,9 @@ class BenchRunner(RunnerBase[RunEvent]):
                             break
                     elif index > 0:
                         await self._guarded(self._ensure_loaded(client, model))
-                    record = await self._one_call(client, writer, model, think, index, warmup, number, total)
+                    record = await self._one_call(
+                        client, writer, model, think, (index, warmup, number, total), cohort
+                    )
                     if record.status == "cancelled":
                         status = "cancelled"
                         break
@@ -411,14 +448,25 @@ class BenchRunner(RunnerBase[RunEvent]):
         writer: SessionWriter,
         model: str,
         think: ThinkValue,
-        index: int,
-        warmup: bool,
-        number: int,
-        total: int,
+        place: tuple[int, bool, int, int],
+        cohort: str | None = None,
     ) -> RunRecord:
+        """One call: `place` is (index, warm-up?, number, total); `cohort` a prompt-cache cohort."""
         spec = self.spec
-        prompt = unique_prompt(spec.prompt) if spec.unique_prompt else spec.prompt
-        record = RunRecord(index=index, warmup=warmup, status="ok", started_at=now_iso(), prompt=prompt)
+        index, warmup, number, total = place
+        if cohort == "cache_warm" and self._cohort_prompt is not None:
+            prompt = self._cohort_prompt  # the cold call's prompt again: everything but its end cached
+        elif cohort == "cache_cold":
+            prompt = cache_busting_prompt(spec.prompt, self._last_marker)
+            self._last_marker = prompt[0]
+        elif spec.unique_prompt:
+            prompt = unique_prompt(spec.prompt)
+        else:
+            prompt = spec.prompt
+        self._cohort_prompt = prompt if cohort == "cache_cold" else None
+        record = RunRecord(
+            index=index, warmup=warmup, status="ok", started_at=now_iso(), prompt=prompt, cohort=cohort
+        )
         writer.start_run(record)
         self._emit(RunStarted(index, number, total, warmup))
 
@@ -429,6 +477,10 @@ class BenchRunner(RunnerBase[RunEvent]):
             self._emit(TokenBatch(index, tokens, outcome.trace.t_send_ns))
 
         body = request_body(spec.api, model, prompt, spec.request_options(), spec.keep_alive, think)
+        if cohort is not None and spec.api == "generate" and client.backend == "ollama":
+            # raw: no template before the marker, so only the BOS token can be cached in the cold call
+            body["raw"] = True
+            body.pop("think", None)
         await self._stream_call(client, spec.api, body, on_tokens, outcome)
 
         error = await resolve_error(client, model, outcome.error)
@@ -454,7 +506,10 @@ class BenchRunner(RunnerBase[RunEvent]):
                 options=dict(spec.profile.options),
             ),
             endpoints=[endpoint_record(client, info, spec.request_options())],
-            workload=workload_record(spec, spec.request_options(), allow_remote=spec.allow_remote),
+            workload=replace(
+                workload_record(spec, spec.request_options(), allow_remote=spec.allow_remote),
+                cache_marker=cache_marker_place(spec.api, client.backend) if spec.cache_cohorts else None,
+            ),
             timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
             environment=collect_environment(self._nvml_module),
         )

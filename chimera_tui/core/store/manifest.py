@@ -260,6 +260,10 @@ class Workload(Part):
     think: bool | str | None = None
     #: a remote / cloud model was allowed (--allow-remote)
     allow_remote: bool | None = None
+    #: the prompt-cache workload: each run is a cache-cold call then the same prompt cache-warm
+    cache_cohorts: bool | None = None
+    #: where the cache-busting marker sits in the cold call ("first after BOS (raw)", ...)
+    cache_marker: str | None = None
     options_sent: dict[str, Any] | None = None
 
 

@@ -117,6 +117,8 @@ class RunRecord:
     round: int | None = None
     #: a solo-baseline call (multi-agent modes): the agent ran alone; kept out of the statistics
     solo: bool = False
+    #: a prompt-cache cohort (bench --cache-cohorts): "cache_cold" or "cache_warm"; None otherwise
+    cohort: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +138,8 @@ class RunRecord:
             "token_offsets_ms": self.token_offsets_ms,
             "server_final": self.server_final,
             "notes": self.notes,
+            # only in cache-cohort sessions (older readers and golden files see no new key)
+            **({"cohort": self.cohort} if self.cohort else {}),
         }
 
     @classmethod
@@ -160,7 +164,12 @@ class RunRecord:
             agent=_plain_int(data.get("agent")) or 0,
             round=data.get("round") if isinstance(data.get("round"), int) else None,
             solo=bool(data.get("solo", False)),
+            cohort=data.get("cohort") if data.get("cohort") in COHORTS else None,
         )
+
+
+#: the prompt-cache cohorts of a `--cache-cohorts` session (docs/metrics.md "Prompt-cache cohorts")
+COHORTS = ("cache_cold", "cache_warm")
 
 
 def measured_ok(runs: list[RunRecord]) -> list[RunRecord]:

@@ -112,6 +112,9 @@ class SessionDetailScreen(Screen[None]):
         with VerticalScroll(id="detail-body"):
             yield Static(manifest_text(self.session), id="manifest")
             yield DataTable(id="aggregates", cursor_type="row", zebra_stripes=True)
+            notes = c.session_notes(self.session)
+            if notes:
+                yield Static(escape("\n".join(notes)), id="detail-notes", classes="note")
             if self.session.rounds:
                 yield Static(
                     escape("\n".join(c.concurrency_notes(self.session))),
