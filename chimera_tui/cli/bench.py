@@ -362,9 +362,8 @@ def _make_runner(
             think=common["think"],
             unique_prompt=common["unique_prompt"],
         )
-    common.update(backend=args.backend, api_key_env=args.api_key_env)
+    common.update(backend=args.backend, api_key_env=args.api_key_env, allow_remote=args.allow_remote)
     if args.mode == "single":
-        common["allow_remote"] = args.allow_remote
         common["cache_cohorts"] = args.cache_cohorts
         from chimera_tui.core.run.single import BenchRunner, BenchSpec
 

@@ -134,3 +134,33 @@ def state_drift(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[tupl
             continue
         out.append((label, x, y))
     return out
+
+
+#: the items a one-line summary shows, in order, with how each reads
+_SUMMARY_ITEMS: tuple[tuple[str, str], ...] = (
+    ("engine", "engine {}"),
+    ("quantization", "{}"),
+    ("parameter_size", "{}"),
+    ("context_length", "ctx {} (effective)"),
+    ("n_ctx", "ctx {} (/props)"),
+    ("trained_context", "trained ctx {}"),
+    ("gpu_share", "{:.0%} on GPU"),
+    ("slots", "{} slots"),
+    ("draft_model", "draft {}"),
+)
+
+
+def state_summary(state: dict[str, Any] | None) -> str:
+    """The state on one line for the setup screen and session detail ("" when nothing is known)."""
+    if not isinstance(state, dict):
+        return ""
+    parts = []
+    for key, template in _SUMMARY_ITEMS:
+        value = state.get(key)
+        if value is None:
+            continue
+        try:
+            parts.append(template.format(value))
+        except (ValueError, TypeError):  # a hostile server's odd value: show it as text
+            parts.append(f"{key} {value}")
+    return " · ".join(parts)

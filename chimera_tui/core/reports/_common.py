@@ -364,6 +364,10 @@ def session_notes(session: Session) -> list[str]:
             f"inter-token gaps, pooled over {pooled.n} gaps (ms): p50 {fmt(pooled.p50, 2)}, "
             f"p95 {fmt(pooled.p95, 2)}, p99 {fmt(pooled.p99, 2)}, max {fmt(pooled.max, 2)}"
         )
+    for endpoint in session.manifest.endpoint_list:
+        if endpoint.options_not_applied:
+            names = ", ".join(sanitize_line(str(n)) for n in endpoint.options_not_applied)
+            lines.append(f"options not applied by {endpoint.url}: {names}")
     ok = len(measured_ok(session.runs))
     for flag, n in flag_counts(session.runs).items():
         lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")

@@ -49,8 +49,11 @@ from chimera_tui.core.run.single import (
     FATAL_ERRORS,
     build_record,
     check_cold_mode,
+    check_remote,
+    effective_state,
     endpoint_record,
     find_model,
+    options_warning,
     request_body,
     resolve_error,
     unique_prompt,
@@ -110,6 +113,8 @@ class MultiSpec:
     api_key_env: str | None = None
     rate_drop_pct: float = RATE_DROP_PCT
     ttft_growth_pct: float = TTFT_GROWTH_PCT
+    #: measure remote / cloud models (refused by default, as in single mode)
+    allow_remote: bool = False
 
     def options_for(self, agent: AgentSpec) -> dict[str, Any]:
         options = dict(agent.profile.options)
@@ -160,6 +165,7 @@ class MultiRunner(RunnerBase[RunEvent]):
         spec = self.spec
         async with AsyncExitStack() as stack:
             lanes: list[_Lane] = []
+            shows: list[dict[str, Any]] = []
             for i, agent in enumerate(spec.agents):
                 transport = self._factory(agent.endpoint) if self._factory else None
                 self._emit(PhaseChanged(f"agent {i + 1}: connecting to {agent.endpoint}"))
@@ -170,7 +176,12 @@ class MultiRunner(RunnerBase[RunEvent]):
                 check_cold_mode(client, spec.cold)
                 info = await client.probe()  # opens this agent's own connection before any clock
                 model = await find_model(client, agent.model)
+                check_remote(model.name, spec.allow_remote)
                 show = await client.show(model.name)
+                warning = options_warning(client, info, spec.options_for(agent))
+                if warning:
+                    log.warning("agent %d: %s", i + 1, warning)
+                    self._emit(PhaseChanged(f"agent {i + 1}: {warning}"))
                 caps = [c for c in show.get("capabilities", []) if isinstance(c, str)]
                 think = spec.think if spec.think is not None else (True if "thinking" in caps else None)
                 slots = show.get("total_slots")
@@ -179,6 +190,7 @@ class MultiRunner(RunnerBase[RunEvent]):
                         i, agent, client, info, model, caps, think, slots if isinstance(slots, int) else None
                     )
                 )
+                shows.append(show)
             warnings = await self._preflight(lanes)
             writer = SessionWriter(self.sessions_root, self._manifest(lanes, warnings))
             self.session_path = writer.path
@@ -195,9 +207,20 @@ class MultiRunner(RunnerBase[RunEvent]):
                 )
             )
             status, error = await self._run_rounds(lanes, writer)
+            await self._record_states(lanes, shows, writer)
             session = writer.finish(status, error, self._result(writer.rounds))
         self._emit(SessionFinished(session))
         return session
+
+    @staticmethod
+    async def _record_states(lanes: list[_Lane], shows: list[dict[str, Any]], writer: SessionWriter) -> None:
+        """Each endpoint's effective state after the rounds (as in single mode): one per endpoint URL."""
+        by_url = {lane.client.url: (lane, show) for lane, show in zip(lanes, shows, strict=True)}
+        for record in writer.manifest.endpoint_list:
+            found = by_url.get(record.url or "")
+            if found is not None:
+                lane, show = found
+                record.state = await effective_state(lane.client, lane.info, lane.model.name, show)
 
     @staticmethod
     def _result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -479,7 +502,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             ),
             agents=agents,
             endpoints=endpoints,
-            workload=workload_record(spec, first.options_sent),
+            workload=workload_record(spec, first.options_sent, allow_remote=spec.allow_remote),
             concurrency=Concurrency(
                 agents=len(lanes),
                 solo_baseline=spec.solo_baseline,

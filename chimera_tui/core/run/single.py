@@ -27,6 +27,7 @@ from chimera_tui.core.backends.ollama import (
     same_model,
 )
 from chimera_tui.core.backends.openai import ColdModeUnsupported
+from chimera_tui.core.backends.option_support import ignored_ollama_options, ignored_options_warning
 from chimera_tui.core.backends.stream import TokenEvent
 from chimera_tui.core.errors import (
     BenchTimeout,
@@ -189,7 +190,16 @@ def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, An
 
         _, not_applied = map_options(options, client.server)
         record.options_not_applied = not_applied
+    else:
+        record.options_not_applied = [o.name for o in ignored_ollama_options(options, info.version)]
     return record
+
+
+def options_warning(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> str | None:
+    """The line said before the run when the server will ignore some of the profile's options."""
+    if client.backend == "openai":
+        return None  # each call's body notes what an OpenAI-compatible server does not apply
+    return ignored_options_warning(ignored_ollama_options(options, info.version), client.url)
 
 
 def request_body(
@@ -347,6 +357,10 @@ class BenchRunner(RunnerBase[RunEvent]):
             show = await client.show(model.name)
             capabilities = [c for c in show.get("capabilities", []) if isinstance(c, str)]
             manifest = self._manifest(client, info, model, capabilities)
+            warning = options_warning(client, info, spec.request_options())
+            if warning:
+                log.warning("%s", warning)
+                self._emit(PhaseChanged(warning))
             writer = SessionWriter(self.sessions_root, manifest)
             self.session_path = writer.path
             self._emit(

@@ -37,7 +37,9 @@ __all__ = [
     "BASELINE_PROFILE",
     "LOAD_TIME_OPTIONS",
     "NAME_PATTERN",
+    "OPTION_REMOVED_IN",
     "OPTION_SPECS",
+    "REMOVED_OPTION_SPECS",
     "OptionChange",
     "OptionSpec",
     "OptionType",
@@ -168,6 +170,48 @@ OPTION_SPECS: dict[str, OptionSpec] = {
     )
 }
 
+#: options Ollama once accepted and now silently ignores (only a server-log "invalid option"), with
+#: the version that dropped each (ollama PRs #10574, #10581 and earlier). A profile may still carry
+#: them (old profiles, reproductions); the runner flags them before the run (core/backends/option_support).
+REMOVED_OPTION_SPECS: dict[str, OptionSpec] = {
+    s.name: s
+    for s in (
+        _spec("numa", _B, None, None, True, "NUMA-aware loading (ignored since Ollama 0.3.4)"),
+        _spec("low_vram", _B, None, None, True, "low-VRAM mode (ignored since Ollama 0.7.0)"),
+        _spec("f16_kv", _B, None, None, True, "f16 KV cache (ignored since Ollama 0.7.0)"),
+        _spec("use_mlock", _B, None, None, True, "lock the model in RAM (ignored since Ollama 0.7.0)"),
+        _spec("logits_all", _B, None, None, False, "return all logits (ignored since Ollama 0.7.0)"),
+        _spec("vocab_only", _B, None, None, True, "load the vocabulary only (ignored since Ollama 0.7.0)"),
+        _spec("embedding_only", _B, None, None, True, "embeddings only (ignored since Ollama 0.1.28)"),
+        _spec("tfs_z", _F, 0, None, False, "tail-free sampling (ignored since Ollama 0.5.2)"),
+        _spec("penalize_newline", _B, None, None, False, "penalise newlines (ignored since Ollama 0.5.5)"),
+        _spec("mirostat", _I, 0, 2, False, "Mirostat sampling (ignored since Ollama 0.7.0)"),
+        _spec("mirostat_eta", _F, 0, None, False, "Mirostat learning rate (ignored since Ollama 0.7.0)"),
+        _spec("mirostat_tau", _F, 0, None, False, "Mirostat target entropy (ignored since Ollama 0.7.0)"),
+    )
+}
+
+#: the Ollama version from which each removed option is ignored
+OPTION_REMOVED_IN: dict[str, str] = {
+    "embedding_only": "0.1.28",
+    "numa": "0.3.4",
+    "tfs_z": "0.5.2",
+    "penalize_newline": "0.5.5",
+    **dict.fromkeys(
+        (
+            "low_vram",
+            "f16_kv",
+            "use_mlock",
+            "logits_all",
+            "vocab_only",
+            "mirostat",
+            "mirostat_eta",
+            "mirostat_tau",
+        ),
+        "0.7.0",
+    ),
+}
+
 #: options that make Ollama reload the model when they change
 LOAD_TIME_OPTIONS: frozenset[str] = frozenset(n for n, s in OPTION_SPECS.items() if s.load_time)
 
@@ -195,7 +239,7 @@ def validate_options(options: Mapping[str, Any], source: str) -> dict[str, Any]:
         raise ProfileError(f"{source}: 'options' must be a table ([options]), got {_got(options)}")
     result: dict[str, Any] = {}
     for key, value in options.items():
-        spec = OPTION_SPECS.get(key)
+        spec = OPTION_SPECS.get(key) or REMOVED_OPTION_SPECS.get(key)
         if spec is None:
             close = difflib.get_close_matches(str(key), OPTION_SPECS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(OPTION_SPECS)

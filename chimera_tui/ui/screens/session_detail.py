@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.catalogue import STAGE_KEYS, SUMMARY_KEYS, fmt, select
+from chimera_tui.core.measure.server_state import state_summary
 from chimera_tui.core.measure.stats import Summary, summarize
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.run.workflow import load_workflow_runs, stage_of, stage_summaries
@@ -56,10 +57,12 @@ def manifest_text(session: Session) -> str:
     ]
     endpoints = m.endpoint_list
     for i, e in enumerate(endpoints):
-        state = e.state
-        if isinstance(state, dict) and state:
-            items = ", ".join(f"{k} {v}" for k, v in state.items() if k not in ("version", "parameters"))
-            lines.append(f"server{f' {i + 1}' if len(endpoints) > 1 else ''}: {sanitize_line(items)}")
+        summary = state_summary(e.state)
+        if summary:
+            version = f"{e.version} · " if e.version else ""
+            lines.append(
+                f"server{f' {i + 1}' if len(endpoints) > 1 else ''}: {sanitize_line(version + summary)}"
+            )
     if workload.kind == "agent_workflow":
         lines.append(
             f"agent workflow: {' → '.join(['ingest', *(workload.stages or [])])} · data "
