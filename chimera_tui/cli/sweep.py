@@ -16,9 +16,11 @@ from chimera_tui.cli.common import (
     EXIT_OK,
     UserError,
     add_sessions_dir,
+    add_timeouts,
     first_model,
     sessions_root,
     start_demo_simulator,
+    timeouts,
 )
 
 
@@ -57,6 +59,7 @@ def add_parser(sub: Any) -> None:
     )
     run_p.add_argument("--num-predict", type=args_.num_predict, default=None)
     run_p.add_argument("--cold", action="store_true", default=None)
+    add_timeouts(run_p)
     add_sessions_dir(run_p)
 
     res = ssub.add_parser("resume", help="finish a sweep that was stopped part way")
@@ -117,15 +120,14 @@ class SweepProgress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chimera_tui.core.backends.ollama import Timeouts
-
     root = sessions_root(args)
     action = args.sweep_command
     if action == "list":
         return _list(root)
     if action == "report":
         return _report(args, root)
-    return _run(args, root, Timeouts())
+    # a resumed sweep keeps the timeouts and call bounds its record holds
+    return _run(args, root, timeouts(args) if action == "run" else None)
 
 
 def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:

@@ -151,3 +151,25 @@ def test_cli_timeouts_must_be_finite_and_positive(value: str, capsys: pytest.Cap
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert f"argument {flag}:" in err and "Traceback" not in err
+
+
+def test_the_bounds_used_are_recorded_in_bench_and_sweep_records(tmp_path: Path) -> None:
+    from chimera_tui.core.run.sweep.record import list_sweeps
+    from chimera_tui.core.store.sessions import load_session
+
+    root = tmp_path / "sessions"
+    args = ["--demo", "--runs", "1", "--warmup", "0", "--num-predict", "8", "--sessions-dir", str(root)]
+    assert main(["bench", *args, "--call-timeout", "42", "--max-call-mib", "8"]) == 0
+    (only,) = [p for p in root.iterdir() if p.is_dir()]
+    t = load_session(only).manifest.timeouts
+    assert t is not None and t.call_s == 42 and t.max_call_mib == 8
+    assert t.call_rule is not None and "2 x N + 64" in t.call_rule
+
+    sweep = tmp_path / "mini.toml"
+    sweep.write_text('name = "mini"\nruns = 1\nwarmup = 0\n[grid]\nnum_ctx = [256]\n')
+    assert (
+        main(["sweep", "run", str(sweep), *args[:1], "--call-timeout", "40", "--sessions-dir", str(root)])
+        == 0
+    )
+    (record,), _ = list_sweeps(root)
+    assert record.timeouts["call_s"] == 40 and record.timeouts["max_call_bytes"] == 256 * 2**20

@@ -217,6 +217,10 @@ def config_rows(session: Session) -> list[Row]:
             if value is not None
         ]
         _add(rows, "timeouts", ", ".join(parts))
+        if t.call_rule or t.call_s is not None or t.max_call_mib is not None:
+            deadline = f"{value_text(t.call_s)} s" if t.call_s is not None else "derived"
+            bounds = f"deadline {deadline}, at most {value_text(t.max_call_mib)} MiB; {t.call_rule or ''}"
+            _add(rows, "call bounds", bounds.rstrip("; "))
     return rows
 
 

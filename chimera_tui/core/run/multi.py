@@ -56,6 +56,7 @@ from chimera_tui.core.run.single import (
     options_warning,
     request_body,
     resolve_error,
+    timeouts_record,
     unique_prompt,
     wait_for_ps,
     workload_record,
@@ -66,7 +67,6 @@ from chimera_tui.core.store.manifest import (
     Manifest,
     ModelRecord,
     ProfileRecord,
-    TimeoutsRecord,
     ToolInfo,
 )
 from chimera_tui.core.store.profiles import Profile
@@ -514,7 +514,7 @@ class MultiRunner(RunnerBase[RunEvent]):
                 ttft_growth_threshold_pct=spec.ttft_growth_pct,
                 preflight_warnings=warnings,
             ),
-            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            timeouts=timeouts_record(t),
             environment=collect_environment(self._nvml_module),
         )
 

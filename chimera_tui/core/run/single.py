@@ -182,6 +182,22 @@ def workload_record(
     )
 
 
+def timeouts_record(t: Timeouts) -> TimeoutsRecord:
+    """The manifest's timeouts table: the three timeouts and the whole-call bounds (budget.py)."""
+    from chimera_tui.core.backends.budget import SECONDS_PER_TOKEN
+
+    deadline = "call_s" if t.call_s is not None else f"first_byte_s + idle_s + {SECONDS_PER_TOKEN:g} s x N"
+    rule = f"deadline {deadline}; at most 2 x N + 64 tokens (N = num_predict, else num_ctx, else 32768)"
+    return TimeoutsRecord(
+        connect_s=t.connect_s,
+        first_byte_s=t.first_byte_s,
+        idle_s=t.idle_s,
+        call_s=t.call_s,
+        call_rule=rule,
+        max_call_mib=t.max_call_bytes / 2**20,
+    )
+
+
 def endpoint_record(client: BenchClient, info: ServerInfo, options: dict[str, Any]) -> EndpointRecord:
     """What a manifest records about an endpoint: kind, flavour, version, and options not applied."""
     record = EndpointRecord(url=client.url, kind=client.backend, server=client.server, version=info.version)
@@ -524,7 +540,7 @@ class BenchRunner(RunnerBase[RunEvent]):
                 workload_record(spec, spec.request_options(), allow_remote=spec.allow_remote),
                 cache_marker=cache_marker_place(spec.api, client.backend) if spec.cache_cohorts else None,
             ),
-            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            timeouts=timeouts_record(t),
             environment=collect_environment(self._nvml_module),
         )
 

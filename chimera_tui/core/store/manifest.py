@@ -287,6 +287,11 @@ class TimeoutsRecord(Part):
     connect_s: float | None = None
     first_byte_s: float | None = None
     idle_s: float | None = None
+    #: the whole-call deadline given with --call-timeout (None: derived per call, see call_rule)
+    call_s: float | None = None
+    #: how each call's deadline and token cap were derived (core/backends/budget.py)
+    call_rule: str | None = None
+    max_call_mib: float | None = None
 
 
 @dataclass(slots=True)

@@ -138,7 +138,11 @@ class SweepRunner(RunnerBase[SweepEvent]):
             raise SweepError(f"sweep {record.id} is running in another process (pid {pid}); wait for its end")
         t, d = record.timeouts, Timeouts()
         recorded = Timeouts(
-            t.get("connect_s", d.connect_s), t.get("first_byte_s", d.first_byte_s), t.get("idle_s", d.idle_s)
+            t.get("connect_s", d.connect_s),
+            t.get("first_byte_s", d.first_byte_s),
+            t.get("idle_s", d.idle_s),
+            call_s=t.get("call_s"),
+            max_call_bytes=int(t.get("max_call_bytes", d.max_call_bytes)),
         )
         runner = cls(
             record.definition,
@@ -188,7 +192,13 @@ class SweepRunner(RunnerBase[SweepEvent]):
             created_at=now_iso(),
             api=self.api,
             keep_alive=self.keep_alive,
-            timeouts={"connect_s": t.connect_s, "first_byte_s": t.first_byte_s, "idle_s": t.idle_s},
+            timeouts={
+                "connect_s": t.connect_s,
+                "first_byte_s": t.first_byte_s,
+                "idle_s": t.idle_s,
+                **({"call_s": t.call_s} if t.call_s is not None else {}),
+                "max_call_bytes": float(t.max_call_bytes),
+            },
             ps_wait_s=self.ps_wait_s,
         )
 

@@ -43,6 +43,7 @@ from chimera_tui.core.run.single import (
     find_model,
     request_body,
     resolve_error,
+    timeouts_record,
     unique_prompt,
     wait_for_ps,
 )
@@ -64,7 +65,6 @@ from chimera_tui.core.store.manifest import (
     EndpointRecord,
     Manifest,
     ProfileRecord,
-    TimeoutsRecord,
     ToolInfo,
     Workload,
     model_record,
@@ -353,7 +353,7 @@ class WorkflowRunner(RunnerBase[WorkflowEvent]):
                 think=self.think,
                 options_sent=self.request_options(),
             ),
-            timeouts=TimeoutsRecord(connect_s=t.connect_s, first_byte_s=t.first_byte_s, idle_s=t.idle_s),
+            timeouts=timeouts_record(t),
             environment=collect_environment(self._nvml_module),
         )
 
