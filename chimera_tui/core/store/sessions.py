@@ -35,6 +35,7 @@ from chimera_tui.core.store.manifest import (
     as_manifest,
     drop_none,
 )
+from chimera_tui.core.store.numbering import number_of, number_runs
 
 __all__ = ["SCHEMA_VERSION", "Manifest", "drop_none"]  # re-exported: the manifest's home is manifest.py
 from chimera_tui.core.store.safe_read import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, read_text
@@ -119,6 +120,8 @@ class RunRecord:
     solo: bool = False
     #: a prompt-cache cohort (bench --cache-cohorts): "cache_cold" or "cache_warm"; None otherwise
     cohort: str | None = None
+    #: 1-based among the calls of its kind (core/store/numbering.py); derived, not stored
+    number: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -213,6 +216,7 @@ class Session:
         # a plain dict (tests, importers) is checked into the typed manifest; likewise rounds
         self.manifest = as_manifest(self.manifest)
         self.rounds = [r if isinstance(r, RoundMetrics) else RoundMetrics.from_dict(r) for r in self.rounds]
+        number_runs(self.runs)
 
     @property
     def id(self) -> str:
@@ -300,7 +304,10 @@ class SessionWriter:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_run(self, record: RunRecord) -> None:
-        """Record the run about to start as in flight (so a crash leaves a trace of it)."""
+        """Record the run about to start as in flight (so a crash leaves a trace of it); gives the
+        record its number (core/store/numbering.py) if it has none."""
+        if record.number is None:
+            record.number = number_of(record, self.runs)
         self.runs.append(replace(record, status="in_flight"))
         self._write_metrics()
 
