@@ -27,6 +27,7 @@ from chimera_tui.core.measure.concurrency import RoundMetrics
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.labels import clean_label
 from chimera_tui.core.store.manifest import (
     SCHEMA_VERSION,
     Manifest,
@@ -592,8 +593,7 @@ class SessionStore:
         """Rename a session's label (its folder and id stay: they are its identity)."""
         folder = self._inside(path)
         manifest = read_manifest(folder)
-        clean = " ".join(label.split())[:80]
-        manifest.label = clean or None
+        manifest.label = clean_label(label)
         write_manifest(folder, manifest)
 
     def delete(self, path: Path) -> None:
