@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from chimera_tui.core.measure.catalogue import METRICS, REPORT_KEYS, Metric, select
+from chimera_tui.core.measure.catalogue import METRICS, REPORT_KEYS, Metric, fmt_signed, select
 from chimera_tui.core.measure.metrics import FLAG_LABELS
 from chimera_tui.core.measure.stats import Summary
 from chimera_tui.core.store.labels import display_label
@@ -83,17 +83,6 @@ def fmt(value: Any, digits: int = 1) -> str:
         return DASH
     text = f"{number:.{digits}f}"
     return text[1:] if re.fullmatch(r"-0\.?0*", text) else text
-
-
-def fmt_signed(value: Any, digits: int = 1, suffix: str = "") -> str:
-    """The one signed formatter: the sign is the value's own, never the rounded text's, so a delta and
-    its percentage always agree (−0.0 (−0.2%), never +0.0 (−0.2%)); ±0.0 for exactly zero; "—" if
-    missing. A true minus sign."""
-    number = finite(value)
-    if number is None:
-        return DASH
-    sign = "−" if number < 0 else "+" if number > 0 else "±"
-    return f"{sign}{abs(number):.{digits}f}{suffix}"
 
 
 def fmt_delta(delta: Any, delta_pct: Any, digits: int = 1, unit: str = "") -> str:
