@@ -33,7 +33,7 @@ from chimera_tui.core.run.events import (
     TokenBatch,
 )
 from chimera_tui.core.store.labels import display_label
-from chimera_tui.core.store.numbering import progress_label, run_label
+from chimera_tui.core.store.numbering import is_multi, progress_label, run_label
 from chimera_tui.core.store.sessions import BrokenSession, RunRecord, Session, SessionSummary, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
@@ -151,9 +151,8 @@ class HeadlessProgress:
                 self._label = f"    agent {event.agent + 1}:"
             else:
                 kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
-                place = progress_label(
-                    event.number, event.total, event.warmup, event.agent if multi else None
-                )
+                agent = event.agent if multi else None
+                place = progress_label(event.number, event.total, event.warmup, agent, event.solo)
                 self._label = f"  {kind} {place}:"
             self._labels[event.index] = self._label
             if not multi:
@@ -168,12 +167,15 @@ class HeadlessProgress:
             self._line(
                 f"{label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
-                f"{call.token_count} tokens, {sanitize_line(call.done_reason or '?')}"
+                f"{fmt(call.token_count, 0)} tokens, {sanitize_line(call.done_reason or '?')}"
                 + (f" [{flags_text(call.flags)}]" if call.flags else "")
                 + self._eta(event.record),
                 clear=True,
             )
-            if self.timings and not self._in_round:
+            record = event.record
+            if self.timings and not (
+                self._in_round or record.solo or record.agent or record.round is not None
+            ):
                 for line in timing_block(call):
                     self._line(line)
         elif isinstance(event, RunFailed):
@@ -186,7 +188,7 @@ class HeadlessProgress:
 
     def _eta(self, record: RunRecord) -> str:
         """`; ETA 1m05s` after an ordinary run (not in multi-agent rounds), "" when unknown."""
-        if self._place is None or record.round is not None or record.solo or record.agent > 0:
+        if self._place is None or is_multi(record):
             return ""
         warmup, number, total = self._place
         started = self._started.get((warmup, number))
@@ -451,8 +453,10 @@ def comparison_table(c: Comparison) -> str:
             row += [fmt_signed(col.delta_pct, 1, "%"), col.verdict]
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines = [f"baseline: A = {full[0]}"]
-    lines += [f"          {label} = {name}" for label, name in zip(labels[1:], full[1:], strict=True)]
+    ids = [sanitize_line(i) for i in c.session_ids] if len(c.session_ids) == len(full) else [""] * len(full)
+    legend = [f"{name} ({sid})" if sid and sid != name else name for name, sid in zip(full, ids, strict=True)]
+    lines = [f"baseline: A = {legend[0]}"]
+    lines += [f"          {label} = {name}" for label, name in zip(labels[1:], legend[1:], strict=True)]
     lines += [f"warning: {sanitize_line(w)}" for w in c.warnings]
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     lines.append("  ".join("-" * w for w in widths))
