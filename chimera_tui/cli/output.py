@@ -32,6 +32,8 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
+from chimera_tui.core.run.workflow.events import WorkflowRunStarted
+from chimera_tui.core.run.workflow.stages import STAGES
 from chimera_tui.core.store.labels import display_label
 from chimera_tui.core.store.numbering import is_multi, progress_label, run_label
 from chimera_tui.core.store.sessions import BrokenSession, RunRecord, Session, SessionSummary, measured_ok
@@ -112,6 +114,7 @@ class HeadlessProgress:
         self._started: dict[tuple[bool, int], float] = {}
         self._took: dict[tuple[bool, int], float] = {}
         self._place: tuple[bool, int, int] | None = None
+        self._stages: list[str] = []
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, TokenBatch):
@@ -119,6 +122,9 @@ class HeadlessProgress:
             if self.tty and not self._in_round:
                 self.out.write(f"\r{self._label} {self._tokens} tokens")
                 self.out.flush()
+            return
+        if isinstance(event, WorkflowRunStarted):  # its calls are the stages, in order
+            self._stages = list(STAGES)
             return
         if isinstance(event, SessionStarted):
             version = sanitize_line(event.server_version or "unknown version")
@@ -151,6 +157,8 @@ class HeadlessProgress:
                 self._label = f"    agent {event.agent + 1}:"
             else:
                 kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
+                if self._stages:  # a workflow's call: named by its stage, numbered by its workflow
+                    kind = f"{kind} {self._stages.pop(0)}"
                 agent = event.agent if multi else None
                 place = progress_label(event.number, event.total, event.warmup, agent, event.solo)
                 self._label = f"  {kind} {place}:"
