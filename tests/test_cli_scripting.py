@@ -45,7 +45,7 @@ def test_label_rename_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
     assert main(["sessions", "rename", str(doc["id"])[:20], "renamed", "--sessions-dir", str(root)]) == 0
     capsys.readouterr()
-    assert main(["sessions", "list", "--json", "--sessions-dir", str(root)]) == 0
+    assert main(["sessions", "--json", "list", "--sessions-dir", str(root)]) == 0  # --json before the action
     listed = {s["id"]: s for s in json.loads(capsys.readouterr().out)["sessions"]}
     assert listed[doc["id"]]["label"] == "renamed"
     assert listed[other["id"]]["display_label"] == "gemma3:latest · baseline_default"
@@ -86,6 +86,8 @@ def test_import_persists_as_sessions(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "already imported" in capsys.readouterr().out
     assert main(["export", ids[0], "--format", "csv", "--sessions-dir", str(root)]) == 0
     assert ",1," in capsys.readouterr().out  # its calls numbered 1…N
+    assert main(["export", ids[0], "--json", "--sessions-dir", str(root)]) == 0
+    assert json.loads(capsys.readouterr().out)["session"]["runs"][0]["run"] == "1"
 
 
 # -- profiles ---------------------------------------------------------------------------------------
