@@ -14,7 +14,7 @@ import pytest
 
 from chimera_tui.cli import common, main
 from chimera_tui.cli.output import HeadlessProgress, timing_block
-from chimera_tui.core.measure.eta import estimate_remaining, format_eta, remaining_positions
+from chimera_tui.core.measure.eta import EtaTracker, estimate_remaining, format_eta, remaining_positions
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.run.events import RunFinished, RunStarted, SessionStarted
 from chimera_tui.core.store.sessions import RunRecord
@@ -206,6 +206,21 @@ def test_eta_from_finished_durations() -> None:
     assert estimate_remaining([1.0, 3.0, 2.0], [9.0], 2) == 4.0  # median of measured runs
     assert estimate_remaining([1.0], [], 0) == 0.0
     assert [format_eta(s) for s in (None, 4.4, 65, 7380)] == ["", "ETA 4s", "ETA 1m05s", "ETA 2h03m"]
+
+
+def test_eta_tracker_counts_a_cohort_pair_as_one_position() -> None:
+    now = [0.0]
+    eta = EtaTracker(2, clock=lambda: now[0])
+    assert eta.finished() is None
+    eta.started(False, 1, 2)  # the cache-cold call of run 1
+    now[0] = 1.0
+    assert eta.finished() == 1.0  # so far: 1 s for run 1, one run to come
+    eta.started(False, 1, 2)  # its cache-warm call: the same position
+    now[0] = 3.0
+    assert eta.finished() == 3.0  # run 1 took 3 s in all
+    eta.started(False, 2, 2)
+    now[0] = 6.0
+    assert eta.finished() == 0.0
 
 
 def test_progress_lines_have_labels_eta_and_timings() -> None:

@@ -18,7 +18,7 @@ from chimera_tui.core.measure.concurrency import (
     round_aggregates,
     round_views,
 )
-from chimera_tui.core.measure.eta import estimate_remaining, format_eta, remaining_positions
+from chimera_tui.core.measure.eta import EtaTracker, format_eta
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.run.events import (
@@ -109,11 +109,7 @@ class HeadlessProgress:
         #: each call's label by run index: the calls of a round finish in any order
         self._labels: dict[int, str] = {}
         self._in_round = False
-        self._measured_total = 0
-        #: ETA: each position's first start and last finish, (warm-up?, number) → seconds
-        self._started: dict[tuple[bool, int], float] = {}
-        self._took: dict[tuple[bool, int], float] = {}
-        self._place: tuple[bool, int, int] | None = None
+        self._eta = EtaTracker(0, clock)
         self._stages: list[str] = []
 
     def __call__(self, event: RunEvent) -> None:
@@ -128,7 +124,7 @@ class HeadlessProgress:
             return
         if isinstance(event, SessionStarted):
             version = sanitize_line(event.server_version or "unknown version")
-            self._measured_total = event.runs
+            self._eta = EtaTracker(event.runs, self._clock)
             self._line(
                 f"session {event.session_id}: {sanitize_line(event.model)} / {sanitize_line(event.profile)} "
                 f"on {event.endpoint} "
@@ -164,8 +160,7 @@ class HeadlessProgress:
                 self._label = f"  {kind} {place}:"
             self._labels[event.index] = self._label
             if not multi:
-                self._place = (event.warmup, event.number, event.total)
-                self._started.setdefault((event.warmup, event.number), self._clock())
+                self._eta.started(event.warmup, event.number, event.total)
             if self.tty and not self._in_round:
                 self.out.write(self._label)
                 self.out.flush()
@@ -177,7 +172,7 @@ class HeadlessProgress:
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
                 f"{fmt(call.token_count, 0)} tokens, {sanitize_line(call.done_reason or '?')}"
                 + (f" [{flags_text(call.flags)}]" if call.flags else "")
-                + self._eta(event.record),
+                + self._eta_text(event.record),
                 clear=True,
             )
             record = event.record
@@ -190,23 +185,16 @@ class HeadlessProgress:
             label = self._labels.pop(event.record.index, self._label)
             self._line(
                 f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}"
-                + self._eta(event.record),
+                + self._eta_text(event.record),
                 clear=True,
             )
 
-    def _eta(self, record: RunRecord) -> str:
-        """`; ETA 1m05s` after an ordinary run (not in multi-agent rounds), "" when unknown."""
-        if self._place is None or is_multi(record):
+    def _eta_text(self, record: RunRecord) -> str:
+        """`; ETA 1m05s` after an ordinary run (not in multi-agent rounds), "" when unknown or done."""
+        if is_multi(record):
             return ""
-        warmup, number, total = self._place
-        started = self._started.get((warmup, number))
-        if started is not None:
-            self._took[(warmup, number)] = self._clock() - started
-        measured = [t for (w, _), t in self._took.items() if not w]
-        warm = [t for (w, _), t in self._took.items() if w]
-        left = remaining_positions(number, total, warmup, self._measured_total)
-        text = format_eta(estimate_remaining(measured, warm, left)) if left else ""
-        return f"; {text}" if text else ""
+        left = self._eta.finished()
+        return f"; {format_eta(left)}" if left else ""
 
     def _line(self, text: str, clear: bool = False) -> None:
         prefix = "\r\x1b[K" if (clear and self.tty and not self._in_round) else ""
