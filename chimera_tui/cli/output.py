@@ -409,7 +409,7 @@ def sessions_json(sessions: list[SessionSummary], broken: list[BrokenSession]) -
 
 def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], root: Path) -> str:
     if not sessions and not broken:
-        return f"no sessions in {root}"
+        return f"no sessions yet (folder: {root.absolute()})"
     lines = [
         f"{'created':<20} {'label (default: model · profile · mode)':<42} {'ok':>3} {'tok/s':>8} "
         f"{'TTFT ms':>8} {'CV%':>5}  status      id"

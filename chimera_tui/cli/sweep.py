@@ -256,7 +256,7 @@ def _list(sessions_root: Path, as_json: bool = False) -> int:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     if not records and not broken:
-        print(f"no sweeps in {sessions_root}")
+        print(f"no sweeps yet (folder: {(sessions_root / 'sweeps').absolute()})")
     for rec in records:
         counts = ", ".join(f"{k} {v}" for k, v in rec.counts().items())
         print(f"{rec.id:<44} {rec.definition.name:<16} {rec.model:<20} {rec.status:<10} {counts}")
