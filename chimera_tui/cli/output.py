@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from chimera_tui.core.measure.catalogue import SUMMARY_KEYS, fmt, select
+from chimera_tui.core.measure.catalogue import SUMMARY_KEYS, fmt, fmt_signed, select
 from chimera_tui.core.measure.compare import Comparison
 from chimera_tui.core.measure.concurrency import (
     CAPACITY_UNKNOWN,
@@ -17,6 +18,8 @@ from chimera_tui.core.measure.concurrency import (
     round_aggregates,
     round_views,
 )
+from chimera_tui.core.measure.eta import EtaTracker, format_eta
+from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -29,7 +32,11 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.store.sessions import BrokenSession, Session, SessionSummary, measured_ok
+from chimera_tui.core.run.workflow.events import WorkflowRunStarted
+from chimera_tui.core.run.workflow.stages import STAGES
+from chimera_tui.core.store.labels import display_label
+from chimera_tui.core.store.numbering import is_multi, progress_label, run_label
+from chimera_tui.core.store.sessions import BrokenSession, RunRecord, Session, SessionSummary, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
 #: (metric key, label, unit, digits) in the order the summary shows them (from the one catalogue)
@@ -52,17 +59,58 @@ def session_extra_lines(session: Session) -> list[str]:
     return session_notes(session)
 
 
-class HeadlessProgress:
-    """An emit callback: one line per run on stderr, with a live token counter on a terminal."""
+def timing_block(m: CallMetrics, indent: str = "      ") -> list[str]:
+    """After each run, like `ollama run --verbose`: total and load, prompt eval (cache-aware: how many
+    prompt tokens the cache served and the prefill rate of the rest), eval. Lines whose figures the
+    server did not report are left out."""
 
-    def __init__(self, out: TextIO) -> None:
+    def ms(value: float | None) -> str:
+        return f"{fmt(value, 1)} ms"
+
+    lines = []
+    head = [f"total {ms(m.total_ms)}"] if m.total_ms is not None else []
+    head += [f"load {ms(m.load_ms)}"] if m.load_ms is not None else []
+    if head:
+        lines.append(" · ".join(head))
+    if m.prompt_eval_count is not None:
+        prompt = f"prompt eval {m.prompt_eval_count} tok"
+        if m.prompt_cached_count:
+            prompt += f" ({m.prompt_cached_count} cached, {m.prompt_processed_count} processed)"
+        if m.prompt_eval_ms is not None:
+            prompt += f" in {ms(m.prompt_eval_ms)}"
+        if m.prompt_eval_rate is not None:
+            prompt += f" · {fmt(m.prompt_eval_rate, 1)} tok/s"
+        if m.prefill_rate is not None and m.prompt_cached_count:
+            prompt += f" (prefill {fmt(m.prefill_rate, 1)} tok/s)"
+        lines.append(prompt)
+    if m.eval_count is not None:
+        decode = f"eval {m.eval_count} tok"
+        if m.eval_ms is not None:
+            decode += f" in {ms(m.eval_ms)}"
+        if m.server_decode_rate is not None:
+            decode += f" · {fmt(m.server_decode_rate, 1)} tok/s"
+        lines.append(decode)
+    return [indent + line for line in lines]
+
+
+class HeadlessProgress:
+    """An emit callback: one line per run on stderr (labelled with the one numbering, with an ETA),
+    its timing block, and a live token counter on a terminal."""
+
+    def __init__(
+        self, out: TextIO, timings: bool = True, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.out = out
         self.tty = out.isatty()
+        self.timings = timings
+        self._clock = clock
         self._tokens = 0
         self._label = ""
         #: each call's label by run index: the calls of a round finish in any order
         self._labels: dict[int, str] = {}
         self._in_round = False
+        self._eta = EtaTracker(0, clock)
+        self._stages: list[str] = []
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, TokenBatch):
@@ -71,8 +119,12 @@ class HeadlessProgress:
                 self.out.write(f"\r{self._label} {self._tokens} tokens")
                 self.out.flush()
             return
+        if isinstance(event, WorkflowRunStarted):  # its calls are the stages, in order
+            self._stages = list(STAGES)
+            return
         if isinstance(event, SessionStarted):
             version = sanitize_line(event.server_version or "unknown version")
+            self._eta = EtaTracker(event.runs, self._clock)
             self._line(
                 f"session {event.session_id}: {sanitize_line(event.model)} / {sanitize_line(event.profile)} "
                 f"on {event.endpoint} "
@@ -82,7 +134,7 @@ class HeadlessProgress:
             self._line(f"  {sanitize_line(event.message)}")
         elif isinstance(event, RoundStarted):
             kind = "warm-up round" if event.warmup else "round"
-            self._line(f"  {kind} {event.number}/{event.total}:")
+            self._line(f"  {kind} {progress_label(event.number, event.total, event.warmup)}:")
             self._in_round = True
         elif isinstance(event, RoundFinished):
             self._in_round = False  # solo calls between rounds get their own (live) lines again
@@ -96,13 +148,19 @@ class HeadlessProgress:
             )
         elif isinstance(event, RunStarted):
             self._tokens = 0
-            kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
+            multi = self._in_round or event.solo or event.agent > 0
             if self._in_round and not event.solo:
                 self._label = f"    agent {event.agent + 1}:"
             else:
-                agent = f" agent {event.agent + 1}" if self._in_round or event.solo else ""
-                self._label = f"  {kind}{agent} {event.number}/{event.total}:"
+                kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
+                if self._stages:  # a workflow's call: named by its stage, numbered by its workflow
+                    kind = f"{kind} {self._stages.pop(0)}"
+                agent = event.agent if multi else None
+                place = progress_label(event.number, event.total, event.warmup, agent, event.solo)
+                self._label = f"  {kind} {place}:"
             self._labels[event.index] = self._label
+            if not multi:
+                self._eta.started(event.warmup, event.number, event.total)
             if self.tty and not self._in_round:
                 self.out.write(self._label)
                 self.out.flush()
@@ -112,16 +170,31 @@ class HeadlessProgress:
             self._line(
                 f"{label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
-                f"{call.token_count} tokens, {sanitize_line(call.done_reason or '?')}"
-                + (f" [{flags_text(call.flags)}]" if call.flags else ""),
+                f"{fmt(call.token_count, 0)} tokens, {sanitize_line(call.done_reason or '?')}"
+                + (f" [{flags_text(call.flags)}]" if call.flags else "")
+                + self._eta_text(event.record),
                 clear=True,
             )
+            record = event.record
+            if self.timings and not (
+                self._in_round or record.solo or record.agent or record.round is not None
+            ):
+                for line in timing_block(call):
+                    self._line(line)
         elif isinstance(event, RunFailed):
             label = self._labels.pop(event.record.index, self._label)
             self._line(
-                f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
+                f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}"
+                + self._eta_text(event.record),
                 clear=True,
             )
+
+    def _eta_text(self, record: RunRecord) -> str:
+        """`; ETA 1m05s` after an ordinary run (not in multi-agent rounds), "" when unknown or done."""
+        if is_multi(record):
+            return ""
+        left = self._eta.finished()
+        return f"; {format_eta(left)}" if left else ""
 
     def _line(self, text: str, clear: bool = False) -> None:
         prefix = "\r\x1b[K" if (clear and self.tty and not self._in_round) else ""
@@ -133,8 +206,7 @@ def summary_table(session: Session) -> str:
     """The aggregate table: mean ± sd, CV, min, max, 95% CI per metric, over successful measured runs."""
     counts = session.counts
     head = (
-        f"{sanitize_line(session.manifest.model_name or '?')} / "
-        f"{sanitize_line(session.manifest.profile_name or '?')}: "
+        f"{sanitize_line(display_label(session.manifest))}: "
         f"{counts['ok']} ok, {counts['failed']} failed, {counts['cancelled']} cancelled "
         f"(+{counts['warmup']} warm-up) — {session.status}"
     )
@@ -263,7 +335,7 @@ def concurrency_lines(session: Session) -> list[str]:
         lines.append(f"not available: {note}")
     drift = result.get("solo_drift_pct")
     if drift:
-        parts = ", ".join(f"agent {agent} {d:+.1f}%" for agent, d in drift.items())
+        parts = ", ".join(f"agent {agent} {fmt_signed(d, 1, '%')}" for agent, d in drift.items())
         lines.append(f"solo baseline: each agent alone before every measured round; solo time drift {parts}")
     concurrency = session.manifest.concurrency
     for warning in (concurrency.preflight_warnings if concurrency else None) or []:
@@ -275,6 +347,7 @@ def session_json(session: Session) -> dict[str, Any]:
     return {
         "path": str(session.path),
         "id": session.id,
+        "label": display_label(session.manifest),
         "status": session.status,
         "counts": session.counts,
         "model": session.manifest.model_name,
@@ -292,6 +365,7 @@ def session_json(session: Session) -> dict[str, Any]:
         else session.manifest.result_or_empty.to_toml_dict(),
         "runs": [
             {
+                "run": run_label(r),
                 "index": r.index,
                 "agent": r.agent,
                 "round": r.round,
@@ -313,6 +387,7 @@ def _summary_row(s: SessionSummary) -> dict[str, Any]:
         "path": str(s.path),
         "created_at": s.created_at,
         "label": s.label or None,
+        "display_label": s.display_label,
         "model": s.model,
         "profile": s.profile,
         "mode": s.mode,
@@ -334,16 +409,18 @@ def sessions_json(sessions: list[SessionSummary], broken: list[BrokenSession]) -
 
 def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], root: Path) -> str:
     if not sessions and not broken:
-        return f"no sessions in {root}"
+        return f"no sessions yet (folder: {root.absolute()})"
     lines = [
-        f"{'created':<20} {'model':<18} {'profile':<24} {'ok':>3} {'tok/s':>8} {'TTFT ms':>8} {'CV%':>5}  "
-        "status      id"
+        f"{'created':<20} {'label (default: model · profile · mode)':<42} {'ok':>3} {'tok/s':>8} "
+        f"{'TTFT ms':>8} {'CV%':>5}  status      id"
     ]
     for s in sessions:
         created = s.created_at[:19].replace("T", " ")
         ok = "—" if s.runs_ok is None else str(s.runs_ok)
+        label = sanitize_line(s.display_label)
+        label = label if len(label) <= 42 else label[:41] + "…"
         lines.append(
-            f"{created:<20} {sanitize_line(s.model)[:18]:<18} {sanitize_line(s.profile)[:24]:<24} {ok:>3} "
+            f"{created:<20} {label:<42} {ok:>3} "
             f"{fmt(s.mean_tok_s, 1):>8} {fmt(s.mean_ttft_ms, 1):>8} {fmt(s.cv_tok_s_pct, 1):>5}  "
             f"{s.status:<11} {s.path.name}"
         )
@@ -369,11 +446,13 @@ def comparison_table(c: Comparison) -> str:
                 fmt(s.mean, 2) + (f" ± {fmt(s.stddev, 2)}" if s.stddev is not None else "") + f" n={s.n}"
             )
         for col in mc.columns[1:]:
-            row += ["—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%", col.verdict]
+            row += [fmt_signed(col.delta_pct, 1, "%"), col.verdict]
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines = [f"baseline: A = {full[0]}"]
-    lines += [f"          {label} = {name}" for label, name in zip(labels[1:], full[1:], strict=True)]
+    ids = [sanitize_line(i) for i in c.session_ids] if len(c.session_ids) == len(full) else [""] * len(full)
+    legend = [f"{name} ({sid})" if sid and sid != name else name for name, sid in zip(full, ids, strict=True)]
+    lines = [f"baseline: A = {legend[0]}"]
+    lines += [f"          {label} = {name}" for label, name in zip(labels[1:], legend[1:], strict=True)]
     lines += [f"warning: {sanitize_line(w)}" for w in c.warnings]
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     lines.append("  ".join("-" * w for w in widths))

@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Static
 
 from chimera_tui.core.measure.metrics import FLAG_SHORT
 from chimera_tui.core.measure.stats import Summary
+from chimera_tui.core.store.numbering import run_label
 from chimera_tui.core.store.sessions import RunRecord, compute_aggregates
 from chimera_tui.safe_text import sanitize_line
 
@@ -35,13 +36,14 @@ def _agg(s: Summary | None, digits: int = 1) -> str:
 def run_cells(record: RunRecord, number: int, total: int, stage: str | None = None) -> tuple[str | Text, ...]:
     """The table cells of one run (shared by the live table and the session view). The status cell
     holds server text, so it is a plain Text: never read as markup. ``stage``: the agent workflow's
-    stage of the call ("analysis", "report"), shown after the run number."""
+    stage of the call ("analysis", "report"). The run cell is the one numbering (`run_label`);
+    ``number``, ``total`` and ``stage`` are kept for the call sites."""
     m = record.metrics
     status: str = record.status
     if record.error:
         status = f"{record.status}: {sanitize_line(record.error)[:40]}"
     return (
-        f"{'w' if record.warmup else ''}{number}/{total}" + (f" {stage}" if stage else ""),
+        run_label(record),
         Text(status),
         _n(m.server_decode_rate),
         _n(m.client_decode_rate),

@@ -9,8 +9,9 @@ from typing import Any
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.stats import Summary
 from chimera_tui.core.run.workflow.ingest import IngestResult
+from chimera_tui.core.store.numbering import stage_of  # re-exported: its home is the numbering
 from chimera_tui.core.store.safe_read import MAX_RECORD_BYTES, read_text
-from chimera_tui.core.store.sessions import RunRecord, Session, compute_aggregates
+from chimera_tui.core.store.sessions import Session, compute_aggregates
 
 STAGES: tuple[str, ...] = ("analysis", "report")
 #: the side file with one entry per workflow run
@@ -43,14 +44,6 @@ def report_prompt(data: IngestResult, analysis_text: str) -> str:
         f"Analysis:\n{analysis or '(the analysis step returned no text)'}\n\n"
         f"Data summary: {data.counts_text()}; files: {', '.join(f.path for f in data.files[:20])}"
     )
-
-
-def stage_of(record: RunRecord) -> str | None:
-    """ "analysis" or "report" from a record's notes; None for a call of another mode."""
-    for note in record.notes:
-        if note.startswith("stage:"):
-            return note.removeprefix("stage:")
-    return None
 
 
 def load_workflow_runs(session_path: Path) -> list[dict[str, Any]]:
