@@ -42,7 +42,10 @@ class MetricSpec:
     def of(cls, key: str) -> MetricSpec:
         """The catalogue's entry of `key` as a comparison shows it (core/measure/catalogue.py)."""
         m = catalogue.metric(key)
-        return cls(m.key, m.short, m.unit if m.short_unit is None else m.short_unit, m.better)
+        words: Literal["speed", "level"] = (
+            "level" if m.measured_by == "nvml" else "speed"
+        )  # energy: not a speed
+        return cls(m.key, m.short, m.unit if m.short_unit is None else m.short_unit, m.better, words)
 
 
 #: the metrics a comparison covers, in display order

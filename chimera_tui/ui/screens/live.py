@@ -159,7 +159,7 @@ class LiveScreen(LiveScreenBase):
             config.sessions_root,
             emit=self.feed.push,
             transport=config.transport(c.endpoint),
-            nvml_module=config.nvml_module,
+            gpu=config.gpu_options(),
         )
 
     def run_runner(self) -> None:
