@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 IDLE_BASELINE_DEFAULT_S = 3.0
 SAMPLE_INTERVAL_S = 0.1
 COOL_TIMEOUT_S = 900.0
+COOL_POLL_S = 1.0
 
 
 @dataclass(slots=True)
@@ -156,25 +157,26 @@ class GpuMeter:
             return None
         if busy:
             self._set_busy(gpus, +1)
-        counters, temps = self.nvml.energy_mj(), self.nvml.temperatures()
-        win = Window(
-            key,
-            list(gpus),
-            time.perf_counter_ns(),
-            [counters[i] for i in gpus],
-            [temps[i] for i in gpus],
-            {i: GpuWindow() for i in gpus},
-        )
+        counters, temps = self.nvml.energy_mj(gpus), self.nvml.temperatures(gpus)
+        win = Window(key, list(gpus), time.perf_counter_ns(), counters, temps, {i: GpuWindow() for i in gpus})
+        self._edge(win, win.t0_ns)  # a reading at each edge: even a call shorter than a tick has two
         with self._lock:
             self._open[key] = win
         return win
+
+    def _edge(self, win: Window, t_ns: int) -> None:
+        assert self.nvml is not None
+        for g in self.nvml.sample():
+            if g.index in win.seen:
+                win.seen[g.index].add(t_ns, g.power_w, g.sm_clock_mhz, g.mem_clock_mhz, g.clock_reasons, None)
 
     def stop(self, win: Window | None, busy: bool = True) -> list[GpuRunEnergy]:
         """Close a window: counters and temperatures read now (right after the call ended)."""
         if win is None or self.nvml is None:
             return []
-        counters, temps = self.nvml.energy_mj(), self.nvml.temperatures()
+        counters, temps = self.nvml.energy_mj(win.gpus), self.nvml.temperatures(win.gpus)
         win.t1_ns = time.perf_counter_ns()
+        self._edge(win, win.t1_ns)
         if busy:
             self._set_busy(win.gpus, -1)
         with self._lock:
@@ -185,8 +187,8 @@ class GpuMeter:
                 win.seen[i],
                 win.t0_ns,
                 win.t1_ns,
-                (win.counters0[k], counters[i]),
-                (win.temps0[k], temps[i]),
+                (win.counters0[k], counters[k]),
+                (win.temps0[k], temps[k]),
                 self.idle_power_w.get(i),
             )
             for k, i in enumerate(win.gpus)
@@ -267,8 +269,8 @@ class GpuMeter:
                 return
             if waited == 0:
                 emit(f"waiting for the GPU to cool below {opts.cool_to_c:g} °C (now {hottest:g} °C)")
-            await anyio.sleep(1.0)
-            waited += 1.0
+            await anyio.sleep(COOL_POLL_S)
+            waited += COOL_POLL_S
 
     # -- what is recorded -------------------------------------------------------------------------------
     def session_record(self, scope: str | None, scope_note: str | None) -> dict[str, Any]:

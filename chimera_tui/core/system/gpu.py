@@ -160,19 +160,23 @@ class Nvml:
             read = nv.nvmlDeviceGetCurrentClocksThrottleReasons
         return int(read(handle))
 
-    def energy_mj(self) -> list[int | None]:
-        """Each GPU's total-energy counter (mJ since the driver loaded); None where unsupported."""
+    def _pick(self, indices: list[int] | None) -> list[Any]:
+        return self._handles if indices is None else [self._handles[i] for i in indices]
+
+    def energy_mj(self, indices: list[int] | None = None) -> list[int | None]:
+        """The total-energy counter (mJ since the driver loaded) of each GPU (or of `indices`);
+        None where unsupported."""
         nv = self._nv
         return [
             self._why("energy", lambda h=h: int(nv.nvmlDeviceGetTotalEnergyConsumption(h)))
-            for h in self._handles
+            for h in self._pick(indices)
         ]
 
-    def temperatures(self) -> list[float | None]:
+    def temperatures(self, indices: list[int] | None = None) -> list[float | None]:
         nv = self._nv
         return [
             self._try(lambda h=h: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)))
-            for h in self._handles
+            for h in self._pick(indices)
         ]
 
     def processes(self) -> list[GpuProcess] | None:

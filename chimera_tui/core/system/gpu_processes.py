@@ -115,7 +115,7 @@ def listener_pid(port: int) -> int | None:
 
 
 def endpoint_gpus(
-    url: str, procs: list[ProcessInfo] | None, pid_of_port: Any = listener_pid
+    url: str, procs: list[ProcessInfo] | None, pid_of_port: Any = None
 ) -> tuple[list[int] | None, str]:
     """The GPUs the endpoint's server holds memory on, and how that was found (or why not)."""
     if not is_local(url):
@@ -124,7 +124,7 @@ def endpoint_gpus(
         return None, "GPU processes not available"
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    pid = pid_of_port(port)
+    pid = (pid_of_port or listener_pid)(port)
     if pid is None:
         return None, f"no process seen listening on port {port}"
     gpus = sorted({p.gpu for p in procs if p.pid == pid or pid in p.parents})
