@@ -237,6 +237,13 @@ def compare_sessions(
             for i in range(agents)
         )
         specs += ROUND_COMPARE_METRICS
+    # GPU energy rows only where a session measured it (sessions without a GPU have none)
+    specs = tuple(
+        s
+        for s in specs
+        if catalogue.metric(s.key).measured_by != "nvml"
+        or any(v is not None for x in sessions for v in _raw_values(x, s.key, s.agent))
+    )
     for spec in specs:
         base_values = values_for(sessions[0], spec.key, spec.agent)
         base = summarize(_raw_values(sessions[0], spec.key, spec.agent))
