@@ -1,9 +1,13 @@
 """A fake `pynvml` module for tests: pass a `FakeNvml` instance wherever `pynvml` would go.
 
 Configurable: the GPUs and their readings (`FakeGpu`), `fail_init` (nvmlInit raises with that
-message), `unsupported` (names of functions that raise "Not Supported"), and
+message), `unsupported` (names of functions that raise `NVMLError_NotSupported`), and
 `fail_after_n_samples` (after that many samples every device call raises "GPU is lost").
 A sample is counted each time GPU 0's utilisation is read, which `Nvml.sample()` does once per call.
+
+Each GPU also models the total-energy counter (mJ): every read advances it by `energy_step_mj`
+and, at read number `energy_reset_at_read`, it restarts near zero (a driver reload); its
+clock-event reason bits (`clock_reasons`) and its compute processes (`processes`: pid, bytes).
 """
 
 from __future__ import annotations
@@ -18,6 +22,13 @@ GIB = 1024**3
 
 class NVMLError(Exception):
     """Stands in for pynvml.NVMLError."""
+
+
+class NVMLError_NotSupported(NVMLError):
+    """Stands in for pynvml.NVMLError_NotSupported."""
+
+    def __init__(self, message: str = "Not Supported") -> None:
+        super().__init__(message)
 
 
 @dataclass
@@ -35,6 +46,16 @@ class FakeGpu:
     power_limit_mw: int = 450_000
     sm_clock: int = 2520
     mem_clock: int = 10501
+    #: the total-energy counter (mJ since the driver loaded) and how much each read adds
+    energy_mj: int = 4_000_000_000
+    energy_step_mj: int = 5_000
+    #: at this read (1-based) the counter restarts near zero, as after a driver reload
+    energy_reset_at_read: int | None = None
+    energy_reads: int = 0
+    #: NVML clock-event reason bits (0x20 software thermal, 0x4 power cap, 0x1 idle …)
+    clock_reasons: int = 0
+    #: compute processes: (pid, used GPU memory in bytes, or None when NVML cannot say)
+    processes: list[tuple[int, int | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -56,12 +77,15 @@ class FakeNvml:
     init_calls: int = 0
     shutdown_calls: int = 0
     calls: dict[str, int] = field(default_factory=dict)
+    #: pid → name, used instead of psutil when naming processes (as the simulated GPU does)
+    process_names: dict[int, str] | None = None
 
     NVML_TEMPERATURE_GPU = 0
     NVML_CLOCK_GRAPHICS = 0
     NVML_CLOCK_SM = 1
     NVML_CLOCK_MEM = 2
     NVMLError = NVMLError
+    NVMLError_NotSupported = NVMLError_NotSupported
 
     def __post_init__(self) -> None:
         if isinstance(self.gpus, int):
@@ -80,7 +104,7 @@ class FakeNvml:
         with self._lock:
             self.calls[name] = self.calls.get(name, 0) + 1
         if name in self.unsupported:
-            raise NVMLError("Not Supported")
+            raise NVMLError_NotSupported()
         if self.lost and handle is not None:
             raise NVMLError("GPU is lost")
         if handle is None:
@@ -171,3 +195,24 @@ class FakeNvml:
         if clock_type == self.NVML_CLOCK_MEM:
             return gpu.mem_clock
         raise NVMLError("Invalid Argument")
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: _Handle) -> int:
+        gpu = self._enter("nvmlDeviceGetTotalEnergyConsumption", handle)
+        assert gpu is not None
+        with self._lock:
+            gpu.energy_reads += 1
+            if gpu.energy_reset_at_read is not None and gpu.energy_reads == gpu.energy_reset_at_read:
+                gpu.energy_mj = 1_000  # restarted: lower than any read before
+            else:
+                gpu.energy_mj += gpu.energy_step_mj
+            return gpu.energy_mj
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: _Handle) -> int:
+        gpu = self._enter("nvmlDeviceGetCurrentClocksEventReasons", handle)
+        assert gpu is not None
+        return gpu.clock_reasons
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: _Handle) -> list[SimpleNamespace]:
+        gpu = self._enter("nvmlDeviceGetComputeRunningProcesses", handle)
+        assert gpu is not None
+        return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in gpu.processes]

@@ -23,7 +23,7 @@ def test_every_metric_has_one_entry_and_every_selection_names_known_metrics() ->
     assert set(keys) == set(NUMERIC_METRICS) | set(cat.ROUND_STAT_KEYS) | set(cat.ROUND_COMPARE_KEYS)
     assert set(cat.ROUND_STAT_KEYS) | set(cat.ROUND_COMPARE_KEYS) <= round_fields
     for m in cat.CATALOGUE:
-        assert m.measured_by in ("client", "server") and m.digits >= 0 and m.label and m.short
+        assert m.measured_by in ("client", "server", "nvml") and m.digits >= 0 and m.label and m.short
 
 
 def test_faces_read_the_catalogue() -> None:

@@ -88,6 +88,7 @@ def test_samples_fill_a_bounded_history_with_converted_values(monitors: list[Sys
         power_limit_w=450.0,
         sm_clock_mhz=2520,
         mem_clock_mhz=10501,
+        clock_reasons=0,
     )
     assert g1.index == 1 and g1.util_pct == 3.0 and g1.mem_total_bytes == 16 * GIB
     infos = mon.gpu_infos

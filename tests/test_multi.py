@@ -245,6 +245,7 @@ async def test_multi_session_reports_have_a_concurrency_section(tmp_path: Path) 
 
 
 async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path) -> None:
+    from chimera_tui.core.run.gpu import GpuOptions
     from tests.fake_nvml import GIB, FakeGpu, FakeNvml
 
     urls = ["http://127.0.0.1:1", "http://127.0.0.1:2"]  # local endpoints: the same GPU is shared
@@ -254,7 +255,7 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
         multi_spec("dual", urls, runs=1, warmup=0),
         tmp_path,
         transport_factory=lambda url: sims[url].transport(),
-        nvml_module=small_gpu,
+        gpu=GpuOptions(nvml_module=small_gpu, idle_baseline_s=0),
     )
     session = await r.run()
     warnings = session.manifest.concurrency.preflight_warnings
@@ -265,7 +266,7 @@ async def test_preflight_warns_when_the_models_likely_do_not_fit(tmp_path: Path)
         multi_spec("dual", urls, runs=1, warmup=0),
         tmp_path,
         transport_factory=lambda url: sims[url].transport(),
-        nvml_module=roomy,
+        gpu=GpuOptions(nvml_module=roomy, idle_baseline_s=0),
     )
     assert (await r.run()).manifest.concurrency.preflight_warnings == []
 

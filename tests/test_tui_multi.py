@@ -30,6 +30,7 @@ def two_sim_app(tmp_path: Path) -> ChimeraApp:
         sessions_root=tmp_path / "sessions",
         transport_factory=lambda url: sims[url].transport() if url in sims else None,  # type: ignore[arg-type,return-value]
         nvml_module=FakeNvml(gpus=1),
+        idle_baseline_s=0,
         monitor_interval_s=0.05,
     )
     return ChimeraApp(config)

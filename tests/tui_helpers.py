@@ -25,6 +25,7 @@ def make_app(
         transport_factory=lambda url: sim.transport() if url == "http://sim" else None,  # type: ignore[arg-type,return-value]
         nvml_module=config.pop("nvml_module", FakeNvml(gpus=1)),
         monitor_interval_s=config.pop("monitor_interval_s", 0.05),
+        idle_baseline_s=config.pop("idle_baseline_s", 0),
         **config,
     )
     return ChimeraApp(cfg), sim

@@ -15,10 +15,12 @@ from chimera_tui.cli.common import (
     EXIT_RUNS_FAILED,
     UsageError,
     UserError,
+    add_gpu_options,
     add_sessions_dir,
     add_timeouts,
     default_endpoint,
     first_model,
+    gpu_options,
     sessions_root,
     start_demo_simulators,
     timeouts,
@@ -186,6 +188,7 @@ def add_parser(sub: Any) -> None:
     )
     add_sessions_dir(b)
     add_timeouts(b)
+    add_gpu_options(b)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             name or first_model(endpoint, timeouts(args), args.backend, args.api_key_env)
             for name, endpoint in zip(_per_agent(args.model, n, "--model"), endpoints, strict=True)
         ]
-        runner = _make_runner(args, endpoints, models, profiles, label, prompt)
+        runner = _make_runner(args, endpoints, models, profiles, label, prompt, gpu_options(args, demo))
         # SIGINT, SIGTERM, SIGHUP: the run in flight recorded cancelled, the session closed
         with StopSignals(runner.cancel) as stop:
             session = anyio.run(runner.run)
@@ -337,6 +340,7 @@ def _make_runner(
     profiles: list[Any],
     label: str,
     prompt: str,
+    gpu: Any = None,
 ) -> Any:
     from chimera_tui.cli.output import HeadlessProgress
     from chimera_tui.core.store.profiles import parse_think
@@ -387,7 +391,7 @@ def _make_runner(
         from chimera_tui.core.run.single import BenchRunner, BenchSpec
 
         spec = BenchSpec(model=models[0], profile=profiles[0], endpoint=endpoints[0], **common)
-        return BenchRunner(spec, root, emit=progress)
+        return BenchRunner(spec, root, emit=progress, gpu=gpu)
     from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec
 
     agents = [AgentSpec(e, m, p) for e, m, p in zip(endpoints, models, profiles, strict=True)]
@@ -399,7 +403,7 @@ def _make_runner(
         ttft_growth_pct=args.contention_ttft_growth,
         **common,
     )
-    return MultiRunner(multi, root, emit=progress)
+    return MultiRunner(multi, root, emit=progress, gpu=gpu)
 
 
 def _exit_code(session: Any) -> int:

@@ -119,6 +119,46 @@ def add_timeouts(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_gpu_options(p: argparse.ArgumentParser, *, cooldown: bool = True) -> None:
+    """The GPU energy options (docs/metrics.md "GPU energy"): idle baseline and thermal gate."""
+    g = p.add_argument_group("GPU energy and thermal gate")
+    g.add_argument(
+        "--idle-baseline",
+        type=args_.number(0, 3600),
+        default=None,
+        metavar="S",
+        help="seconds of GPU idle power measured before the session, for the 'above idle' figures "
+        "(default 3 when a GPU is present, 0.5 with --demo's simulated GPU; 0 disables)",
+    )
+    g.add_argument(
+        "--cool-to",
+        type=args_.number(0, 150),
+        default=None,
+        metavar="C",
+        help="thermal gate: before each run (sweeps: each configuration) wait until every GPU is below C °C",
+    )
+    if cooldown:
+        g.add_argument(
+            "--cooldown", type=args_.number(0, 86400), default=None, metavar="S", help="pause before each run"
+        )
+
+
+def gpu_options(args: argparse.Namespace, demo: bool) -> Any:
+    """GpuOptions from the GPU arguments; `--demo` measures the simulated GPU (labelled so)."""
+    from chimera_tui.core.run.gpu import GpuOptions
+    from chimera_tui.core.system.simulated_gpu import DEMO_IDLE_BASELINE_S, simulated_nvml
+
+    idle = getattr(args, "idle_baseline", None)
+    if demo and idle is None:
+        idle = DEMO_IDLE_BASELINE_S
+    return GpuOptions(
+        nvml_module=simulated_nvml() if demo else None,
+        idle_baseline_s=idle,
+        cool_to_c=getattr(args, "cool_to", None),
+        cooldown_s=getattr(args, "cooldown", None) or 0.0,
+    )
+
+
 def timeouts(args: argparse.Namespace) -> Timeouts:
     from chimera_tui.core.backends.ollama import Timeouts
 

@@ -30,6 +30,11 @@ def run_tui(args: argparse.Namespace) -> int:
             exports_dir=exports_dir(),
             demo=bool(sims),
         )
+        if sims:  # the demo shows a simulated GPU, labelled "simulated" wherever it appears
+            from chimera_tui.core.system.simulated_gpu import DEMO_IDLE_BASELINE_S, simulated_nvml
+
+            config.nvml_module = simulated_nvml()
+            config.idle_baseline_s = DEMO_IDLE_BASELINE_S
         app = ChimeraApp(config)
         # SIGTERM, SIGHUP (the terminal went away): exit as ctrl+q does, the run in flight cancelled
         with AppStopSignals(app) as stop:

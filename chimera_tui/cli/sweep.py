@@ -15,9 +15,11 @@ from chimera_tui.cli.common import (
     EXIT_CANCELLED,
     EXIT_OK,
     UserError,
+    add_gpu_options,
     add_sessions_dir,
     add_timeouts,
     first_model,
+    gpu_options,
     sessions_root,
     start_demo_simulator,
     timeouts,
@@ -71,6 +73,13 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="head each configuration's session with LABEL · CONFIG (default: the sweep's name · CONFIG)",
     )
+    run_p.add_argument(
+        "--rank",
+        metavar="METRIC",
+        default=None,
+        help="print the ranking by METRIC when the sweep ends (e.g. tokens_per_j, server_decode_rate)",
+    )
+    add_gpu_options(run_p, cooldown=False)
     add_sessions_dir(run_p)
 
     res = ssub.add_parser("resume", help="finish a sweep that was stopped part way")
@@ -192,7 +201,15 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
                 )
             endpoint = endpoint or "http://127.0.0.1:11434"
             model = args.model or first_model(endpoint, timeouts)
-            runner = SweepRunner(defn, sessions_root, endpoint, model, progress, timeouts=timeouts)
+            runner = SweepRunner(
+                defn,
+                sessions_root,
+                endpoint,
+                model,
+                progress,
+                timeouts=timeouts,
+                gpu=gpu_options(args, bool(args.sweep_demo)),
+            )
         previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
         try:
             record = anyio.run(runner.run)
@@ -213,6 +230,8 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
     else:
         print(f"sweep {record.id}: {record.status}; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         print(f"sweep saved: {record.path}")
+        if getattr(args, "rank", None) and record.status == "complete":
+            print(_rank_after_run(record, args.rank))
     if record.status == "cancelled":
         return EXIT_CANCELLED
     if record.status != "complete":
@@ -301,7 +320,9 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
             file=sys.stderr,
         )
     if fmt_name == "text":
-        text = "\n\n".join([_ranking_text(rows, success_rate(rows)), *(heatmap_text(hm) for hm in heatmaps)])
+        text = "\n\n".join(
+            [_ranking_text(rows, success_rate(rows), args.metric), *(heatmap_text(hm) for hm in heatmaps)]
+        )
     elif fmt_name == "md":
         text = sweep_markdown(record, rows, heatmaps)
     elif fmt_name == "csv":
@@ -332,12 +353,29 @@ def _heatmaps(rows: Any, spec: str, metric: str) -> list[Any]:
     return heatmaps_by(rows, parts[0], parts[1], metric)
 
 
-def _ranking_text(rows: Any, success: tuple[int, int, float | None]) -> str:
-    from chimera_tui.core.measure.catalogue import fmt_signed
+def _rank_after_run(record: Any, metric: str) -> str:
+    """`sweep run --rank METRIC`: the finished sweep's ranking by that metric."""
+    from chimera_tui.core.measure.catalogue import METRICS
+    from chimera_tui.core.run.sweep import load_sweep_sessions, rank, success_rate
 
-    lines = [f"{'#':>2}  {'configuration':<44} {'tok/s':>16} {'CV%':>5} {'TTFT ms':>9} {'Δ%':>7}  verdict"]
+    if metric not in METRICS:
+        raise UserError(f"--rank {metric}: not a metric (try tokens_per_j or server_decode_rate)")
+    sessions, _ = load_sweep_sessions(record)
+    rows = rank(sessions, record.baseline_key, metric, record=record)
+    return f"ranked by {METRICS[metric].title}:\n" + _ranking_text(rows, success_rate(rows), metric)
+
+
+def _ranking_text(
+    rows: Any, success: tuple[int, int, float | None], metric: str = "server_decode_rate"
+) -> str:
+    from chimera_tui.core.measure.catalogue import METRICS, fmt_signed
+
+    unit = METRICS[metric].unit if metric in METRICS else metric
+    unit = unit if metric != "server_decode_rate" else "tok/s"
+    digits = METRICS[metric].digits if metric in METRICS else 2
+    lines = [f"{'#':>2}  {'configuration':<44} {unit:>16} {'CV%':>5} {'TTFT ms':>9} {'Δ%':>7}  verdict"]
     for row in rows:
-        mean_sd = fmt(row.mean, 2) + (f" ± {fmt(row.sd, 2)}" if row.sd is not None else "")
+        mean_sd = fmt(row.mean, digits) + (f" ± {fmt(row.sd, digits)}" if row.sd is not None else "")
         delta = fmt_signed(row.delta_pct, 1)
         lines.append(
             f"{row.rank:>2}  {row.key[:44]:<44} {mean_sd:>16} {fmt(row.cv_pct):>5} "

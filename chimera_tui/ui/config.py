@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
+from chimera_tui.core.run.gpu import GpuOptions
 from chimera_tui.places import exports_dir as default_exports_dir
 from chimera_tui.places import sessions_dir as default_sessions_dir
 
@@ -28,8 +29,14 @@ class AppConfig:
     nvml_module: Any | None = None
     #: sample the GPU/host on this interval; 0 disables the monitor (tests)
     monitor_interval_s: float = 0.5
+    #: seconds of GPU idle baseline before each session (None: the default; 0 disables, as tests do)
+    idle_baseline_s: float | None = None
     profiles_builtin_dir: Path | None = None
     profiles_user_dir: Path | None = None
+
+    def gpu_options(self) -> GpuOptions:
+        """What the runners measure the GPU with (the app's NVML module, the idle baseline)."""
+        return GpuOptions(nvml_module=self.nvml_module, idle_baseline_s=self.idle_baseline_s)
 
     def transport(self, url: str) -> httpx.AsyncBaseTransport | None:
         return self.transport_factory(url) if self.transport_factory else None

@@ -182,6 +182,7 @@ async def test_tui_setup_reads_host_only_endpoints_as_ollama_and_never_saves_cre
             endpoints=[f"0.0.0.0:{server.port}"],  # host-only, as in OLLAMA_HOST
             sessions_root=tmp_path / "sessions",
             nvml_module=FakeNvml(gpus=1),
+            idle_baseline_s=0,
             monitor_interval_s=0,
         )
         app = ChimeraApp(config)

@@ -88,7 +88,11 @@ async def test_a_huge_model_name_is_cut_with_an_ellipsis_on_the_setup_screen(tmp
     fake = FakeOllama(models=[huge, "m:latest"], stream=stream)
     with FaultServer(fake) as server:
         config = AppConfig(
-            endpoints=[server.url], sessions_root=tmp_path, nvml_module=FakeNvml(gpus=1), monitor_interval_s=0
+            endpoints=[server.url],
+            sessions_root=tmp_path,
+            nvml_module=FakeNvml(gpus=1),
+            monitor_interval_s=0,
+            idle_baseline_s=0,
         )
         app = ChimeraApp(config)
         async with app.run_test(size=(120, 40)) as pilot:

@@ -16,7 +16,7 @@ from typing import Literal
 
 from chimera_tui.core.measure.metrics import NUMERIC_METRICS
 
-MeasuredBy = Literal["client", "server"]
+MeasuredBy = Literal["client", "server", "nvml"]
 DASH = "—"
 
 
@@ -180,6 +180,30 @@ CATALOGUE: tuple[Metric, ...] = (
         "client",
         short="inter-token gap max, per call",
     ),
+    # -- GPU energy (NVML on this machine: the energy counter, else integrated power samples) ---------
+    _m("energy_j", "GPU energy", "J", 2, False, "nvml"),
+    _m("energy_per_token_j", "GPU energy per output token", "J/tok", 4, False, "nvml", short="J/token"),
+    _m("tokens_per_j", "output tokens per joule", "tok/J", 3, True, "nvml", short="tokens/J"),
+    _m("avg_power_w", "GPU average power", "W", 1, None, "nvml", short="avg power"),
+    _m("energy_above_idle_j", "GPU energy above idle", "J", 2, False, "nvml", short="energy above idle"),
+    _m(
+        "energy_per_token_above_idle_j",
+        "GPU energy per output token above idle",
+        "J/tok",
+        4,
+        False,
+        "nvml",
+        short="J/token above idle",
+    ),
+    _m(
+        "tokens_per_j_above_idle",
+        "output tokens per joule above idle",
+        "tok/J",
+        3,
+        True,
+        "nvml",
+        short="tokens/J above idle",
+    ),
     # -- per concurrent round (multi-agent modes; from the agents' client stamps) ---------------------
     # the three efficiencies (docs/metrics.md, "Concurrent runs"): capacity leads
     _m("capacity_efficiency_pct", "capacity efficiency", "%", 2, True, "client"),
@@ -219,6 +243,12 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "eval_count",
     "itl_p50_ms",
     "itl_p99_ms",
+    "energy_j",
+    "energy_per_token_j",
+    "tokens_per_j",
+    "avg_power_w",
+    "energy_per_token_above_idle_j",
+    "tokens_per_j_above_idle",
 )
 #: reports (Markdown, HTML, CSV): every per-call metric, in catalogue order
 REPORT_KEYS: tuple[str, ...] = tuple(m.key for m in CATALOGUE if m.key in NUMERIC_METRICS)
@@ -240,6 +270,10 @@ COMPARE_KEYS: tuple[str, ...] = (
     "itl_p99_ms",
     "token_count",
     "prompt_cached_count",
+    "energy_per_token_j",
+    "tokens_per_j",
+    "energy_per_token_above_idle_j",
+    "tokens_per_j_above_idle",
 )
 #: round metrics compared when any compared session has rounds (shared vs dual)
 ROUND_COMPARE_KEYS: tuple[str, ...] = (

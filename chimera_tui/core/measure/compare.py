@@ -43,7 +43,10 @@ class MetricSpec:
     def of(cls, key: str) -> MetricSpec:
         """The catalogue's entry of `key` as a comparison shows it (core/measure/catalogue.py)."""
         m = catalogue.metric(key)
-        return cls(m.key, m.short, m.unit if m.short_unit is None else m.short_unit, m.better)
+        words: Literal["speed", "level"] = (
+            "level" if m.measured_by == "nvml" else "speed"
+        )  # energy: not a speed
+        return cls(m.key, m.short, m.unit if m.short_unit is None else m.short_unit, m.better, words)
 
 
 #: the metrics a comparison covers, in display order
@@ -229,6 +232,13 @@ def compare_sessions(
             for i in range(agents)
         )
         specs += ROUND_COMPARE_METRICS
+    # GPU energy rows only where a session measured it (sessions without a GPU have none)
+    specs = tuple(
+        s
+        for s in specs
+        if catalogue.metric(s.key).measured_by != "nvml"
+        or any(v is not None for x in sessions for v in _raw_values(x, s.key, s.agent))
+    )
     for spec in specs:
         base_values = values_for(sessions[0], spec.key, spec.agent)
         base = summarize(_raw_values(sessions[0], spec.key, spec.agent))

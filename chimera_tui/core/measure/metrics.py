@@ -77,6 +77,14 @@ class CallMetrics:
     prompt_cached_count: int | None = None
     prompt_processed_count: int | None = None
     prefill_rate: float | None = None
+    # GPU energy (NVML, on this machine; set by the runner's GPU hook, docs/metrics.md "GPU energy")
+    energy_j: float | None = None
+    energy_per_token_j: float | None = None
+    tokens_per_j: float | None = None
+    avg_power_w: float | None = None
+    energy_above_idle_j: float | None = None
+    energy_per_token_above_idle_j: float | None = None
+    tokens_per_j_above_idle: float | None = None
     done_reason: str | None = None
     #: what a careful reader should know about this call (FLAGS; docs/metrics.md "Flags")
     flags: list[str] = field(default_factory=list)
@@ -137,6 +145,7 @@ FLAG_THINKING_BUDGET = "thinking_used_budget"
 FLAG_COLD = "cold_when_warm_expected"
 FLAG_REMOTE = "remote_model"
 FLAG_PREFILL_CACHED_UNKNOWN = "prefill_may_include_cached"
+FLAG_GPU_THROTTLED = "gpu_throttled"  # set by the runner's GPU hook (core/run/gpu.py)
 FLAGS: tuple[str, ...] = (
     FLAG_CLIENT_STALL,
     FLAG_STOPPED_EARLY,
@@ -144,6 +153,7 @@ FLAGS: tuple[str, ...] = (
     FLAG_COLD,
     FLAG_REMOTE,
     FLAG_PREFILL_CACHED_UNKNOWN,
+    FLAG_GPU_THROTTLED,
 )
 #: how each flag reads in tables and reports
 FLAG_LABELS: dict[str, str] = {
@@ -153,6 +163,7 @@ FLAG_LABELS: dict[str, str] = {
     FLAG_COLD: "cold (warm expected)",
     FLAG_REMOTE: "remote model",
     FLAG_PREFILL_CACHED_UNKNOWN: "prefill may include cached tokens",
+    FLAG_GPU_THROTTLED: "GPU throttled",
 }
 #: a run's flags in a narrow table cell (the TUI's run table: "stop !early")
 FLAG_SHORT: dict[str, str] = {
@@ -162,6 +173,7 @@ FLAG_SHORT: dict[str, str] = {
     FLAG_COLD: "cold",
     FLAG_REMOTE: "remote",
     FLAG_PREFILL_CACHED_UNKNOWN: "cache?",
+    FLAG_GPU_THROTTLED: "throttled",
 }
 #: client stall: a read delivering several tokens after a gap above max(this, STALL_FACTOR x median gap)
 STALL_MIN_GAP_NS = 50 * NS_PER_MS

@@ -383,7 +383,10 @@ def session_notes(session: Session) -> list[str]:
     ok = len(measured_ok(session.runs))
     for flag, n in flag_counts(session.runs).items():
         lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")
-    return lines + cohort_lines(cohort_summaries([(r.cohort, r.metrics) for r in measured_ok(session.runs)]))
+    lines += cohort_lines(cohort_summaries([(r.cohort, r.metrics) for r in measured_ok(session.runs)]))
+    from chimera_tui.core.system.gpu_notes import gpu_lines
+
+    return lines + gpu_lines(session.manifest.gpu, session.runs)
 
 
 def error_text(run: RunRecord, limit: int | None = None) -> str:

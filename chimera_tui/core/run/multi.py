@@ -45,6 +45,7 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
+from chimera_tui.core.run.gpu import GpuMeter, GpuOptions, Window, apply_energy, round_energy
 from chimera_tui.core.run.single import (
     FATAL_ERRORS,
     build_record,
@@ -148,6 +149,7 @@ class MultiRunner(RunnerBase[RunEvent]):
         emit: Callable[[RunEvent], None] | None = None,
         transport_factory: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
         nvml_module: Any | None = None,
+        gpu: GpuOptions | None = None,
     ) -> None:
         if len(spec.agents) < 2:
             raise ValueError("a multi-agent session needs at least two agents")
@@ -155,7 +157,14 @@ class MultiRunner(RunnerBase[RunEvent]):
         self.spec = spec
         self.sessions_root = sessions_root
         self._factory = transport_factory
-        self._nvml_module = nvml_module
+        #: GPU energy: per agent when the agents' servers hold separate GPUs, else per round
+        self.gpu = GpuMeter(gpu or GpuOptions(nvml_module=nvml_module))
+        self._nvml_module = self.gpu.options.nvml_module
+        self._lane_gpus: dict[int, list[int]] = {}
+        self._energy_scope: str | None = None
+        self._energy_note: str | None = None
+        self._agent_windows: dict[int, Window | None] = {}
+        self._round_energy: dict[str, Any] | None = None
         self._next_index = 0
         self._release_ns: int | None = None
         self.session_path: Path | None = None
@@ -191,8 +200,13 @@ class MultiRunner(RunnerBase[RunEvent]):
                     )
                 )
                 shows.append(show)
+            self.gpu.open()
+            stack.callback(self.gpu.close)
+            await self._guarded(self.gpu.measure_idle(lambda text: self._emit(PhaseChanged(text))))
             warnings = await self._preflight(lanes)
-            writer = SessionWriter(self.sessions_root, self._manifest(lanes, warnings))
+            manifest = self._manifest(lanes, warnings)
+            manifest.gpu = self.gpu.session_record(None, None)
+            writer = SessionWriter(self.sessions_root, manifest)
             self.session_path = writer.path
             self._emit(
                 SessionStarted(
@@ -208,6 +222,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             )
             status, error = await self._run_rounds(lanes, writer)
             await self._record_states(lanes, shows, writer)
+            writer.manifest.gpu = self.gpu.session_record(self._energy_scope, self._energy_note)
             session = writer.finish(status, error, self._result(writer.rounds))
         self._emit(SessionFinished(session))
         return session
@@ -230,6 +245,9 @@ class MultiRunner(RunnerBase[RunEvent]):
         """Before a dual/multi run: what is loaded where, and whether the models likely fit."""
         warnings: list[str] = []
         needed = 0
+        #: bytes still to load per set of GPUs, where the endpoint's server is tied to its GPUs
+        needed_on: dict[tuple[int, ...], int] = {}
+        tied = self._tie_lanes(lanes)
         warnings += self._slot_warnings(lanes)
         for lane in lanes:
             if not lane.client.supports_unload:
@@ -238,7 +256,12 @@ class MultiRunner(RunnerBase[RunEvent]):
             if any(m.name == lane.model.name for m in loaded):
                 continue
             if lane.model.size_bytes:
-                needed += int(lane.model.size_bytes * LOAD_OVERHEAD)
+                need = int(lane.model.size_bytes * LOAD_OVERHEAD)
+                if lane.index in tied:
+                    key = tuple(tied[lane.index])
+                    needed_on[key] = needed_on.get(key, 0) + need
+                else:
+                    needed += need
             names = ", ".join(m.name for m in loaded)
             if loaded and self.spec.mode != "shared":
                 warnings.append(
@@ -256,7 +279,16 @@ class MultiRunner(RunnerBase[RunEvent]):
                 samples = nvml.sample()
             finally:
                 nvml.close()
-            free = sum((s.mem_total_bytes or 0) - (s.mem_used_bytes or 0) for s in samples)
+            free_of = {s.index: (s.mem_total_bytes or 0) - (s.mem_used_bytes or 0) for s in samples}
+            free = sum(free_of.values())
+            for gpus, need in needed_on.items():
+                room = sum(free_of.get(i, 0) for i in gpus)
+                if room and need > room:
+                    warnings.append(
+                        f"the models likely do not fit on GPU {', '.join(map(str, gpus))}: about "
+                        f"{need / 2**30:.1f} GiB needed, {room / 2**30:.1f} GiB free there; Ollama may "
+                        "spill to CPU"
+                    )
             if local and needed and free and needed > free:
                 warnings.append(
                     f"the models likely do not fit: about {needed / 2**30:.1f} GiB needed, "
@@ -291,6 +323,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             try:
                 if not spec.cold:
                     await self._guarded(self._preload(lanes))
+                self._choose_energy_scope(lanes)
                 if spec.solo_baseline:
                     self._emit(
                         PhaseChanged("solo baseline: each agent runs alone before every measured round")
@@ -320,6 +353,8 @@ class MultiRunner(RunnerBase[RunEvent]):
                     )
                     if any(rec.status == "cancelled" for rec, _ in records):
                         metrics.status = "cancelled"
+                    if self._round_energy is not None:  # kept with each call of the round (metrics.json)
+                        records = [(replace(rec, gpu=self._round_energy), out) for rec, out in records]
                     writer.finish_round(metrics.to_dict(), [rec for rec, _ in records])
                     self._emit(RoundFinished(r, metrics.to_dict()))
                     if metrics.status == "cancelled":
@@ -414,9 +449,58 @@ class MultiRunner(RunnerBase[RunEvent]):
             await anyio.sleep(0)  # let every task reach the barrier
             while not self._all_waiting(lanes, indexes, writer):
                 await anyio.sleep(0)
+            window = self._open_energy(lanes, r)  # counters read before the release, never while streaming
             self._release_ns = time.perf_counter_ns()  # the origin of the round's saved timeline
             go.set()
-        return [results[lane.index] for lane in lanes]
+        out = [results[lane.index] for lane in lanes]
+        if window is not None:
+            self._round_energy = round_energy(self.gpu, window, [rec for rec, _ in out])
+        return out
+
+    # -- GPU energy: per agent (separate GPUs) or per round ------------------------------------------
+    def _tie_lanes(self, lanes: list[_Lane]) -> dict[int, list[int]]:
+        """Each agent's GPU(s), where its local server's process shows on them (core/system)."""
+        from chimera_tui.core.system.gpu_processes import endpoint_gpus
+
+        procs, _ = self.gpu.processes()
+        tied: dict[int, list[int]] = {}
+        for lane in lanes:
+            gpus, _how = endpoint_gpus(lane.spec.endpoint, procs)
+            if gpus is not None:
+                tied[lane.index] = gpus
+        return tied
+
+    def _choose_energy_scope(self, lanes: list[_Lane]) -> None:
+        """After the preload (the servers' runners exist): per agent when the agents' GPUs are known
+        and disjoint, else per round over every GPU; the manifest records which and why."""
+        if not self.gpu.available:
+            self._energy_scope, self._energy_note = None, self.gpu.reason
+            return
+        tied = self._tie_lanes(lanes)
+        sets = [set(tied.get(lane.index, [])) for lane in lanes]
+        disjoint = all(sets) and all(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
+        if disjoint:
+            self._lane_gpus = {lane.index: tied[lane.index] for lane in lanes}
+            self._energy_scope = "agent"
+            self._energy_note = "per agent: " + ", ".join(
+                f"agent {i + 1} → GPU {', '.join(map(str, g))}" for i, g in self._lane_gpus.items()
+            )
+        else:
+            self._energy_scope = "round"
+            why = "the agents share a GPU" if all(sets) else "an agent's GPU could not be determined"
+            self._energy_note = f"per round over all GPUs: {why}"
+
+    def _open_energy(self, lanes: list[_Lane], r: int) -> Window | None:
+        self._round_energy = None
+        if self._energy_scope == "agent":
+            self._agent_windows = {
+                lane.index: self.gpu.start(f"round {r} agent {lane.index}", self._lane_gpus[lane.index])
+                for lane in lanes
+            }
+            return None
+        if self._energy_scope == "round":
+            return self.gpu.start(f"round {r}", self.gpu.all_gpus)
+        return None
 
     @staticmethod
     def _all_waiting(lanes: list[_Lane], indexes: dict[int, int], writer: SessionWriter) -> bool:
@@ -453,8 +537,12 @@ class MultiRunner(RunnerBase[RunEvent]):
             await go.wait()
         self._emit(RunStarted(index, number, total, warmup, agent=lane.index, solo=solo))
         await self._stream_call(lane.client, spec.api, body, on_tokens, outcome)
+        window = self._agent_windows.pop(lane.index, None) if go is not None else None
+        # in a thread: the other agents may still be streaming on this loop
+        energy = await anyio.to_thread.run_sync(self.gpu.stop, window) if window is not None else []
         error = await resolve_error(lane.client, lane.model.name, outcome.error)
         finished = build_record(record, outcome, error, body, expect_warm=not spec.cold)
+        finished = apply_energy(finished, energy, "agent", window, self.gpu.simulated)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished, outcome
 

@@ -56,6 +56,7 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
+from chimera_tui.core.run.gpu import GpuMeter, GpuOptions, apply_energy
 from chimera_tui.core.store.manifest import (
     EndpointRecord,
     Manifest,
@@ -339,12 +340,17 @@ class BenchRunner(RunnerBase[RunEvent]):
         emit: Callable[[RunEvent], None] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         nvml_module: Any | None = None,
+        gpu: GpuOptions | None = None,
     ) -> None:
         super().__init__(emit)
         self.spec = spec
+        #: GPU energy, clocks and throttling per call (the live screen reads `gpu.live`)
+        self.gpu = GpuMeter(gpu or GpuOptions(nvml_module=nvml_module))
+        self._gpus: list[int] | None = None
+        self._gpu_note: str | None = None
         self.sessions_root = sessions_root
         self._transport = transport
-        self._nvml_module = nvml_module
+        self._nvml_module = self.gpu.options.nvml_module
         #: notes for the next run (set between runs, e.g. the model had to be reloaded)
         self._notes: list[str] = []
         #: the last cache-cold call's prompt, sent again by the cache-warm call that follows it
@@ -372,11 +378,14 @@ class BenchRunner(RunnerBase[RunEvent]):
             check_remote(model.name, spec.allow_remote)
             show = await client.show(model.name)
             capabilities = [c for c in show.get("capabilities", []) if isinstance(c, str)]
+            self.gpu.open()
+            await self._guarded(self.gpu.measure_idle(lambda text: self._emit(PhaseChanged(text))))
             manifest = self._manifest(client, info, model, capabilities)
             warning = options_warning(client, info, spec.request_options())
             if warning:
                 log.warning("%s", warning)
                 self._emit(PhaseChanged(warning))
+            manifest.gpu = self.gpu.session_record("call", self._gpu_note)
             writer = SessionWriter(self.sessions_root, manifest)
             self.session_path = writer.path
             self._emit(
@@ -396,8 +405,10 @@ class BenchRunner(RunnerBase[RunEvent]):
                 think = True
             status, error = await self._run_calls(client, writer, model.name, think)
             writer.manifest.endpoint_list[0].state = await effective_state(client, info, model.name, show)
+            writer.manifest.gpu = self.gpu.session_record("call", self._gpu_note)
             session = writer.finish(status, error)
         finally:
+            self.gpu.close()
             await client.aclose()
         self._emit(SessionFinished(session))
         return session
@@ -429,6 +440,8 @@ class BenchRunner(RunnerBase[RunEvent]):
                             break
                     elif index > 0:
                         await self._guarded(self._ensure_loaded(client, model))
+                    if index > 0:  # the thermal gate of long sessions (--cool-to / --cooldown)
+                        await self._guarded(self.gpu.cool_gate(lambda t: self._emit(PhaseChanged(t)), False))
                     record = await self._one_call(
                         client, writer, model, think, (index, warmup, number, total), cohort
                     )
@@ -511,10 +524,15 @@ class BenchRunner(RunnerBase[RunEvent]):
             # raw: no template before the marker, so only the BOS token can be cached in the cold call
             body["raw"] = True
             body.pop("think", None)
+        if self._gpus is None and self._gpu_note is None:  # after the preload: the server's runner exists
+            self._gpus, self._gpu_note = self.gpu.gpus_for(spec.endpoint)
+        window = self.gpu.start(f"call {index}", self._gpus)  # energy counter read before the send
         await self._stream_call(client, spec.api, body, on_tokens, outcome)
+        energy = self.gpu.stop(window)  # and after the end
 
         error = await resolve_error(client, model, outcome.error)
         finished = build_record(record, outcome, error, body, expect_warm=not spec.cold)
+        finished = apply_energy(finished, energy, "call", window, self.gpu.simulated)
         writer.finish_run(finished)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished

@@ -374,6 +374,8 @@ class Manifest(Part):
     concurrency: Concurrency | None = None
     timeouts: TimeoutsRecord | None = None
     environment: dict[str, Any] | None = None
+    #: GPU energy context (core/run/gpu.py): status, simulated, idle baseline, scope, processes
+    gpu: dict[str, Any] | None = None
     source: dict[str, Any] | None = None
     sweep: SweepTag | None = None
     result: Result | None = None

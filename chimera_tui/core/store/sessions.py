@@ -123,6 +123,8 @@ class RunRecord:
     cohort: str | None = None
     #: 1-based among the calls of its kind (core/store/numbering.py); derived, not stored
     number: int | None = None
+    #: GPU energy, clocks and throttling of the call, per GPU (core/run/gpu.py); None without NVML
+    gpu: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +146,7 @@ class RunRecord:
             "notes": self.notes,
             # only in cache-cohort sessions (older readers and golden files see no new key)
             **({"cohort": self.cohort} if self.cohort else {}),
+            **({"gpu": self.gpu} if self.gpu else {}),
         }
 
     @classmethod
@@ -169,6 +172,7 @@ class RunRecord:
             round=data.get("round") if isinstance(data.get("round"), int) else None,
             solo=bool(data.get("solo", False)),
             cohort=data.get("cohort") if data.get("cohort") in COHORTS else None,
+            gpu=data.get("gpu") if isinstance(data.get("gpu"), dict) else None,
         )
 
 

@@ -42,6 +42,9 @@ def collect_environment(nvml_module: Any | None = None) -> dict[str, Any]:
         return env
     try:
         env["gpu_status"] = "ok"
+        if getattr(nvml.module, "SIMULATED", False):
+            env["gpu_status"] = "simulated (--demo): not a real GPU"
+            env["gpu_simulated"] = True
         if nvml.driver_version:
             env["gpu_driver"] = nvml.driver_version
         env["gpus"] = [

@@ -8,6 +8,7 @@ readers copy under a lock. A reading that fails is None, never 0. Never imports 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import psutil
 
 from chimera_tui.core.system.gpu import GpuInfo, GpuSample, Nvml
+from chimera_tui.core.system.gpu_processes import ProcessInfo, list_processes
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,16 @@ class SystemMonitor:
     from any thread. `nvml_module` replaces `pynvml` (tests pass a fake).
     """
 
-    def __init__(self, interval_s: float = 0.5, nvml_module: Any = None, history: int = 240) -> None:
+    def __init__(
+        self,
+        interval_s: float = 0.5,
+        nvml_module: Any = None,
+        history: int = 240,
+        *,
+        on_sample: Callable[[SystemSnapshot], None] | None = None,
+        sample_host: bool = True,
+        processes_every_s: float | None = 2.0,
+    ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be > 0")
         if history < 1:
@@ -102,6 +113,15 @@ class SystemMonitor:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        #: called in the sampling thread with every snapshot (the run hook's energy windows)
+        self._on_sample = on_sample
+        self._host_on = sample_host
+        self._processes_every_s = processes_every_s
+        self._processes: list[ProcessInfo] | None = None
+        self._processes_status = STATUS_STARTING
+        self._processes_at = -math.inf
+        #: the GPUs are simulated (`--demo`): every face that shows them says so
+        self.simulated = bool(getattr(nvml_module, "SIMULATED", False))
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -168,6 +188,11 @@ class SystemMonitor:
         with self._lock:
             return self._gpu_status
 
+    def processes(self) -> tuple[list[ProcessInfo] | None, str]:
+        """The GPUs' compute processes (refreshed every few seconds) and "ok" or why they are missing."""
+        with self._lock:
+            return (list(self._processes) if self._processes is not None else None), self._processes_status
+
     # -- the sampling thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -229,10 +254,19 @@ class SystemMonitor:
                 log.info("GPU status: %s", status)
             self._gpu_status = status
             self._history.append(snap)
+        if self._on_sample is not None:
+            self._on_sample(snap)
+        every = self._processes_every_s
+        if every is not None and time.monotonic() - self._processes_at >= every:
+            self._processes_at = time.monotonic()
+            procs, why = list_processes(nvml, self._open_reason)
+            with self._lock:
+                self._processes, self._processes_status = procs, why
 
-    @staticmethod
-    def _sample_host(proc: psutil.Process | None, cpu_ok: bool) -> HostSample:
+    def _sample_host(self, proc: psutil.Process | None, cpu_ok: bool) -> HostSample:
         t_ns = time.perf_counter_ns()
+        if not self._host_on:
+            return HostSample(t_ns, None, None, None, None)
         cpu = _safe(lambda: float(psutil.cpu_percent(interval=None)))
         vm = _safe(psutil.virtual_memory)
         rss = _safe(lambda: int(proc.memory_info().rss)) if proc is not None else None

@@ -49,7 +49,7 @@ from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.readouts import Readouts
 from chimera_tui.ui.widgets.runs_table import RunsTable
 from chimera_tui.ui.widgets.stream_pane import StreamPane
-from chimera_tui.ui.widgets.system_panel import SystemPanel
+from chimera_tui.ui.widgets.system_panel import SystemPanel, energy_text
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -118,6 +118,16 @@ class LiveScreen(LiveScreenBase):
 
     def mount_live(self) -> None:
         self.sub_title = "live run" + (" · agent workflow" if self.workflow else "")
+        self._last_energy: str | None = None
+        self.query_one(SystemPanel).energy_source = self._energy_text
+
+    def _energy_text(self) -> str | None:
+        """The panel's energy line: the streaming run's from power samples, then the last run's."""
+        meter = getattr(self.runner, "gpu", None)
+        if meter is not None and meter.available and self._call is not None:
+            joules, per_token, per_joule = meter.live(self._call.tokens)
+            return energy_text(joules, per_token, per_joule, "now")  # power samples; the counter at the end
+        return self._last_energy
 
     def make_runner(self) -> BenchRunner | WorkflowRunner:
         return self._workflow_runner() if self.workflow else self._bench_runner()
@@ -159,7 +169,7 @@ class LiveScreen(LiveScreenBase):
             config.sessions_root,
             emit=self.feed.push,
             transport=config.transport(c.endpoint),
-            nvml_module=config.nvml_module,
+            gpu=config.gpu_options(),
         )
 
     def run_runner(self) -> None:
@@ -244,6 +254,14 @@ class LiveScreen(LiveScreenBase):
             total = started.total if started else self.total_calls
             self.query_one(RunsTable).add(record, number, total, stage_of(record))
             self.query_one(Readouts).show_last_call(record.metrics)
+            if record.gpu is not None:  # corrected by the energy counter at the end of the call
+                m, gpus = record.metrics, record.gpu.get("gpus") or [{}]
+                method = gpus[0].get("method")
+                note = None if method == "energy counter" else str(method or gpus[0].get("reason") or "?")
+                self._last_energy = energy_text(
+                    m.energy_j, m.energy_per_token_j, m.tokens_per_j, "last", note
+                )
+                self.query_one(SystemPanel).show_energy(self._last_energy)
             self._calls_done += 1
             self.query_one(ProgressBar).update(progress=self._calls_done)
             e2e = record.metrics.e2e_ms

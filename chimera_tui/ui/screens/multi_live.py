@@ -138,7 +138,7 @@ class MultiLiveScreen(LiveScreenBase):
             config.sessions_root,
             emit=self.feed.push,
             transport_factory=config.transport,
-            nvml_module=config.nvml_module,
+            gpu=config.gpu_options(),
         )
 
     def run_runner(self) -> None:

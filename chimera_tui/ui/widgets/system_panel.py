@@ -1,4 +1,6 @@
-"""Live GPU and host readings: per GPU util (sparkline), memory, temperature, power, clocks; CPU, RAM.
+"""Live GPU and host readings: per GPU util (sparkline), memory, temperature, power, clocks and a
+throttle indicator, the compute processes holding its memory; the current run's energy; CPU, RAM.
+A simulated GPU (`--demo`) is labelled so in the panel's title and each GPU's name.
 
 The panel reads `SystemMonitor.latest()/history()` on its own timer; the monitor thread never touches
 widgets. Each tick only updates text and sparkline data (no recompose). Missing readings show "—".
@@ -8,7 +10,7 @@ Styles live in `CSS_FILE`: add it to the app's CSS_PATH.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -23,7 +25,9 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from chimera_tui.core.system.gpu import GpuInfo, GpuSample
+from chimera_tui.core.system.gpu_processes import ProcessInfo
 from chimera_tui.core.system.monitor import STATUS_OK, HostSample, SystemMonitor, SystemSnapshot
+from chimera_tui.core.system.thermal import throttle_text
 from chimera_tui.safe_text import sanitize_line
 
 log = logging.getLogger(__name__)
@@ -74,7 +78,37 @@ def gpu_lines(sample: GpuSample) -> tuple[str, str, str]:
     )
     sm, mem = fmt_num(sample.sm_clock_mhz, "MHz"), fmt_num(sample.mem_clock_mhz, "MHz")
     clocks = f"clocks  SM {sm}  ·  mem {mem}"
+    throttle = throttle_text(sample.clock_reasons)
+    if throttle is not None:
+        clocks = f"THROTTLED{throttle.removeprefix('throttled')}  ·  SM {sm}  ·  mem {mem}"
     return util, details, clocks
+
+
+def process_line(procs: Sequence[ProcessInfo], limit: int = 2) -> str:
+    """`procs ollama runner 5.2 GiB (pid 412) · python 0.3 GiB (pid 90) +1`: the biggest first."""
+    parts = []
+    for p in list(procs)[:limit]:
+        name = sanitize_line(p.role or p.name or "?").strip()[:24] or "?"
+        mem = DASH if p.used_bytes is None else f"{p.used_bytes / GIB:.1f} GiB"
+        parts.append(f"{name} {mem} (pid {p.pid})")
+    more = f" +{len(procs) - limit}" if len(procs) > limit else ""
+    return "procs " + "  ·  ".join(parts) + more
+
+
+def energy_text(
+    joules: float | None,
+    per_token: float | None,
+    per_joule: float | None,
+    label: str,
+    note: str | None = None,
+) -> str:
+    """`now 12.3 J · 0.10 J/tok · 10.37 tok/J`, with `(note)` when the figure is not the counter's."""
+    tail = f" ({note})" if note else ""
+    if joules is None:
+        return f"{label} energy {DASH}{tail}"
+    jt = DASH if per_token is None else f"{per_token:.2f}"
+    tj = DASH if per_joule is None else f"{per_joule:.2f}"
+    return f"{label} {joules:.1f} J  ·  {jt} J/tok  ·  {tj} tok/J{tail}"
 
 
 def host_lines(host: HostSample | None) -> tuple[str, str]:
@@ -173,8 +207,10 @@ class _GpuBlock(Vertical):
         self.spark = PercentSparkline([], classes="sys-spark")
         self.details = _Line(DASH, classes="sys-line gpu-details")
         self.clocks = _Line(DASH, classes="sys-line gpu-clocks")
+        self.procs = _Line("", classes="sys-line gpu-procs")
+        self.procs.display = False
         row = Horizontal(self.util, self.spark, classes="sys-row")
-        super().__init__(self.title, row, self.details, self.clocks, classes="gpu-block")
+        super().__init__(self.title, row, self.details, self.clocks, self.procs, classes="gpu-block")
 
     def show(self, name: str, sample: GpuSample, util_history: list[float]) -> None:
         self.title.set_text(f"GPU {self.index}  {name}", "bold")
@@ -183,7 +219,13 @@ class _GpuBlock(Vertical):
         self.details.set_text(details)
         self.details.set_class(sample.temperature_c is not None and sample.temperature_c >= HOT_C, "-hot")
         self.clocks.set_text(clocks)
+        self.clocks.set_class(throttle_text(sample.clock_reasons) is not None, "-throttled")
         _set_spark(self.spark, util_history)
+
+    def show_processes(self, procs: Sequence[ProcessInfo] | None) -> None:
+        self.procs.display = bool(procs)
+        if procs:
+            self.procs.set_text(process_line(procs))
 
 
 class SystemPanel(Widget):
@@ -209,6 +251,10 @@ class SystemPanel(Widget):
         self.cpu_label = _Line(f"CPU {DASH:>4}", id="cpu-label", classes="sys-label")
         self.cpu_spark = PercentSparkline([], id="cpu-spark", classes="sys-spark")
         self.ram_line = _Line(f"RAM {DASH}", id="ram-line", classes="sys-line")
+        #: the live screen's current-run energy (`energy_text`), read on each poll; None: no line
+        self.energy_source: Callable[[], str | None] | None = None
+        self.energy_line = _Line("", id="energy-line", classes="sys-line")
+        self.energy_line.display = False
         self._blocks: dict[int, _GpuBlock] = {}
         self._infos: dict[int, GpuInfo] = {}
         self._last_t_ns: int | None = None
@@ -218,13 +264,15 @@ class SystemPanel(Widget):
     def compose(self) -> ComposeResult:
         yield self.status_line
         yield self.gpu_list
+        yield self.energy_line
         with Horizontal(classes="sys-row host-row"):
             yield self.cpu_label
             yield self.cpu_spark
         yield self.ram_line
 
     def on_mount(self) -> None:
-        self.border_title = "System"
+        simulated = self.monitor is not None and self.monitor.simulated
+        self.border_title = "System · SIMULATED GPU" if simulated else "System"
         self._live = True
         if self._pending is not None:
             snapshot, history, infos = self._pending
@@ -240,10 +288,14 @@ class SystemPanel(Widget):
         if monitor is None:
             return
         try:
+            self.show_energy(self.energy_source() if self.energy_source is not None else None)
             snapshot = monitor.latest()
             if snapshot is not None and snapshot.t_ns == self._last_t_ns:
                 return
             self.update_from(snapshot, monitor.history(), monitor.gpu_infos)
+            procs, _ = monitor.processes()
+            for index, block in self._blocks.items():
+                block.show_processes([p for p in procs or [] if p.gpu == index])
         except Exception:  # a display bug must not take the app down
             log.exception("system panel refresh failed")
 
@@ -271,6 +323,12 @@ class SystemPanel(Widget):
         self.ram_line.set_text(ram)
         _set_spark(self.cpu_spark, [s.host.cpu_pct for s in history if s.host.cpu_pct is not None])
 
+    def show_energy(self, text: str | None) -> None:
+        """The current (or last) run's energy line; hidden when None."""
+        self.energy_line.display = text is not None
+        if text is not None:
+            self.energy_line.set_text(text)
+
     def _show_gpus(self, snapshot: SystemSnapshot, history: list[SystemSnapshot]) -> None:
         notice = gpu_status_line(snapshot.gpu_status, bool(snapshot.gpus))
         self.status_line.display = notice is not None
@@ -291,7 +349,10 @@ class SystemPanel(Widget):
                 block = self._blocks[sample.index] = _GpuBlock(sample.index)
                 self.gpu_list.mount(block)
             block.display = True
-            block.show(gpu_name(sample.index, self._infos), sample, utils[sample.index])
+            name = gpu_name(sample.index, self._infos)
+            if self.monitor is not None and self.monitor.simulated:
+                name += " [simulated]"
+            block.show(name, sample, utils[sample.index])
             shown.add(sample.index)
         for index, block in self._blocks.items():
             if index not in shown:

@@ -24,6 +24,7 @@ from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
 from chimera_tui.core.errors import ChimeraError, ProfileError, SessionError
 from chimera_tui.core.run.base import RunnerBase
 from chimera_tui.core.run.events import PhaseChanged
+from chimera_tui.core.run.gpu import GpuMeter, GpuOptions
 from chimera_tui.core.run.prompts import resolve_prompt
 from chimera_tui.core.run.single import BenchRunner, BenchSpec, find_model
 from chimera_tui.core.run.sweep.definition import SweepDefinition, SweepError, sweep_to_toml
@@ -92,6 +93,7 @@ class SweepRunner(RunnerBase[SweepEvent]):
         keep_alive: str | int = "30m",
         ps_wait_s: float = 60.0,
         record: SweepRecord | None = None,
+        gpu: GpuOptions | None = None,
     ) -> None:
         if defn.order == "shuffled" and defn.seed is None:
             defn = dataclasses.replace(defn, seed=secrets.randbelow(2**31))
@@ -102,6 +104,8 @@ class SweepRunner(RunnerBase[SweepEvent]):
         self.model = model
         self._transport = transport
         self._nvml_module = nvml_module
+        #: the thermal gate between configurations and the one idle baseline (core/run/gpu.py)
+        self.gpu_options = gpu or GpuOptions(nvml_module=nvml_module)
         self.timeouts = timeouts or Timeouts()
         self.api = api
         self.keep_alive = keep_alive
@@ -261,9 +265,39 @@ class SweepRunner(RunnerBase[SweepEvent]):
         record = self.record
         assert record is not None
         previous: Profile | None = None
+        meter = GpuMeter(dataclasses.replace(self.gpu_options, cooldown_s=0.0)).open()
+        try:
+            await self._guarded(meter.measure_idle(lambda text: self._emit(PhaseChanged(text))))
+            return await self._steps(client, model, steps, by_key, previous, meter)
+        finally:
+            meter.close()
+
+    async def _steps(
+        self,
+        client: BenchClient,
+        model: str,
+        steps: list[Step],
+        by_key: dict[str, ConfigRecord],
+        previous: Profile | None,
+        meter: GpuMeter,
+    ) -> ChimeraError | None:
+        record = self.record
+        assert record is not None
+        # each configuration's session reuses the sweep's idle baseline; the gate runs here, between them
+        bench_gpu = dataclasses.replace(
+            self.gpu_options,
+            idle_baseline_s=0.0,
+            cool_to_c=None,
+            cooldown_s=0.0,
+            idle_power_w=meter.idle_power_w,
+        )
         for index, step in enumerate(steps):
             if self.cancelled:
                 break
+            if index > 0 and self.gpu_options.cool_to_c is not None:
+                await self._guarded(meter.cool_gate(lambda text: self._emit(PhaseChanged(text)), True))
+                if self.cancelled:
+                    break
             if index > 0 and self.defn.cooldown_s > 0:
                 self._emit(PhaseChanged(f"cooling down {self.defn.cooldown_s:g} s between configurations"))
                 await self._guarded(anyio.sleep(self.defn.cooldown_s))
@@ -280,7 +314,7 @@ class SweepRunner(RunnerBase[SweepEvent]):
             reload_ms = None if self.defn.cold else await self._timed_preload(client, spec)
             if self.cancelled:
                 break
-            runner = BenchRunner(spec, self.sessions_root, self._emit, self._transport, self._nvml_module)
+            runner = BenchRunner(spec, self.sessions_root, self._emit, self._transport, gpu=bench_gpu)
             runner.follow_cancel(self)  # cancelling the sweep cancels the configuration's session
             try:
                 session = await runner.run()

@@ -1,0 +1,260 @@
+"""GPU energy with the fake NVML: the counter (and its reset), the power-sample fallback, unsupported
+calls, two GPUs, throttle reasons, the idle baseline, the thermal gate, and the runners' records.
+
+Every session here sets the idle baseline to 0 (or measures it with a count-driven fake) so it stays
+fast; no figure that depends on the machine's speed is asserted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chimera_tui.core.measure.catalogue import COMPARE_KEYS, METRICS, SUMMARY_KEYS
+from chimera_tui.core.measure.compare import MetricSpec, verdict
+from chimera_tui.core.measure.metrics import FLAG_GPU_THROTTLED
+from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.run import gpu as gpu_hook
+from chimera_tui.core.run.gpu import GpuMeter, GpuOptions
+from chimera_tui.core.run.single import BenchRunner
+from chimera_tui.core.store.sessions import load_session
+from chimera_tui.core.system.energy import (
+    COUNTER,
+    INTEGRATED,
+    GpuWindow,
+    call_energy,
+    counter_joules,
+    gpu_run_energy,
+    integrate_power,
+)
+from chimera_tui.core.system.gpu import Nvml
+from chimera_tui.core.system.gpu_notes import gpu_lines
+from chimera_tui.core.system.thermal import reason_words, throttle_text, throttled
+from tests.fake_nvml import FakeGpu, FakeNvml, NVMLError_NotSupported
+from tests.helpers import fast_sim, spec
+
+pytestmark = pytest.mark.anyio
+
+S = 1_000_000_000
+LOCAL = "http://127.0.0.1:1"  # a local endpoint (nothing listens: the energy covers every GPU)
+
+
+# -- pure maths ---------------------------------------------------------------------------------------
+def test_counter_delta_and_reset() -> None:
+    assert counter_joules(10_000, 12_500) == (2.5, None)
+    assert counter_joules(10_000, 500) == (None, "energy counter reset during the call")
+    assert counter_joules(None, 500) == (None, "energy counter not supported")
+
+
+def test_power_integration_is_trapezoidal_and_held_at_the_edges() -> None:
+    assert integrate_power([(0, 100.0)], 0, 2 * S) == pytest.approx(200.0)  # one sample: held
+    ramp = [(0, 100.0), (2 * S, 300.0)]
+    assert integrate_power(ramp, 0, 2 * S) == pytest.approx(400.0)
+    assert integrate_power(ramp, S, 2 * S) == pytest.approx(250.0)  # clipped inside a segment
+    assert integrate_power(ramp, 2 * S, 3 * S) == pytest.approx(300.0)  # held after the last
+    assert integrate_power([], 0, S) is None
+    assert integrate_power(ramp, S, S) is None
+
+
+def test_a_reset_counter_falls_back_to_the_power_samples_and_says_so() -> None:
+    win = GpuWindow()
+    win.add(0, 200.0, 2500, 10000, 0, 60.0)
+    win.add(S, 200.0, 2400, 10000, 0x20, 70.0)
+    g = gpu_run_energy(0, win, 0, S, (5_000_000, 100), (60.0, 70.0), 50.0)
+    assert g.method == INTEGRATED and g.energy_j == pytest.approx(200.0)
+    assert g.reason == "energy counter reset during the call"
+    assert g.above_idle_j == pytest.approx(150.0) and g.avg_power_w == pytest.approx(200.0)
+    assert g.sm_clock_min_mhz == 2400 and g.temp_max_c == 70.0
+    assert g.throttle == "throttled (thermal (software))"
+    counted = gpu_run_energy(0, win, 0, S, (5_000_000, 5_180_000), (60.0, 70.0), None)
+    assert counted.method == COUNTER and counted.energy_j == pytest.approx(180.0)
+    assert counted.above_idle_j is None  # no baseline: no "above idle" figure, never 0
+
+
+def test_call_totals_are_none_when_a_gpu_has_no_figure() -> None:
+    a = gpu_run_energy(0, GpuWindow(), 0, S, (0, 100_000), (None, None), 40.0)
+    b = gpu_run_energy(1, GpuWindow(), 0, S, (None, None), (None, None), 40.0)
+    assert b.energy_j is None and b.reason and "no power samples" in b.reason
+    assert call_energy([a, b], 100, 1.0).energy_j is None
+    e = call_energy([a], 100, 1.0)
+    assert (e.energy_j, e.energy_per_token_j, e.tokens_per_j, e.avg_power_w) == (100.0, 1.0, 1.0, 100.0)
+    assert e.energy_above_idle_j == pytest.approx(60.0) and e.tokens_per_j_above_idle == pytest.approx(
+        100 / 60
+    )
+    assert call_energy([a], 0, 1.0).tokens_per_j is None  # no tokens: no ratio, no division by zero
+
+
+def test_throttle_reasons_in_words() -> None:
+    assert reason_words(0x1) == ["idle"] and not throttled(0x1) and throttle_text(0x1) is None
+    assert throttle_text(0x4 | 0x40) == "throttled (power cap, thermal (hardware))"
+    assert throttled(0x8) and reason_words(None) == []
+
+
+# -- the NVML wrapper on the fake ---------------------------------------------------------------------
+def test_energy_counter_processes_and_reasons_on_two_gpus() -> None:
+    fake = FakeNvml(
+        gpus=[
+            FakeGpu(energy_step_mj=1000, clock_reasons=0x4, processes=[(11, 3 * 2**30)]),
+            FakeGpu(energy_step_mj=2000, processes=[(12, None)]),
+        ]
+    )
+    nvml, _ = Nvml.open(fake)
+    assert nvml is not None
+    first, second = nvml.energy_mj(), nvml.energy_mj()
+    assert [b - a for a, b in zip(first, second, strict=True) if a is not None and b is not None] == [
+        1000,
+        2000,
+    ]
+    assert [s.clock_reasons for s in nvml.sample()] == [0x4, 0]
+    procs = nvml.processes()
+    assert procs is not None and [(p.gpu, p.pid, p.used_bytes) for p in procs] == [
+        (0, 11, 3 * 2**30),
+        (1, 12, None),
+    ]
+    nvml.close()
+
+
+def test_unsupported_calls_are_none_with_a_reason() -> None:
+    fake = FakeNvml(
+        unsupported={
+            "nvmlDeviceGetTotalEnergyConsumption",
+            "nvmlDeviceGetCurrentClocksEventReasons",
+            "nvmlDeviceGetComputeRunningProcesses",
+        }
+    )
+    with pytest.raises(NVMLError_NotSupported):
+        fake.nvmlDeviceGetTotalEnergyConsumption(fake.nvmlDeviceGetHandleByIndex(0))
+    nvml, _ = Nvml.open(fake)
+    assert nvml is not None
+    assert nvml.energy_mj() == [None] and nvml.processes() is None
+    assert nvml.sample()[0].clock_reasons is None and nvml.sample()[0].power_w == 215.5
+    assert "Not Supported" in nvml.refused["energy"] and "Not Supported" in nvml.refused["processes"]
+    nvml.close()
+
+
+# -- the runner hook ------------------------------------------------------------------------------------
+def _bench(tmp_path: Path, fake: FakeNvml | None, **kw: object) -> BenchRunner:
+    sim = fast_sim()
+    options = GpuOptions(nvml_module=fake, idle_baseline_s=0, **kw)  # type: ignore[arg-type]
+    return BenchRunner(
+        spec(endpoint=LOCAL, warmup=0, runs=2), tmp_path, transport=sim.transport(), gpu=options
+    )
+
+
+async def test_each_run_gets_the_counter_energy_of_both_gpus(tmp_path: Path) -> None:
+    fake = FakeNvml(gpus=[FakeGpu(energy_step_mj=5000), FakeGpu(energy_step_mj=3000, clock_reasons=0x20)])
+    session = await _bench(tmp_path, fake).run()
+    measured = [r for r in session.runs if not r.warmup]
+    for run in measured:
+        m = run.metrics
+        assert m.energy_j == pytest.approx(8.0)  # one counter step per GPU between send and end
+        assert m.eval_count and m.energy_per_token_j == pytest.approx(8.0 / m.eval_count)
+        assert m.tokens_per_j == pytest.approx(m.eval_count / 8.0)
+        assert m.energy_above_idle_j is None  # idle baseline disabled
+        assert run.gpu is not None and run.gpu["scope"] == "call"
+        assert [g["method"] for g in run.gpu["gpus"]] == [COUNTER, COUNTER]
+        assert FLAG_GPU_THROTTLED in m.flags and "GPU 1 throttled (thermal (software))" in run.notes
+    loaded = load_session(session.path)
+    assert loaded.aggregates["energy_j"].n == 2 and loaded.aggregates["energy_j"].mean == pytest.approx(8.0)
+    assert loaded.runs[-1].gpu == measured[-1].gpu  # kept in metrics.json
+    assert loaded.manifest.gpu is not None and loaded.manifest.gpu["status"] == "ok"
+    assert any(
+        "GPU throttled in 2 of 2 runs: thermal (software)" in line
+        for line in gpu_lines(loaded.manifest.gpu, loaded.runs)
+    )
+
+
+async def test_a_counter_reset_mid_session_is_detected(tmp_path: Path) -> None:
+    fake = FakeNvml(gpus=[FakeGpu(energy_reset_at_read=2)])  # the first call's end read has reset
+    session = await _bench(tmp_path, fake).run()
+    first, second = [r for r in session.runs if not r.warmup]
+    assert first.gpu is not None and first.gpu["gpus"][0]["method"] == INTEGRATED
+    assert "reset" in first.gpu["gpus"][0]["reason"]
+    assert first.metrics.energy_j is not None and first.metrics.energy_j > 0
+    assert any("integrated power samples" in n for n in first.notes)
+    assert second.gpu is not None and second.gpu["gpus"][0]["method"] == COUNTER
+
+
+async def test_without_nvml_every_figure_is_none_and_the_reason_is_kept(tmp_path: Path) -> None:
+    session = await _bench(tmp_path, FakeNvml(fail_init="Driver Not Loaded")).run()
+    assert all(r.gpu is None and r.metrics.energy_j is None for r in session.runs)
+    table = session.manifest.gpu
+    assert table is not None and "Driver Not Loaded" in table["status"]
+    assert gpu_lines(table, session.runs) == [f"GPU energy: none ({table['status']})"]
+
+
+async def test_unsupported_counter_uses_power_samples(tmp_path: Path) -> None:
+    fake = FakeNvml(unsupported={"nvmlDeviceGetTotalEnergyConsumption"})
+    session = await _bench(tmp_path, fake).run()
+    run = session.runs[-1]
+    assert run.gpu is not None and run.gpu["gpus"][0]["method"] == INTEGRATED
+    assert run.gpu["gpus"][0]["reason"] == "energy counter not supported"
+    assert run.metrics.avg_power_w == pytest.approx(215.5)  # the fake's steady power
+
+
+async def test_idle_baseline_gives_above_idle_figures(tmp_path: Path) -> None:
+    fake = FakeNvml(gpus=[FakeGpu(energy_step_mj=1000)])
+    meter = GpuMeter(GpuOptions(nvml_module=fake, idle_baseline_s=0.01, sample_interval_s=0.005)).open()
+    try:
+        await meter.measure_idle(lambda _t: None)
+        assert meter.idle_power_w[0] is not None and meter.idle_power_w[0] > 0
+        win = meter.start("call", [0])
+        gpus = meter.stop(win)
+        assert gpus[0].above_idle_j is not None and gpus[0].above_idle_j < gpus[0].energy_j  # type: ignore[operator]
+        record = meter.session_record("call", "GPU 0")
+        assert record["idle_power_w"] == {"0": round(meter.idle_power_w[0], 2)}  # type: ignore[arg-type]
+    finally:
+        meter.close()
+
+
+async def test_thermal_gate_waits_until_the_gpu_is_below(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gpu_hook, "COOL_POLL_S", 0.001)
+    fake = FakeNvml(gpus=[FakeGpu(temperature=90)])
+    reads = iter([90, 86, 79])
+
+    def cooling(handle: object, sensor: int) -> int:
+        return next(reads, 79)
+
+    fake.nvmlDeviceGetTemperature = cooling  # type: ignore[method-assign]
+    meter = GpuMeter(GpuOptions(nvml_module=fake, cool_to_c=80))
+    meter.nvml, _ = Nvml.open(fake)  # no sampler thread: only the gate reads the temperature
+    lines: list[str] = []
+    try:
+        await meter.cool_gate(lines.append, first=True)
+    finally:
+        meter.close()
+    assert lines[0] == "waiting for the GPU to cool below 80 °C (now 90 °C)"
+    assert "79 °C" in lines[-1] and "below 80" in lines[-1]
+    no_gpu = GpuMeter(GpuOptions(nvml_module=FakeNvml(fail_init="x"), cool_to_c=80)).open()
+    lines.clear()
+    await no_gpu.cool_gate(lines.append, first=True)
+    assert lines and "not applied" in lines[0]
+
+
+# -- the catalogue and comparisons ----------------------------------------------------------------------
+def test_energy_metrics_in_the_catalogue_and_their_verdicts() -> None:
+    assert METRICS["energy_per_token_j"].better == "lower" and METRICS["tokens_per_j"].better == "higher"
+    assert {"energy_per_token_j", "tokens_per_j"} <= set(COMPARE_KEYS) & set(SUMMARY_KEYS)
+    low, high = summarize([1.0, 1.1, 0.9, 1.0]), summarize([2.0, 2.1, 1.9, 2.0])
+    assert verdict(MetricSpec.of("energy_per_token_j"), low, high, 0.01) == "higher (worse)"
+    assert verdict(MetricSpec.of("tokens_per_j"), low, high, 0.01) == "higher (better)"
+
+
+def test_simulated_gpu_follows_the_load() -> None:
+    from chimera_tui.core.system.simulated_gpu import IDLE_W, SimulatedNvml
+
+    now = [0.0]
+    sim = SimulatedNvml(clock=lambda: now[0])
+    e0 = sim.nvmlDeviceGetTotalEnergyConsumption(0)
+    now[0] = 1.0
+    assert sim.nvmlDeviceGetTotalEnergyConsumption(0) - e0 == pytest.approx(IDLE_W * 1000, abs=1)
+    sim.set_busy(+1)
+    assert (
+        sim.nvmlDeviceGetPowerUsage(0) > IDLE_W * 1000 and sim.nvmlDeviceGetCurrentClocksEventReasons(0) == 0
+    )
+    now[0] = 400.0  # long enough to heat past the throttle point
+    sim.nvmlDeviceGetPowerUsage(0)
+    assert sim.nvmlDeviceGetCurrentClocksEventReasons(0) == 0x20 and sim.nvmlDeviceGetClockInfo(0, 1) < 2520
+    sim.set_busy(-1)
+    assert sim.nvmlDeviceGetCurrentClocksEventReasons(0) == 0x1  # idle
