@@ -113,6 +113,11 @@ class HeadlessProgress:
                 f"{label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
                 f"{call.token_count} tokens, {sanitize_line(call.done_reason or '?')}"
+                + (
+                    f", {call.energy_j:.1f} J, {fmt(call.energy_per_token_j, 3)} J/token"
+                    if call.energy_j is not None
+                    else ""
+                )
                 + (f" [{flags_text(call.flags)}]" if call.flags else ""),
                 clear=True,
             )
