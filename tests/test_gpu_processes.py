@@ -128,3 +128,19 @@ async def test_agents_sharing_a_gpu_are_measured_per_round(
         line.startswith("GPU energy per round (mean of 2): 10.00 J")
         for line in gpu_lines(table, session.runs)
     )
+
+
+async def test_preflight_checks_memory_on_each_endpoints_own_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeNvml(
+        gpus=[
+            FakeGpu(mem_total=4 * GIB, mem_used=3 * GIB, processes=[(1001, 3 * GIB)]),
+            FakeGpu(mem_total=80 * GIB, mem_used=1 * GIB, processes=[(1002, GIB)]),
+        ],
+        process_names={1001: "ollama", 1002: "ollama"},
+    )
+    session = await _multi(tmp_path, fake, monkeypatch)
+    warnings = session.manifest.concurrency.preflight_warnings  # type: ignore[union-attr]
+    assert any("do not fit on GPU 0" in w and "1.0 GiB free there" in w for w in warnings), warnings
+    assert not any("GPU 1" in w for w in warnings)
