@@ -258,3 +258,21 @@ def test_simulated_gpu_follows_the_load() -> None:
     assert sim.nvmlDeviceGetCurrentClocksEventReasons(0) == 0x20 and sim.nvmlDeviceGetClockInfo(0, 1) < 2520
     sim.set_busy(-1)
     assert sim.nvmlDeviceGetCurrentClocksEventReasons(0) == 0x1  # idle
+
+
+async def test_reports_say_simulated_and_carry_the_energy(tmp_path: Path) -> None:
+    import json
+
+    from chimera_tui.core.reports import export_sessions
+
+    fake = FakeNvml(gpus=[FakeGpu(energy_step_mj=2000, clock_reasons=0x4)])
+    fake.SIMULATED = True  # type: ignore[attr-defined]  # labelled as the --demo GPU is
+    session = load_session((await _bench(tmp_path, fake).run()).path)
+    md = export_sessions([session], "md")
+    assert "GPU: SIMULATED (--demo)" in md and "GPU throttled in 2 of 2 runs: power cap" in md
+    assert "| output tokens per joule (tok/J) |" in md
+    html = export_sessions([session], "html")
+    assert "SIMULATED (--demo)" in html
+    doc = json.loads(export_sessions([session], "json"))
+    text = json.dumps(doc)
+    assert '"simulated": true' in text and '"method": "energy counter"' in text
