@@ -276,3 +276,11 @@ async def test_reports_say_simulated_and_carry_the_energy(tmp_path: Path) -> Non
     doc = json.loads(export_sessions([session], "json"))
     text = json.dumps(doc)
     assert '"simulated": true' in text and '"method": "energy counter"' in text
+
+
+def test_a_lost_gpu_is_not_called_unsupported() -> None:
+    assert counter_joules(None, 5, "NVML: GPU is lost") == (
+        None,
+        "energy counter not readable (NVML: GPU is lost)",
+    )
+    assert counter_joules(None, 5, "NVML: Not Supported") == (None, "energy counter not supported")

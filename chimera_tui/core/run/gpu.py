@@ -190,6 +190,7 @@ class GpuMeter:
                 (win.counters0[k], counters[k]),
                 (win.temps0[k], temps[k]),
                 self.idle_power_w.get(i),
+                self.nvml.refused.get("energy"),
             )
             for k, i in enumerate(win.gpus)
         ]
