@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chimera_tui.core.measure.metrics import FLAG_GPU_THROTTLED
 from chimera_tui.core.run.gpu import GpuOptions
 from chimera_tui.core.run.multi import MultiRunner
 from chimera_tui.core.system import gpu_processes
@@ -76,7 +77,11 @@ def test_monitor_lists_processes_or_says_why() -> None:
 def _two_gpu_fake(shared: bool) -> FakeNvml:
     pids = [(1001, 3 * GIB)], [(1002, 3 * GIB)]
     gpus = [
-        FakeGpu(energy_step_mj=4000, processes=pids[0] + (pids[1] if shared else [])),
+        FakeGpu(
+            energy_step_mj=4000,
+            processes=pids[0] + (pids[1] if shared else []),
+            clock_reasons=0x4 if shared else 0,
+        ),
         FakeGpu(energy_step_mj=6000, processes=[] if shared else pids[1]),
     ]
     return FakeNvml(gpus=gpus, process_names={1001: "ollama", 1002: "ollama"})
@@ -124,6 +129,9 @@ async def test_agents_sharing_a_gpu_are_measured_per_round(
         assert energy is not None and energy["scope"] == "round"
         assert energy["energy_j"] == pytest.approx(10.0)  # both GPUs, one counter step each
         assert energy["output_tokens"] > 0
+    assert all(
+        FLAG_GPU_THROTTLED in r.metrics.flags and "GPU 0 throttled (power cap)" in r.notes for r in measured
+    )
     assert any(
         line.startswith("GPU energy per round (mean of 2): 10.00 J")
         for line in gpu_lines(table, session.runs)

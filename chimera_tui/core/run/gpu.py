@@ -426,4 +426,14 @@ class AgentEnergy:
         """After the round: its energy kept with each of its calls (scope "round")."""
         window, self._round = self._round, None
         figures = round_energy(self.meter, window, records) if window is not None else None
-        return [replace(r, gpu=figures) for r in records] if figures is not None else records
+        if figures is None:
+            return records
+        return [_throttle_flag(replace(r, gpu=figures), figures.get("throttle")) for r in records]
+
+
+def _throttle_flag(record: RunRecord, throttle: str | None) -> RunRecord:
+    """A call of a throttled round carries the flag and the round's reasons in its notes."""
+    if not throttle or FLAG_GPU_THROTTLED in record.metrics.flags:
+        return record
+    flags = sorted([*record.metrics.flags, FLAG_GPU_THROTTLED], key=FLAGS.index)
+    return replace(record, metrics=replace(record.metrics, flags=flags), notes=[*record.notes, throttle])
