@@ -284,3 +284,18 @@ def test_a_lost_gpu_is_not_called_unsupported() -> None:
         "energy counter not readable (NVML: GPU is lost)",
     )
     assert counter_joules(None, 5, "NVML: Not Supported") == (None, "energy counter not supported")
+
+
+def test_live_energy_of_the_call_in_flight() -> None:
+    meter = GpuMeter(GpuOptions(nvml_module=FakeNvml(gpus=2), sample_interval_s=3600)).open()
+    try:
+        assert meter.live(10) == (None, None, None)  # nothing in flight
+        window = meter.start("call", [0, 1])
+        joules, per_token, per_joule = meter.live(10)
+        assert joules is not None and joules > 0  # two GPUs at 215.5 W since the send
+        assert per_token == pytest.approx(joules / 10) and per_joule == pytest.approx(10 / joules)
+        assert meter.live(0)[1:] == (None, None)  # no token yet: no ratio
+        meter.stop(window)
+        assert meter.live(10) == (None, None, None)
+    finally:
+        meter.close()

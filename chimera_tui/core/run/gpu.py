@@ -27,7 +27,7 @@ from chimera_tui.core.system.energy import (
     GpuWindow,
     call_energy,
     gpu_run_energy,
-    live_energy,
+    integrate_power,
 )
 from chimera_tui.core.system.gpu import Nvml
 from chimera_tui.core.system.gpu_processes import ProcessInfo, endpoint_gpus, is_local, list_processes
@@ -196,26 +196,21 @@ class GpuMeter:
         ]
 
     def live(self, tokens: int) -> tuple[float | None, float | None, float | None]:
-        """The call in flight: (J so far, J/token, tokens/J) from the power samples (any thread)."""
+        """The call(s) in flight: (J so far over every open window's GPUs, J/token, tokens/J) from the
+        power samples; `tokens` is what they have streamed so far. Any thread."""
         with self._lock:
             wins = list(self._open.values())
-        if not wins:
-            return None, None, None
-        win = wins[0]
-        points = [p for w in win.seen.values() for p in w.power]
-        if len(win.seen) > 1:  # several GPUs: sum their integrals
-            total = 0.0
+        now = time.perf_counter_ns()
+        total = 0.0
+        for win in wins:
             for w in win.seen.values():
-                j, _, _ = live_energy(list(w.power), win.t0_ns, time.perf_counter_ns(), tokens)
-                if j is None:
+                joules = integrate_power(list(w.power), win.t0_ns, now)
+                if joules is None:
                     return None, None, None
-                total += j
-            return (
-                total,
-                (total / tokens if tokens and total > 0 else None),
-                (tokens / total if tokens and total > 0 else None),
-            )
-        return live_energy(points, win.t0_ns, time.perf_counter_ns(), tokens)
+                total += joules
+        if not wins or total <= 0:
+            return None, None, None
+        return total, (total / tokens if tokens else None), (tokens / total if tokens else None)
 
     def _set_busy(self, gpus: list[int], delta: int) -> None:
         set_busy = getattr(self.options.nvml_module, "set_busy", None)

@@ -191,13 +191,3 @@ def _sum(values: list[float | None]) -> float | None:
     if not values or any(v is None for v in values):
         return None
     return float(sum(v for v in values if v is not None))
-
-
-def live_energy(
-    points: Sequence[tuple[int, float]], t0_ns: int, now_ns: int, tokens: int
-) -> tuple[float | None, float | None, float | None]:
-    """While a call streams: (J so far from power samples, J/token, tokens/J)."""
-    joules = integrate_power(points, t0_ns, now_ns)
-    if joules is None or joules <= 0:
-        return joules, None, None
-    return joules, (joules / tokens if tokens else None), (tokens / joules if tokens else None)
