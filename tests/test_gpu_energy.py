@@ -299,3 +299,34 @@ def test_live_energy_of_the_call_in_flight() -> None:
         assert meter.live(10) == (None, None, None)
     finally:
         meter.close()
+
+
+async def test_a_sweep_measures_the_idle_baseline_once_for_all_configurations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chimera_tui.core.run.sweep import SweepRunner
+    from tests.test_sweep import BASE, TIMEOUTS, small
+
+    monkeypatch.setattr(gpu_hook, "COOL_POLL_S", 0.001)
+    fake = FakeNvml(gpus=[FakeGpu(energy_step_mj=1000, temperature=50)])
+    events: list[object] = []
+    options = GpuOptions(nvml_module=fake, idle_baseline_s=0.01, cool_to_c=60)
+    sweep = SweepRunner(
+        small(),
+        tmp_path,
+        LOCAL,
+        "gemma3:latest",
+        events.append,
+        fast_sim().transport(),
+        timeouts=TIMEOUTS,
+        base=BASE,
+        gpu=options,
+    )
+    record = await sweep.run()
+    assert record.status == "complete"
+    phases = [getattr(e, "message", "") for e in events]
+    assert sum("GPU idle baseline" in p for p in phases) == 1  # once for the whole sweep
+    sessions = [load_session(p) for p in sorted(tmp_path.iterdir()) if (p / "session.toml").is_file()]
+    idle = {str(s.manifest.gpu["idle_power_w"]) for s in sessions if s.manifest.gpu}  # type: ignore[index]
+    assert len(sessions) >= 2 and len(idle) == 1 and "None" not in idle
+    assert all(r.metrics.energy_above_idle_j is not None for s in sessions for r in s.runs if not r.warmup)
