@@ -33,6 +33,7 @@ BENCHMARKS = (
     "scaling",
     "sessions",
     "real_engine",
+    "gpu_sampler",
 )
 
 

@@ -41,6 +41,8 @@ def test_verdict_words_follow_higher_is_better() -> None:
     for m in cat.CATALOGUE:
         word = verdict(MetricSpec.of(m.key), low, high, p_value=0.001)
         expected = {True: "faster", False: "slower", None: "higher"}[m.higher_is_better]
+        if m.measured_by == "nvml":  # energy is not a speed: higher / lower with better / worse
+            expected = {True: "higher (better)", False: "higher (worse)", None: "higher"}[m.higher_is_better]
         assert word == expected, m.key
 
 

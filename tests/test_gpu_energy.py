@@ -258,3 +258,75 @@ def test_simulated_gpu_follows_the_load() -> None:
     assert sim.nvmlDeviceGetCurrentClocksEventReasons(0) == 0x20 and sim.nvmlDeviceGetClockInfo(0, 1) < 2520
     sim.set_busy(-1)
     assert sim.nvmlDeviceGetCurrentClocksEventReasons(0) == 0x1  # idle
+
+
+async def test_reports_say_simulated_and_carry_the_energy(tmp_path: Path) -> None:
+    import json
+
+    from chimera_tui.core.reports import export_sessions
+
+    fake = FakeNvml(gpus=[FakeGpu(energy_step_mj=2000, clock_reasons=0x4)])
+    fake.SIMULATED = True  # type: ignore[attr-defined]  # labelled as the --demo GPU is
+    session = load_session((await _bench(tmp_path, fake).run()).path)
+    md = export_sessions([session], "md")
+    assert "GPU: SIMULATED (--demo)" in md and "GPU throttled in 2 of 2 runs: power cap" in md
+    assert "| output tokens per joule (tok/J) |" in md
+    html = export_sessions([session], "html")
+    assert "SIMULATED (--demo)" in html
+    doc = json.loads(export_sessions([session], "json"))
+    text = json.dumps(doc)
+    assert '"simulated": true' in text and '"method": "energy counter"' in text
+
+
+def test_a_lost_gpu_is_not_called_unsupported() -> None:
+    assert counter_joules(None, 5, "NVML: GPU is lost") == (
+        None,
+        "energy counter not readable (NVML: GPU is lost)",
+    )
+    assert counter_joules(None, 5, "NVML: Not Supported") == (None, "energy counter not supported")
+
+
+def test_live_energy_of_the_call_in_flight() -> None:
+    meter = GpuMeter(GpuOptions(nvml_module=FakeNvml(gpus=2), sample_interval_s=3600)).open()
+    try:
+        assert meter.live(10) == (None, None, None)  # nothing in flight
+        window = meter.start("call", [0, 1])
+        joules, per_token, per_joule = meter.live(10)
+        assert joules is not None and joules > 0  # two GPUs at 215.5 W since the send
+        assert per_token == pytest.approx(joules / 10) and per_joule == pytest.approx(10 / joules)
+        assert meter.live(0)[1:] == (None, None)  # no token yet: no ratio
+        meter.stop(window)
+        assert meter.live(10) == (None, None, None)
+    finally:
+        meter.close()
+
+
+async def test_a_sweep_measures_the_idle_baseline_once_for_all_configurations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chimera_tui.core.run.sweep import SweepRunner
+    from tests.test_sweep import BASE, TIMEOUTS, small
+
+    monkeypatch.setattr(gpu_hook, "COOL_POLL_S", 0.001)
+    fake = FakeNvml(gpus=[FakeGpu(energy_step_mj=1000, temperature=50)])
+    events: list[object] = []
+    options = GpuOptions(nvml_module=fake, idle_baseline_s=0.01, cool_to_c=60)
+    sweep = SweepRunner(
+        small(),
+        tmp_path,
+        LOCAL,
+        "gemma3:latest",
+        events.append,
+        fast_sim().transport(),
+        timeouts=TIMEOUTS,
+        base=BASE,
+        gpu=options,
+    )
+    record = await sweep.run()
+    assert record.status == "complete"
+    phases = [getattr(e, "message", "") for e in events]
+    assert sum("GPU idle baseline" in p for p in phases) == 1  # once for the whole sweep
+    sessions = [load_session(p) for p in sorted(tmp_path.iterdir()) if (p / "session.toml").is_file()]
+    idle = {str(s.manifest.gpu["idle_power_w"]) for s in sessions if s.manifest.gpu}  # type: ignore[index]
+    assert len(sessions) >= 2 and len(idle) == 1 and "None" not in idle
+    assert all(r.metrics.energy_above_idle_j is not None for s in sessions for r in s.runs if not r.warmup)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chimera_tui.core.measure.metrics import FLAG_GPU_THROTTLED
 from chimera_tui.core.run.gpu import GpuOptions
 from chimera_tui.core.run.multi import MultiRunner
 from chimera_tui.core.system import gpu_processes
@@ -76,7 +77,11 @@ def test_monitor_lists_processes_or_says_why() -> None:
 def _two_gpu_fake(shared: bool) -> FakeNvml:
     pids = [(1001, 3 * GIB)], [(1002, 3 * GIB)]
     gpus = [
-        FakeGpu(energy_step_mj=4000, processes=pids[0] + (pids[1] if shared else [])),
+        FakeGpu(
+            energy_step_mj=4000,
+            processes=pids[0] + (pids[1] if shared else []),
+            clock_reasons=0x4 if shared else 0,
+        ),
         FakeGpu(energy_step_mj=6000, processes=[] if shared else pids[1]),
     ]
     return FakeNvml(gpus=gpus, process_names={1001: "ollama", 1002: "ollama"})
@@ -124,7 +129,26 @@ async def test_agents_sharing_a_gpu_are_measured_per_round(
         assert energy is not None and energy["scope"] == "round"
         assert energy["energy_j"] == pytest.approx(10.0)  # both GPUs, one counter step each
         assert energy["output_tokens"] > 0
+    assert all(
+        FLAG_GPU_THROTTLED in r.metrics.flags and "GPU 0 throttled (power cap)" in r.notes for r in measured
+    )
     assert any(
         line.startswith("GPU energy per round (mean of 2): 10.00 J")
         for line in gpu_lines(table, session.runs)
     )
+
+
+async def test_preflight_checks_memory_on_each_endpoints_own_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeNvml(
+        gpus=[
+            FakeGpu(mem_total=4 * GIB, mem_used=3 * GIB, processes=[(1001, 3 * GIB)]),
+            FakeGpu(mem_total=80 * GIB, mem_used=1 * GIB, processes=[(1002, GIB)]),
+        ],
+        process_names={1001: "ollama", 1002: "ollama"},
+    )
+    session = await _multi(tmp_path, fake, monkeypatch)
+    warnings = session.manifest.concurrency.preflight_warnings  # type: ignore[union-attr]
+    assert any("do not fit on GPU 0" in w and "1.0 GiB free there" in w for w in warnings), warnings
+    assert not any("GPU 1" in w for w in warnings)

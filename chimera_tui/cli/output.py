@@ -171,6 +171,11 @@ class HeadlessProgress:
                 f"{label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
                 f"{fmt(call.token_count, 0)} tokens, {sanitize_line(call.done_reason or '?')}"
+                + (
+                    f", {call.energy_j:.1f} J, {fmt(call.energy_per_token_j, 3)} J/token"
+                    if call.energy_j is not None
+                    else ""
+                )
                 + (f" [{flags_text(call.flags)}]" if call.flags else "")
                 + self._eta_text(event.record),
                 clear=True,

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
-from chimera_tui.core.run.gpu import GpuOptions
 from chimera_tui.places import exports_dir as default_exports_dir
 from chimera_tui.places import sessions_dir as default_sessions_dir
+
+if TYPE_CHECKING:
+    from chimera_tui.core.run.gpu import GpuOptions
 
 
 @dataclass(slots=True)
@@ -36,6 +38,8 @@ class AppConfig:
 
     def gpu_options(self) -> GpuOptions:
         """What the runners measure the GPU with (the app's NVML module, the idle baseline)."""
+        from chimera_tui.core.run.gpu import GpuOptions
+
         return GpuOptions(nvml_module=self.nvml_module, idle_baseline_s=self.idle_baseline_s)
 
     def transport(self, url: str) -> httpx.AsyncBaseTransport | None:

@@ -384,9 +384,15 @@ def session_notes(session: Session) -> list[str]:
     for flag, n in flag_counts(session.runs).items():
         lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")
     lines += cohort_lines(cohort_summaries([(r.cohort, r.metrics) for r in measured_ok(session.runs)]))
+    return lines + gpu_notes(session)
+
+
+def gpu_notes(session: Session) -> list[str]:
+    """The session's GPU lines: simulated or not, how energy was measured, temperatures, clocks,
+    throttling, processes (docs/metrics.md "GPU energy"); [] for a session without GPU records."""
     from chimera_tui.core.system.gpu_notes import gpu_lines
 
-    return lines + gpu_lines(session.manifest.gpu, session.runs)
+    return gpu_lines(session.manifest.gpu, session.runs)
 
 
 def error_text(run: RunRecord, limit: int | None = None) -> str:

@@ -196,6 +196,15 @@ def session_html(session: Session) -> str:
             if c.flag_lines(session)
             else []
         ),
+        *(
+            [
+                "<p>GPU (docs/metrics.md, GPU energy):</p><ul>"
+                + "".join(f"<li>{h(g)}</li>" for g in gpu)
+                + "</ul>"
+            ]
+            if (gpu := c.gpu_notes(session))
+            else []
+        ),
         _charts(session_labels([session]), [session]),
         *_concurrency(session),
         "<h2>4. Per-run data</h2>",

@@ -113,6 +113,9 @@ def session_markdown(session: Session) -> str:
     flags = c.flag_lines(session)
     if flags:
         lines += ["", "Flags (docs/metrics.md):", "", *(f"- {md_text(f)}" for f in flags)]
+    gpu = c.gpu_notes(session)
+    if gpu:
+        lines += ["", "GPU (docs/metrics.md, GPU energy):", "", *(f"- {md_text(g)}" for g in gpu)]
     if session.rounds:
         agents, stats, rounds = c.concurrency_tables(session)
         lines += [

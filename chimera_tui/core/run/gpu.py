@@ -27,7 +27,7 @@ from chimera_tui.core.system.energy import (
     GpuWindow,
     call_energy,
     gpu_run_energy,
-    live_energy,
+    integrate_power,
 )
 from chimera_tui.core.system.gpu import Nvml
 from chimera_tui.core.system.gpu_processes import ProcessInfo, endpoint_gpus, is_local, list_processes
@@ -190,31 +190,27 @@ class GpuMeter:
                 (win.counters0[k], counters[k]),
                 (win.temps0[k], temps[k]),
                 self.idle_power_w.get(i),
+                self.nvml.refused.get("energy"),
             )
             for k, i in enumerate(win.gpus)
         ]
 
     def live(self, tokens: int) -> tuple[float | None, float | None, float | None]:
-        """The call in flight: (J so far, J/token, tokens/J) from the power samples (any thread)."""
+        """The call(s) in flight: (J so far over every open window's GPUs, J/token, tokens/J) from the
+        power samples; `tokens` is what they have streamed so far. Any thread."""
         with self._lock:
             wins = list(self._open.values())
-        if not wins:
-            return None, None, None
-        win = wins[0]
-        points = [p for w in win.seen.values() for p in w.power]
-        if len(win.seen) > 1:  # several GPUs: sum their integrals
-            total = 0.0
+        now = time.perf_counter_ns()
+        total = 0.0
+        for win in wins:
             for w in win.seen.values():
-                j, _, _ = live_energy(list(w.power), win.t0_ns, time.perf_counter_ns(), tokens)
-                if j is None:
+                joules = integrate_power(list(w.power), win.t0_ns, now)
+                if joules is None:
                     return None, None, None
-                total += j
-            return (
-                total,
-                (total / tokens if tokens and total > 0 else None),
-                (tokens / total if tokens and total > 0 else None),
-            )
-        return live_energy(points, win.t0_ns, time.perf_counter_ns(), tokens)
+                total += joules
+        if not wins or total <= 0:
+            return None, None, None
+        return total, (total / tokens if tokens else None), (tokens / total if tokens else None)
 
     def _set_busy(self, gpus: list[int], delta: int) -> None:
         set_busy = getattr(self.options.nvml_module, "set_busy", None)
@@ -362,3 +358,77 @@ def round_energy(meter: GpuMeter, win: Window, records: list[RunRecord]) -> dict
 
 def _round4(v: float | None) -> float | None:
     return round(v, 4) if v is not None and math.isfinite(v) else None
+
+
+class AgentEnergy:
+    """Multi-agent energy (MultiRunner): per agent when every agent's local server holds GPUs no
+    other agent uses, else per round over every GPU; `scope` and `note` say which and why."""
+
+    def __init__(self, meter: GpuMeter) -> None:
+        self.meter = meter
+        self.scope: str | None = None
+        self.note: str | None = None
+        self._gpus: dict[int, list[int]] = {}
+        self._agents: dict[int, Window | None] = {}
+        self._round: Window | None = None
+
+    def tie(self, endpoints: list[str]) -> dict[int, list[int]]:
+        """Each agent's GPU(s), where its local server's process (or runner) shows on them."""
+        from chimera_tui.core.system.gpu_processes import endpoint_gpus
+
+        procs, _ = self.meter.processes()
+        tied: dict[int, list[int]] = {}
+        for agent, url in enumerate(endpoints):
+            gpus, _how = endpoint_gpus(url, procs)
+            if gpus is not None:
+                tied[agent] = gpus
+        return tied
+
+    def choose(self, endpoints: list[str]) -> None:
+        """After the preload (the servers' runners exist), decide the scope."""
+        if not self.meter.available:
+            self.scope, self.note = None, self.meter.reason
+            return
+        tied = self.tie(endpoints)
+        sets = [set(tied.get(i, [])) for i in range(len(endpoints))]
+        if all(sets) and all(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
+            self._gpus, self.scope = tied, "agent"
+            self.note = "per agent: " + ", ".join(
+                f"agent {i + 1} → GPU {', '.join(map(str, g))}" for i, g in tied.items()
+            )
+        else:
+            self.scope = "round"
+            why = "the agents share a GPU" if all(sets) else "an agent's GPU could not be determined"
+            self.note = f"per round over all GPUs: {why}"
+
+    def open_round(self, r: int, agents: int) -> None:
+        """Right before the barrier releases the agents: nothing streams yet."""
+        self._round = None
+        if self.scope == "agent":
+            self._agents = {a: self.meter.start(f"round {r} agent {a}", self._gpus[a]) for a in range(agents)}
+        elif self.scope == "round":
+            self._round = self.meter.start(f"round {r}", self.meter.all_gpus)
+
+    async def agent_done(self, record: RunRecord) -> RunRecord:
+        """An agent's call ended: close its window in a worker thread (the others may still stream)."""
+        window = self._agents.pop(record.agent, None)
+        if window is None:
+            return record
+        energy = await anyio.to_thread.run_sync(self.meter.stop, window)
+        return apply_energy(record, energy, "agent", window, self.meter.simulated)
+
+    def close_round(self, records: list[RunRecord]) -> list[RunRecord]:
+        """After the round: its energy kept with each of its calls (scope "round")."""
+        window, self._round = self._round, None
+        figures = round_energy(self.meter, window, records) if window is not None else None
+        if figures is None:
+            return records
+        return [_throttle_flag(replace(r, gpu=figures), figures.get("throttle")) for r in records]
+
+
+def _throttle_flag(record: RunRecord, throttle: str | None) -> RunRecord:
+    """A call of a throttled round carries the flag and the round's reasons in its notes."""
+    if not throttle or FLAG_GPU_THROTTLED in record.metrics.flags:
+        return record
+    flags = sorted([*record.metrics.flags, FLAG_GPU_THROTTLED], key=FLAGS.index)
+    return replace(record, metrics=replace(record.metrics, flags=flags), notes=[*record.notes, throttle])

@@ -45,7 +45,7 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.run.gpu import GpuMeter, GpuOptions, Window, apply_energy, round_energy
+from chimera_tui.core.run.gpu import AgentEnergy, GpuMeter, GpuOptions
 from chimera_tui.core.run.single import (
     FATAL_ERRORS,
     build_record,
@@ -160,11 +160,7 @@ class MultiRunner(RunnerBase[RunEvent]):
         #: GPU energy: per agent when the agents' servers hold separate GPUs, else per round
         self.gpu = GpuMeter(gpu or GpuOptions(nvml_module=nvml_module))
         self._nvml_module = self.gpu.options.nvml_module
-        self._lane_gpus: dict[int, list[int]] = {}
-        self._energy_scope: str | None = None
-        self._energy_note: str | None = None
-        self._agent_windows: dict[int, Window | None] = {}
-        self._round_energy: dict[str, Any] | None = None
+        self._energy = AgentEnergy(self.gpu)
         self._next_index = 0
         self._release_ns: int | None = None
         self.session_path: Path | None = None
@@ -222,7 +218,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             )
             status, error = await self._run_rounds(lanes, writer)
             await self._record_states(lanes, shows, writer)
-            writer.manifest.gpu = self.gpu.session_record(self._energy_scope, self._energy_note)
+            writer.manifest.gpu = self.gpu.session_record(self._energy.scope, self._energy.note)
             session = writer.finish(status, error, self._result(writer.rounds))
         self._emit(SessionFinished(session))
         return session
@@ -247,7 +243,7 @@ class MultiRunner(RunnerBase[RunEvent]):
         needed = 0
         #: bytes still to load per set of GPUs, where the endpoint's server is tied to its GPUs
         needed_on: dict[tuple[int, ...], int] = {}
-        tied = self._tie_lanes(lanes)
+        tied = self._energy.tie([lane.spec.endpoint for lane in lanes])
         warnings += self._slot_warnings(lanes)
         for lane in lanes:
             if not lane.client.supports_unload:
@@ -323,7 +319,7 @@ class MultiRunner(RunnerBase[RunEvent]):
             try:
                 if not spec.cold:
                     await self._guarded(self._preload(lanes))
-                self._choose_energy_scope(lanes)
+                self._energy.choose([lane.spec.endpoint for lane in lanes])
                 if spec.solo_baseline:
                     self._emit(
                         PhaseChanged("solo baseline: each agent runs alone before every measured round")
@@ -353,8 +349,6 @@ class MultiRunner(RunnerBase[RunEvent]):
                     )
                     if any(rec.status == "cancelled" for rec, _ in records):
                         metrics.status = "cancelled"
-                    if self._round_energy is not None:  # kept with each call of the round (metrics.json)
-                        records = [(replace(rec, gpu=self._round_energy), out) for rec, out in records]
                     writer.finish_round(metrics.to_dict(), [rec for rec, _ in records])
                     self._emit(RoundFinished(r, metrics.to_dict()))
                     if metrics.status == "cancelled":
@@ -449,58 +443,12 @@ class MultiRunner(RunnerBase[RunEvent]):
             await anyio.sleep(0)  # let every task reach the barrier
             while not self._all_waiting(lanes, indexes, writer):
                 await anyio.sleep(0)
-            window = self._open_energy(lanes, r)  # counters read before the release, never while streaming
+            self._energy.open_round(r, len(lanes))  # energy counters read before the release
             self._release_ns = time.perf_counter_ns()  # the origin of the round's saved timeline
             go.set()
         out = [results[lane.index] for lane in lanes]
-        if window is not None:
-            self._round_energy = round_energy(self.gpu, window, [rec for rec, _ in out])
-        return out
-
-    # -- GPU energy: per agent (separate GPUs) or per round ------------------------------------------
-    def _tie_lanes(self, lanes: list[_Lane]) -> dict[int, list[int]]:
-        """Each agent's GPU(s), where its local server's process shows on them (core/system)."""
-        from chimera_tui.core.system.gpu_processes import endpoint_gpus
-
-        procs, _ = self.gpu.processes()
-        tied: dict[int, list[int]] = {}
-        for lane in lanes:
-            gpus, _how = endpoint_gpus(lane.spec.endpoint, procs)
-            if gpus is not None:
-                tied[lane.index] = gpus
-        return tied
-
-    def _choose_energy_scope(self, lanes: list[_Lane]) -> None:
-        """After the preload (the servers' runners exist): per agent when the agents' GPUs are known
-        and disjoint, else per round over every GPU; the manifest records which and why."""
-        if not self.gpu.available:
-            self._energy_scope, self._energy_note = None, self.gpu.reason
-            return
-        tied = self._tie_lanes(lanes)
-        sets = [set(tied.get(lane.index, [])) for lane in lanes]
-        disjoint = all(sets) and all(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
-        if disjoint:
-            self._lane_gpus = {lane.index: tied[lane.index] for lane in lanes}
-            self._energy_scope = "agent"
-            self._energy_note = "per agent: " + ", ".join(
-                f"agent {i + 1} → GPU {', '.join(map(str, g))}" for i, g in self._lane_gpus.items()
-            )
-        else:
-            self._energy_scope = "round"
-            why = "the agents share a GPU" if all(sets) else "an agent's GPU could not be determined"
-            self._energy_note = f"per round over all GPUs: {why}"
-
-    def _open_energy(self, lanes: list[_Lane], r: int) -> Window | None:
-        self._round_energy = None
-        if self._energy_scope == "agent":
-            self._agent_windows = {
-                lane.index: self.gpu.start(f"round {r} agent {lane.index}", self._lane_gpus[lane.index])
-                for lane in lanes
-            }
-            return None
-        if self._energy_scope == "round":
-            return self.gpu.start(f"round {r}", self.gpu.all_gpus)
-        return None
+        with_energy = self._energy.close_round([rec for rec, _ in out])  # per round: kept with each call
+        return [(rec, outcome) for rec, (_, outcome) in zip(with_energy, out, strict=True)]
 
     @staticmethod
     def _all_waiting(lanes: list[_Lane], indexes: dict[int, int], writer: SessionWriter) -> bool:
@@ -537,12 +485,10 @@ class MultiRunner(RunnerBase[RunEvent]):
             await go.wait()
         self._emit(RunStarted(index, number, total, warmup, agent=lane.index, solo=solo))
         await self._stream_call(lane.client, spec.api, body, on_tokens, outcome)
-        window = self._agent_windows.pop(lane.index, None) if go is not None else None
-        # in a thread: the other agents may still be streaming on this loop
-        energy = await anyio.to_thread.run_sync(self.gpu.stop, window) if window is not None else []
         error = await resolve_error(lane.client, lane.model.name, outcome.error)
         finished = build_record(record, outcome, error, body, expect_warm=not spec.cold)
-        finished = apply_energy(finished, energy, "agent", window, self.gpu.simulated)
+        if go is not None:  # a round's call: its own energy when the agents' GPUs are separate
+            finished = await self._energy.agent_done(finished)
         self._emit(RunFinished(finished) if finished.status == "ok" else RunFailed(finished))
         return finished, outcome
 

@@ -17,10 +17,14 @@ INTEGRATED = "integrated power samples"
 NS = 1_000_000_000
 
 
-def counter_joules(start_mj: int | None, end_mj: int | None) -> tuple[float | None, str | None]:
-    """Joules between two counter reads, or (None, why)."""
+def counter_joules(
+    start_mj: int | None, end_mj: int | None, refused: str | None = None
+) -> tuple[float | None, str | None]:
+    """Joules between two counter reads, or (None, why); `refused` is NVML's answer to a failed read."""
     if start_mj is None or end_mj is None:
-        return None, "energy counter not supported"
+        if refused is None or "not supported" in refused.lower():
+            return None, "energy counter not supported"
+        return None, f"energy counter not readable ({refused})"
     if end_mj < start_mj:
         return None, "energy counter reset during the call"
     return (end_mj - start_mj) / 1000.0, None
@@ -117,11 +121,12 @@ def gpu_run_energy(
     counters: tuple[int | None, int | None],
     temps: tuple[float | None, float | None],
     idle_power_w: float | None,
+    refused: str | None = None,
 ) -> GpuRunEnergy:
     """One GPU's figures for the call between `t0_ns` and `t1_ns` (the counter reads)."""
     from chimera_tui.core.system.thermal import throttle_text
 
-    joules, why = counter_joules(*counters)
+    joules, why = counter_joules(*counters, refused)
     method = COUNTER if joules is not None else None
     if joules is None:
         joules = integrate_power(window.power, t0_ns, t1_ns)
@@ -186,13 +191,3 @@ def _sum(values: list[float | None]) -> float | None:
     if not values or any(v is None for v in values):
         return None
     return float(sum(v for v in values if v is not None))
-
-
-def live_energy(
-    points: Sequence[tuple[int, float]], t0_ns: int, now_ns: int, tokens: int
-) -> tuple[float | None, float | None, float | None]:
-    """While a call streams: (J so far from power samples, J/token, tokens/J)."""
-    joules = integrate_power(points, t0_ns, now_ns)
-    if joules is None or joules <= 0:
-        return joules, None, None
-    return joules, (joules / tokens if tokens else None), (tokens / joules if tokens else None)

@@ -52,7 +52,9 @@ def gpu_lines(table: dict[str, Any] | None, runs: Sequence[Any]) -> list[str]:
             key = g.get("method") or "no figure"
             methods[key] = methods.get(key, 0) + 1
     how = ", ".join(f"{m} ×{n}" for m, n in methods.items()) or "no measured run"
-    lines.append(f"GPU energy: {scope or '—'} ({note or 'all GPUs'}); {how}; {idle_text}")
+    where = note or "all GPUs"
+    where = where if where.startswith("per ") else f"per {scope or 'call'}, {where}"
+    lines.append(f"GPU energy {where}; {how}; {idle_text}")
     temps = [(g.get("temp_start_c"), g.get("temp_end_c")) for r in measured for g in r.gpu.get("gpus", [])]
     starts = [t for t, _ in temps if _num(t) is not None]
     ends = [t for _, t in temps if _num(t) is not None]

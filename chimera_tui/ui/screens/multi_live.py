@@ -35,7 +35,7 @@ from chimera_tui.ui.live_state import LiveCall
 from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.agent_pane import AgentPane
 from chimera_tui.ui.widgets.concurrency_panel import ConcurrencyPanel
-from chimera_tui.ui.widgets.system_panel import SystemPanel
+from chimera_tui.ui.widgets.system_panel import SystemPanel, energy_text
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -117,6 +117,15 @@ class MultiLiveScreen(LiveScreenBase):
     def mount_live(self) -> None:
         self.sub_title = f"live run · {self.choice.mode}"
         self.query_one("#rounds", DataTable).add_columns(*ROUND_COLUMNS)
+        self.query_one(SystemPanel).energy_source = self._energy_text
+
+    def _energy_text(self) -> str | None:
+        """The round in flight: J so far over the measured GPUs, per token of every agent's stream."""
+        meter = getattr(self.runner, "gpu", None)
+        if meter is None or not meter.available or not self._calls:
+            return None
+        joules, per_token, per_joule = meter.live(sum(call.tokens for call in self._calls.values()))
+        return energy_text(joules, per_token, per_joule, "now") if joules is not None else None
 
     def make_runner(self) -> MultiRunner:
         config = self.app.config

@@ -287,6 +287,7 @@ class SweepSetupScreen(Screen[None]):
                 config.nvml_module,
                 timeouts=config.timeouts,
                 store=ProfileStore(config.profiles_builtin_dir, config.profiles_user_dir),
+                gpu=config.gpu_options(),
             )
         except ChimeraError as exc:
             self.notify(sanitize_line(str(exc)), severity="error", title="Cannot start the sweep")
@@ -311,6 +312,7 @@ class SweepSetupScreen(Screen[None]):
             runner = SweepRunner.from_record(
                 record.path, feed.push, config.transport(record.endpoint), config.nvml_module, config.timeouts
             )
+            runner.gpu_options = config.gpu_options()  # the idle baseline chosen for the app
         except ChimeraError as exc:
             self.notify(sanitize_line(str(exc)), severity="error", title="Cannot resume")
             return

@@ -289,7 +289,7 @@ class SweepRunner(RunnerBase[SweepEvent]):
             idle_baseline_s=0.0,
             cool_to_c=None,
             cooldown_s=0.0,
-            idle_power_w=meter.idle_power_w,
+            idle_power_w=meter.idle_power_w or None,
         )
         for index, step in enumerate(steps):
             if self.cancelled:
