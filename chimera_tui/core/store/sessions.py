@@ -119,6 +119,9 @@ class RunRecord:
     solo: bool = False
     #: a prompt-cache cohort (bench --cache-cohorts): "cache_cold" or "cache_warm"; None otherwise
     cohort: str | None = None
+    #: a capacity session's level (0-based) and when the call was sent, ms after that level started
+    level: int | None = None
+    t_send_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +143,7 @@ class RunRecord:
             "notes": self.notes,
             # only in cache-cohort sessions (older readers and golden files see no new key)
             **({"cohort": self.cohort} if self.cohort else {}),
+            **({"level": self.level, "t_send_ms": self.t_send_ms} if self.level is not None else {}),
         }
 
     @classmethod
@@ -165,6 +169,8 @@ class RunRecord:
             round=data.get("round") if isinstance(data.get("round"), int) else None,
             solo=bool(data.get("solo", False)),
             cohort=data.get("cohort") if data.get("cohort") in COHORTS else None,
+            level=_plain_int(data.get("level")),
+            t_send_ms=next(iter(_offsets([data.get("t_send_ms")])), None),
         )
 
 
@@ -312,6 +318,12 @@ class SessionWriter:
                 break
         else:
             self.runs.append(record)
+        self._write_metrics()
+
+    def finish_runs(self, runs: list[RunRecord]) -> None:
+        """Record several finished calls in one write (a capacity level, written once its streams end)."""
+        for run in runs:
+            self.runs.append(run)
         self._write_metrics()
 
     def finish_round(self, record: RoundMetrics | dict[str, Any], runs: list[RunRecord]) -> None:
