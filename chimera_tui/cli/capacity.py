@@ -238,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if sim is not None:
             sim.stop()
+    from chimera_tui.cli.output import capacity_text
+
     print(capacity_text(session) if not args.json else _json(session))
     if stop.received is not None and session.status == "cancelled":
         stop.report(session.path)
@@ -257,30 +259,3 @@ def _json(session: Any) -> str:
     doc["path"] = str(session.path)
     doc["status"] = session.status
     return json.dumps(doc, indent=2, allow_nan=False)
-
-
-def capacity_text(session: Any) -> str:
-    """The per-level table, the stopping rule and the answer, for the terminal."""
-    from chimera_tui.cli.output import _table
-    from chimera_tui.core.reports.capacity import (
-        LEVEL_HEADERS,
-        capacity_levels,
-        level_rows,
-        loop_of,
-        loop_text,
-        slo_text,
-        verdict_of,
-    )
-    from chimera_tui.safe_text import sanitize_line
-
-    loop = loop_of(session)
-    v = verdict_of(session)
-    lines = [
-        f"Capacity of {sanitize_line(session.manifest.model_name or '?')} — {loop_text(loop)}",
-        f"SLO: {slo_text(session)}",
-        *_table(LEVEL_HEADERS, level_rows(capacity_levels(session), loop)),
-        f"stopped: {sanitize_line(v.get('stop_text') or session.status)}",
-        f"answer: {sanitize_line(v.get('text') or 'no verdict')}",
-        f"session saved: {session.path}",
-    ]
-    return "\n".join(lines)

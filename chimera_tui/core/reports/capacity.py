@@ -11,7 +11,17 @@ from typing import Any
 
 from chimera_tui.core.measure.capacity import LevelStats, Slo, levels_from
 from chimera_tui.core.measure.catalogue import fmt
-from chimera_tui.core.reports.charts import PALETTE, WIDTH, _esc, _n, _no_data, _open, _tick_label, nice_ticks
+from chimera_tui.core.reports.charts import (
+    PALETTE,
+    WIDTH,
+    _esc,
+    _n,
+    _no_data,
+    _open,
+    _short,
+    _tick_label,
+    nice_ticks,
+)
 from chimera_tui.core.store.sessions import Session
 
 #: the level table's columns (the CLI, the TUI and the reports show the same)
@@ -178,8 +188,10 @@ def curve_svg(title: str, series: Sequence[tuple[str, Sequence[Point]]], x_label
                 f'<circle cx="{_n(x(load))}" cy="{_n(y(v))}" r="3" fill="{colour}">'
                 f"<title>{_esc(label)} at {load:g}: {v:.1f} {_esc(unit)}</title></circle>"
             )
+        room = (WIDTH - left) / len(series)
         out.append(
-            f'<text x="{left + 8 + 160 * s}" y="{height - 8}" fill="{colour}">■ {_esc(label[:24])}</text>'
+            f'<text x="{_n(left + room * s)}" y="{height - 8}" fill="{colour}">'
+            f"■ {_esc(_short(label, max(8, int(room / 7))))}</text>"
         )
     out.append(
         f'<line x1="{left}" y1="{_n(top + plot_h)}" x2="{WIDTH - right}" y2="{_n(top + plot_h)}" '
@@ -190,8 +202,9 @@ def curve_svg(title: str, series: Sequence[tuple[str, Sequence[Point]]], x_label
 
 
 def series_label(session: Session) -> str:
+    """The session's label, else its profile @ host:port (two servers or two profiles tell apart)."""
     ep = session.manifest.endpoint_list
-    where = ep[0].url if ep and ep[0].url else "?"
+    where = (ep[0].url or "?").split("://", 1)[-1] if ep else "?"
     return session.manifest.label or f"{session.manifest.profile_name or '?'} @ {where}"
 
 

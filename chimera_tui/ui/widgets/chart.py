@@ -81,7 +81,7 @@ class ChartWidget(Widget):
                     continue
                 xs, ys = [p[0] for p in known], [p[1] for p in known]
                 top = max(top, *(y + (half or 0.0) for _, y, half in known))
-                plt.plot(xs, ys, label=label, marker="braille")
+                plt.plot(xs, ys, label=label, marker="dot")  # the error bars' grid: aligned
                 if any(p[2] is not None for p in known):
                     plt.error(xs, ys, yerr=[p[2] or 0.0 for p in known])
             plt.xticks(list(range(1, len(loads) + 1)), [f"{x:g}" for x in loads])
