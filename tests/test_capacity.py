@@ -249,3 +249,12 @@ def test_cli_demo_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_cli_rejects_fractional_streams(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["capacity", "--demo", "--levels", "1,2.5"]) == 1
     assert "whole numbers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sim_llama_cpp_slots_named(tmp_path: Path) -> None:
+    session, _ = _run(tmp_path, [1, 2, 4], num_parallel=1, api="openai")
+    v = session.manifest.capacity.verdict
+    assert v["cause"] == "queueing", v["text"]
+    assert "llama.cpp reports 1 slot(s) (/props total_slots" in v["text"]
+    assert session.manifest.capacity.server["slots"] == 1

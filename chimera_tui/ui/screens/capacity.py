@@ -146,6 +146,10 @@ class CapacityScreen(LiveScreenBase):
         self.query_one("#cap-levels-table", DataTable).add_columns(*LEVEL_HEADERS)
         if self.saved:
             self._show_saved()
+        else:
+            self._draw([("this run", [])])
+            if self.choice is not None:
+                self.query_one("#cap-levels", Input).focus()
 
     # -- the run ------------------------------------------------------------------------------------
     def make_runner(self) -> CapacityRunner | None:
