@@ -258,3 +258,32 @@ def test_sim_llama_cpp_slots_named(tmp_path: Path) -> None:
     assert v["cause"] == "queueing", v["text"]
     assert "llama.cpp reports 1 slot(s) (/props total_slots" in v["text"]
     assert session.manifest.capacity.server["slots"] == 1
+
+
+@pytest.mark.slow
+def test_cancel_after_a_level_keeps_it_and_says_so(tmp_path: Path) -> None:
+    server = fast_sim(tokens_per_s=400.0)
+    spec = CapacitySpec(
+        model="gemma3:latest",
+        profile=Profile("baseline_default", "", {}, None, True),
+        prompt="Say hello.",
+        endpoint="http://sim",
+        levels=[1, 2, 4],
+        requests=2,
+        num_predict=8,
+        timeouts=Timeouts(connect_s=2, first_byte_s=10, idle_s=5),
+        ps_wait_s=5.0,
+    )
+    holder: list[CapacityRunner] = []
+
+    def emit(event: Any) -> None:
+        if isinstance(event, LevelFinished):
+            holder[0].cancel()
+
+    runner = CapacityRunner(spec, tmp_path, emit, transport_factory=lambda url: server.transport())
+    holder.append(runner)
+    session = anyio.run(runner.run)
+    assert session.status == "cancelled"
+    v = session.manifest.capacity.verdict
+    assert v["stop_rule"] == "cancelled" and "the run was cancelled at 1 concurrent stream" in v["text"]
+    assert [lv.load for lv in capacity_levels(load_session(session.path))] == [1]

@@ -66,3 +66,50 @@ async def test_bad_levels_are_refused_with_one_line(tmp_path: Path) -> None:
         await pilot.press("f5")
         await pilot.pause(0.1)
         assert not screen.running and screen.session is None
+
+
+async def test_browser_opens_and_compares_capacity_sessions(tmp_path: Path) -> None:
+    import anyio
+
+    from chimera_tui.core.backends.ollama import Timeouts
+    from chimera_tui.core.run.capacity import CapacityRunner, CapacitySpec
+    from chimera_tui.core.store.profiles import Profile
+    from chimera_tui.ui.screens.sessions import SessionsScreen
+
+    root = tmp_path / "sessions"
+    for slots in (1, 2):
+        server = fast_sim(tokens_per_s=400.0, num_parallel=slots)
+        spec = CapacitySpec(
+            model="gemma3:latest",
+            profile=Profile("baseline_default", "", {}, None, True),
+            prompt="Say hello.",
+            endpoint="http://sim",
+            levels=[1, 2],
+            requests=2,
+            num_predict=8,
+            timeouts=Timeouts(connect_s=2, first_byte_s=10, idle_s=5),
+        )
+        runner = CapacityRunner(spec, root, transport_factory=lambda url, s=server: s.transport())
+        await anyio.to_thread.run_sync(lambda r=runner: anyio.run(r.run))
+    app, _ = make_app(tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SetupScreen))
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen))
+        browser = app.screen
+        table = browser.query_one(DataTable)
+        assert table.row_count == 2
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CapacityScreen))
+        assert app.screen.query_one("#cap-levels-table", DataTable).row_count == 2
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is browser)
+        table.move_cursor(row=0)
+        await pilot.press("space")
+        table.move_cursor(row=1)
+        await pilot.press("space")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CapacityScreen))
+        compared = app.screen
+        assert isinstance(compared, CapacityScreen) and len(compared.saved) == 2
+        assert compared.query_one("#cap-levels-table", DataTable).row_count == 4

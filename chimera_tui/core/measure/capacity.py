@@ -335,9 +335,10 @@ def verdict(
         if rule == "errors":
             cause = "errors"
             beyond = f"errors from {_n(last.load, loop)}: {_error_text(last, hints)}"
-        elif rule in ("levels_done", "cancelled", "failed") or (
-            rule == "slo" and (best is last or last.grew is not False)
-        ):
+        elif rule in ("cancelled", "failed"):
+            cause = "unknown"
+            beyond = f"the run was {rule} at {_n(last.load, loop)}: nothing is said beyond what was measured"
+        elif rule == "levels_done" or (rule == "slo" and (best is last or last.grew is not False)):
             cause = "slo" if rule == "slo" else "unsaturated"
             if rule == "slo":
                 beyond = (
