@@ -183,10 +183,10 @@ def test_sim_one_slot_queues(tmp_path: Path) -> None:
     assert v["stop_rule"] == "plateau" and v["cause"] == "queueing"
     assert v["parallel"] < 1.5  # one slot: never more than one stream served at once
     assert "requests queue — the server runs about 1 at once" in v["text"]
-    assert sum(isinstance(e, LevelFinished) for e in events) == 2
+    finished = [e.stats.load for e in events if isinstance(e, LevelFinished)]
     saved = load_session(session.path)
     assert saved.manifest.kind == "capacity" and saved.manifest.mode == "capacity"
-    assert [lv.load for lv in capacity_levels(saved)] == [1, 2]
+    assert [lv.load for lv in capacity_levels(saved)] == finished and len(finished) >= 2
     assert all(r.level is not None and r.t_send_ms is not None for r in saved.runs if not r.warmup)
 
 
@@ -200,7 +200,7 @@ def test_sim_shared_compute_is_compute_bound(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sim_queue_limit_gives_errors(tmp_path: Path) -> None:
-    session, _ = _run(tmp_path, [1, 2, 8], num_parallel=2, max_queue=1)
+    session, _ = _run(tmp_path, [1, 8], num_parallel=2, max_queue=1)  # 8 on 2 slots + 1 waiting
     v = session.manifest.capacity.verdict
     assert v["stop_rule"] == "errors" and v["cause"] == "errors"
     assert "errors from 8 concurrent streams" in v["text"] and "queue is full" in v["text"]
