@@ -287,3 +287,13 @@ def test_cancel_after_a_level_keeps_it_and_says_so(tmp_path: Path) -> None:
     v = session.manifest.capacity.verdict
     assert v["stop_rule"] == "cancelled" and "the run was cancelled at 1 concurrent stream" in v["text"]
     assert [lv.load for lv in capacity_levels(load_session(session.path))] == [1]
+
+
+def test_quantile_ci_brackets_the_quantile() -> None:
+    from chimera_tui.core.measure.capacity import quantile_ci
+
+    values = [float(v) for v in range(1, 201)]
+    lo, hi = quantile_ci(values, 0.95)
+    assert lo is not None and hi is not None and lo < 190 < hi
+    assert quantile_ci(values[:10], 0.95)[1] is None  # too few calls for an upper end
+    assert quantile_ci([1.0], 0.95) == (None, None)

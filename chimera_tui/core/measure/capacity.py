@@ -98,6 +98,8 @@ class LevelStats:
     request_rate: float | None
     stream_tps: Summary
     ttft_ms: Summary
+    #: a distribution-free 95% CI of the TTFT p95 (order statistics), None with too few calls
+    ttft_p95_ci: tuple[float | None, float | None]
     queue_ms: Summary
     e2e_ms: Summary
     errors: list[str]
@@ -154,10 +156,23 @@ def level_stats(index: int, load: float, calls: Sequence[LevelCall]) -> LevelSta
         request_rate=len(ok) / (window_ms / 1000) if window_ms else None,
         stream_tps=summarize(c.metrics.client_decode_rate for c in ok),
         ttft_ms=summarize(c.metrics.ttft_ms for c in ok),
+        ttft_p95_ci=quantile_ci([c.metrics.ttft_ms for c in ok if c.metrics.ttft_ms is not None], 0.95),
         queue_ms=summarize(c.metrics.queue_gap_ms for c in ok),
         e2e_ms=summarize(c.metrics.e2e_ms for c in ok),
         errors=[c.error or "failed" for c in calls if not c.ok],
     )
+
+
+def quantile_ci(values: Sequence[float], q: float) -> tuple[float | None, float | None]:
+    """A distribution-free 95% CI of the q-quantile: the order statistics at ranks n·q ∓ 1.96·√(n·q·(1−q))
+    (normal approximation of the binomial). An end beyond the sample is None (unbounded there)."""
+    n = len(values)
+    if n < 2:
+        return None, None
+    ordered = sorted(values)
+    half = 1.959963984540054 * math.sqrt(n * q * (1 - q))
+    lo, hi = math.floor(n * q - half), math.ceil(n * q + half)
+    return (ordered[lo - 1] if lo >= 1 else None), (ordered[hi - 1] if hi <= n else None)
 
 
 def meets_slo(level: LevelStats, slo: Slo) -> bool | None:

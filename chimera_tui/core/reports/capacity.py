@@ -126,14 +126,15 @@ def throughput_points(levels: Sequence[LevelStats]) -> list[Point]:
 
 
 def ttft_points(levels: Sequence[LevelStats]) -> list[Point]:
-    return [(lv.load, lv.ttft_ms.p95, lv.ttft_ms.ci95_low, lv.ttft_ms.ci95_high) for lv in levels]
+    return [(lv.load, lv.ttft_ms.p95, *lv.ttft_p95_ci) for lv in levels]
 
 
 def curve_svg(title: str, series: Sequence[tuple[str, Sequence[Point]]], x_label: str, unit: str) -> str:
     """One line per series over the load axis (log2 spacing for closed loop is left to the data: the
     axis is the level's position), with each point's 95% CI as a whisker."""
     loads = sorted({p[0] for _, pts in series for p in pts})
-    values = [v for _, pts in series for p in pts for v in p[1:] if v is not None]
+    values = [p[1] for _, pts in series for p in pts if p[1] is not None]
+    values += [v for _, pts in series for p in pts if p[1] is not None for v in p[2:] if v is not None]
     if not loads or not values:
         return _no_data(title)
     height, left, right, top, bottom = 260, 64, 12, 28, 58
@@ -179,10 +180,13 @@ def curve_svg(title: str, series: Sequence[tuple[str, Sequence[Point]]], x_label
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for load, v, lo, hi in known:
             assert v is not None
-            if lo is not None and hi is not None:
+            if lo is not None or hi is not None:  # an unknown end (too few calls) runs to the axis, dashed
+                dash = "" if lo is not None and hi is not None else ' stroke-dasharray="3 2"'
+                low = y_lo if lo is None else max(lo, y_lo)
+                high = y_hi if hi is None else min(hi, y_hi)
                 out.append(
-                    f'<line x1="{_n(x(load))}" y1="{_n(y(max(lo, y_lo)))}" x2="{_n(x(load))}" '
-                    f'y2="{_n(y(min(hi, y_hi)))}" stroke="{colour}" stroke-width="1"/>'
+                    f'<line x1="{_n(x(load))}" y1="{_n(y(low))}" x2="{_n(x(load))}" '
+                    f'y2="{_n(y(high))}" stroke="{colour}" stroke-width="1"{dash}/>'
                 )
             out.append(
                 f'<circle cx="{_n(x(load))}" cy="{_n(y(v))}" r="3" fill="{colour}">'
@@ -220,7 +224,7 @@ def charts_svg(sessions: Sequence[Session]) -> list[str]:
             axis,
             "tok/s",
         ),
-        curve_svg("TTFT p95 (mean's 95% CI)", [(name, ttft_points(lv)) for name, lv in levels], axis, "ms"),
+        curve_svg("TTFT p95 (95% CI)", [(name, ttft_points(lv)) for name, lv in levels], axis, "ms"),
     ]
 
 
