@@ -127,7 +127,7 @@ def add_parser(sub: Any) -> None:
         "--sim-slots",
         type=args_.count(1, 1024),
         default=None,
-        help="--demo: parallel slots (default: max level)",
+        help="--demo: parallel slots (default: 1 for fifo, else the highest level)",
     )
     c.add_argument(
         "--sim-max-queue",
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         from chimera_tui.sim import sim_mode_settings
 
         settings: dict[str, Any] = sim_mode_settings(args.sim_mode, args.sim_slots or int(max(levels)))
-        if args.sim_mode != "fifo" and args.sim_slots:
+        if args.sim_slots:
             settings["num_parallel"] = args.sim_slots
         sim = start_demo_simulator(max_queue=args.sim_max_queue, **settings)
     try:
