@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from chimera_tui.cli.common import sessions_root, start_demo_simulators
@@ -29,6 +30,7 @@ def run_tui(args: argparse.Namespace) -> int:
             sessions_root=sessions_root(args),
             exports_dir=exports_dir(),
             demo=bool(sims),
+            engine_process=os.environ.get("CHIMERA_TUI_ENGINE", "process") != "thread",
         )
         app = ChimeraApp(config)
         # SIGTERM, SIGHUP (the terminal went away): exit as ctrl+q does, the run in flight cancelled

@@ -28,6 +28,9 @@ class AppConfig:
     nvml_module: Any | None = None
     #: sample the GPU/host on this interval; 0 disables the monitor (tests)
     monitor_interval_s: float = 0.5
+    #: live screens run the measuring engine in its own process (core/run/process.py); the real TUI
+    #: sets it, tests (in-process transports cannot cross a process) keep the thread
+    engine_process: bool = False
     profiles_builtin_dir: Path | None = None
     profiles_user_dir: Path | None = None
 
