@@ -32,6 +32,10 @@ def run_tui(args: argparse.Namespace) -> int:
             demo=bool(sims),
             engine_process=os.environ.get("CHIMERA_TUI_ENGINE", "process") != "thread",
         )
+        if config.engine_process:
+            from chimera_tui.core.run.process import prepare
+
+            prepare()  # before Textual captures stderr
         app = ChimeraApp(config)
         # SIGTERM, SIGHUP (the terminal went away): exit as ctrl+q does, the run in flight cancelled
         with AppStopSignals(app) as stop:

@@ -98,6 +98,15 @@ class _ChildError(ChimeraError):
         self.kind = kind
 
 
+def prepare() -> None:
+    """Call before a full-screen UI takes over stdout / stderr: a spawn child needs multiprocessing's
+    resource tracker, which passes stderr's file descriptor on when it starts (a UI's capture of
+    stderr has none)."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
 def can_run_in_process(runner: Any) -> bool:
     """The runners checked to run in a child (their state pickles, their events come back whole):
     bench, multi-agent, workflow and capacity. A sweep still runs in a thread of the UI process."""
