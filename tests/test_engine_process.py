@@ -92,3 +92,57 @@ async def test_the_live_screen_runs_its_engine_in_a_process(sim: RunningSimulato
         await wait_until(pilot, lambda: live.session is not None, timeout=60)
         assert live.query_one("#run-rows", DataTable).row_count == 4  # 1 warm-up + 3 runs
         assert live.session.status == "complete"
+
+
+PARENT = """
+import sys
+from pathlib import Path
+from chimera_tui.core.run.events import TokenBatch
+from chimera_tui.core.run.process import run_in_process
+from chimera_tui.core.run.single import BenchRunner
+from tests.helpers import spec
+
+if __name__ == "__main__":
+    told = []
+
+    def emit(event):
+        if isinstance(event, TokenBatch) and not told:
+            told.append(1)
+            print("streaming", flush=True)
+
+    runner = BenchRunner(spec(endpoint=sys.argv[1], runs=100, num_predict=2000), Path(sys.argv[2]))
+    run_in_process(runner, emit)
+"""
+
+
+def test_a_killed_parent_leaves_a_cancelled_session(sim: RunningSimulator, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from chimera_tui.core.store.sessions import SessionStore
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    parent = subprocess.Popen(
+        [sys.executable, str(script), sim.url, str(tmp_path / "sessions")], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == b"streaming"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        status = None
+        for _ in range(300):  # the child sees the pipe close, cancels, and closes the session
+            rows, _ = SessionStore(tmp_path / "sessions").summaries()
+            status = rows[0].status if rows else None
+            if status == "cancelled":
+                break
+            time.sleep(0.1)
+        assert status == "cancelled"
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -38,7 +38,10 @@ def _child_main(conn: Any, runner: Any) -> None:
     """The child: run the runner, ship its events, answer cancel; always end with one result message."""
     import anyio
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns the terminal and its signals
+    # the parent owns the terminal and its signals (Ctrl-C, a closed terminal): it cancels the run, or
+    # its death closes the pipe, and the child closes the session as cancelled
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     pending: list[Any] = []
     lock = threading.Lock()
     done = threading.Event()
