@@ -14,13 +14,14 @@ from chimera_tui.cli.common import (
     EXIT_OK,
     EXIT_RUNS_FAILED,
     UsageError,
-    UserError,
     add_gpu_options,
     add_sessions_dir,
     add_timeouts,
     default_endpoint,
     first_model,
     gpu_options,
+    keep_alive_value,
+    read_prompt,
     sessions_root,
     start_demo_simulators,
     timeouts,
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     n = _agent_count(args)
     store = ProfileStore()
     profiles = [store.get(name or "baseline_default") for name in _per_agent(args.profile, n, "--profile")]
-    label, prompt = _read_prompt(args)
+    label, prompt = read_prompt(args)
 
     demo = args.demo or args.bench_demo
     sims = start_demo_simulators(args.mode, n, args.sim_mode) if demo else []
@@ -248,39 +249,6 @@ def _set_label(session: Any, label: str) -> None:
     session.manifest.label = clean_label(label)
 
 
-def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
-    from chimera_tui.core.run.prompts import resolve_prompt
-    from chimera_tui.core.store.safe_read import read_text
-
-    limit = int(args.max_prompt_mib * 1024 * 1024)
-    too_big = (
-        f"prompts above {args.max_prompt_mib:g} MiB are refused (session.toml keeps the prompt, and "
-        "a model's context rarely holds more); raise the limit with --max-prompt-mib"
-    )
-    if args.prompt_file is not None:
-        try:
-            size = args.prompt_file.stat().st_size
-        except OSError:
-            size = 0  # read_text below says what is wrong
-        if size > limit:
-            raise UserError(f"prompt file {args.prompt_file} is {size:,} bytes: {too_big}")
-        try:
-            prompt = read_text(args.prompt_file, limit)
-            label = f"file:{args.prompt_file.name}"
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read prompt file {args.prompt_file}: {exc}") from None
-    else:
-        try:
-            label, prompt = resolve_prompt(args.preset, args.prompt)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
-    if len(prompt.encode("utf-8")) > limit:
-        raise UserError(f"the prompt is {len(prompt.encode('utf-8')):,} bytes: {too_big}")
-    if not prompt.strip():
-        raise UserError("the prompt is empty")
-    return label, prompt
-
-
 def _per_agent(values: list[str] | None, n: int, what: str) -> list[str | None]:
     """One value for every agent: none given → None each; one → shared; n → one each."""
     if not values:
@@ -325,14 +293,6 @@ def _endpoints(args: argparse.Namespace, n: int) -> list[str]:
     return [given[0] if given else default_endpoint()]
 
 
-def _keep_alive(value: str) -> str | int:
-    """Numbers go as numbers (Ollama rejects numeric strings); durations like '5m' as strings."""
-    try:
-        return int(value)
-    except ValueError:
-        return value
-
-
 def _make_runner(
     args: argparse.Namespace,
     endpoints: list[str],
@@ -353,7 +313,7 @@ def _make_runner(
         "cold": args.cold,
         "api": args.api,
         "unique_prompt": not args.same_prompt,
-        "keep_alive": _keep_alive(args.keep_alive),
+        "keep_alive": keep_alive_value(args.keep_alive),
         "num_predict": args.num_predict,
         "think": parse_think(args.think) if args.think is not None else profiles[0].think,
         "timeouts": timeouts(args),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from chimera_tui.cli.common import sessions_root, start_demo_simulators
@@ -29,12 +30,20 @@ def run_tui(args: argparse.Namespace) -> int:
             sessions_root=sessions_root(args),
             exports_dir=exports_dir(),
             demo=bool(sims),
+            engine_process=os.environ.get("CHIMERA_TUI_ENGINE", "process") != "thread",
         )
         if sims:  # the demo shows a simulated GPU, labelled "simulated" wherever it appears
             from chimera_tui.core.system.simulated_gpu import DEMO_IDLE_BASELINE_S, simulated_nvml
 
             config.nvml_module = simulated_nvml()
             config.idle_baseline_s = DEMO_IDLE_BASELINE_S
+            # the panel and the runner must see the same simulated GPU (its power follows the calls
+            # the runner reports), so the demo measures in this process
+            config.engine_process = False
+        if config.engine_process:
+            from chimera_tui.core.run.process import prepare
+
+            prepare()  # before Textual captures stderr
         app = ChimeraApp(config)
         # SIGTERM, SIGHUP (the terminal went away): exit as ctrl+q does, the run in flight cancelled
         with AppStopSignals(app) as stop:

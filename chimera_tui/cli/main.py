@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from chimera_tui import __version__
 from chimera_tui.cli import args as args_
-from chimera_tui.cli import bench, profiles, sessions, sim, sweep
+from chimera_tui.cli import bench, capacity, profiles, sessions, sim, sweep
 from chimera_tui.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_CANCELLED,
@@ -31,6 +31,7 @@ Handler = Callable[[argparse.Namespace], int]
 #: command name → what runs it (the parsers are added in the same order by build_parser)
 COMMANDS: dict[str, Handler] = {
     "bench": bench.run,
+    "capacity": capacity.run,
     "sessions": sessions.run_sessions,
     "export": sessions.run_export,
     "compare": sessions.run_compare,
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sessions_dir(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     bench.add_parser(sub)
+    capacity.add_parser(sub)
     sessions.add_parsers(sub)
     profiles.add_parser(sub)
     sweep.add_parser(sub)

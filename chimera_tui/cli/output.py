@@ -427,7 +427,7 @@ def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], 
         lines.append(
             f"{created:<20} {label:<42} {ok:>3} "
             f"{fmt(s.mean_tok_s, 1):>8} {fmt(s.mean_ttft_ms, 1):>8} {fmt(s.cv_tok_s_pct, 1):>5}  "
-            f"{s.status:<11} {s.path.name}"
+            f"{s.status:<11} {s.path.name}" + (" (capacity)" if s.mode == "capacity" else "")
         )
     for b in broken:
         lines.append(f"unreadable: {b.path.name}: {sanitize_line(b.reason)}")
@@ -464,4 +464,30 @@ def comparison_table(c: Comparison) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(f"verdicts: {c.method}")
     lines += [f"compared: {note}" for note in c.notes]
+    return "\n".join(lines)
+
+
+def capacity_text(session: Any) -> str:
+    """The per-level table, the stopping rule and the answer, for the terminal."""
+    from chimera_tui.core.reports.capacity import (
+        LEVEL_HEADERS,
+        capacity_levels,
+        level_rows,
+        loop_of,
+        loop_text,
+        slo_text,
+        verdict_of,
+    )
+    from chimera_tui.safe_text import sanitize_line
+
+    loop = loop_of(session)
+    v = verdict_of(session)
+    lines = [
+        f"Capacity of {sanitize_line(session.manifest.model_name or '?')} — {loop_text(loop)}",
+        f"SLO: {slo_text(session)}",
+        *_table(LEVEL_HEADERS, level_rows(capacity_levels(session), loop)),
+        f"stopped: {sanitize_line(v.get('stop_text') or session.status)}",
+        f"answer: {sanitize_line(v.get('text') or 'no verdict')}",
+        f"session: {session.path}",
+    ]
     return "\n".join(lines)

@@ -163,6 +163,18 @@ def run_compare(args: argparse.Namespace) -> int:
     sessions = _load_refs(args)
     if len(sessions) < 2:
         raise UsageError("compare needs at least two sessions (the first is the baseline)")
+    if all(s.manifest.kind == "capacity" for s in sessions):  # load curves: each one's table and answer
+        from chimera_tui.core.reports.capacity import capacity_json
+
+        if args.json:
+            import json
+
+            print(json.dumps(capacity_json(sessions), indent=2, allow_nan=False))
+        else:
+            from chimera_tui.cli.output import capacity_text
+
+            print("\n\n".join(capacity_text(s) for s in sessions))
+        return EXIT_OK
     comparison = compare_sessions(sessions)
     if args.json:
         import json

@@ -32,6 +32,12 @@ def add_parser(sub: Any) -> None:
         help="fifo: one slot, first come first served; shared-compute: the slots share one compute "
         "budget (each stream slower); independent: each slot at full speed",
     )
+    sm.add_argument(
+        "--max-queue",
+        type=args_.count(0, 1_000_000),
+        default=None,
+        help="requests that may wait for a busy slot; one more gets 503 (like OLLAMA_MAX_QUEUE)",
+    )
     sm.add_argument("--fault", choices=("none", "503", "midstream-error", "cut"), default="none")
     # benchmarks/timestamps.py: on exit, write each token line's perf_counter_ns() as JSON to PATH
     sm.add_argument("--emit-times", type=Path, default=None, metavar="PATH", help=argparse.SUPPRESS)
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         load_s=args.load_s,
         jitter=args.jitter,
         faults=faults,
+        max_queue=args.max_queue,
         **settings,
     )
     config.record_emit_times = args.emit_times is not None

@@ -245,7 +245,16 @@ async def handle(
             return
         if sink is None:
             sink = _StreamSink(send) if req.stream else _WholeSink(send)
-        async with runner.slots:  # waiting here is in total_duration, not load_duration
+        limit = sim.config.max_queue
+        if limit is not None and runner.slots.value == 0 and runner.waiting >= limit:
+            await send_error(send, 503, BUSY)  # the queue is full: refused at once, like Ollama
+            return
+        runner.waiting += 1
+        try:
+            await runner.slots.acquire()
+        finally:
+            runner.waiting -= 1
+        async with _Held(runner.slots):  # waiting above is in total_duration, not load_duration
             cached = sim.prompt_caches.lookup(req.model.name, runner, req.pieces, req.prompt_tokens)
             cached = cached if sim.config.prompt_cache else 0
             shared = sim.config.compute == "shared"
@@ -258,6 +267,19 @@ async def handle(
                     sim.config.budget.leave()
     finally:
         sim.scheduler.release(runner)
+
+
+class _Held:
+    """Releases a semaphore already acquired when the block ends."""
+
+    def __init__(self, slots: anyio.Semaphore) -> None:
+        self.slots = slots
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.slots.release()
 
 
 def _extra_final(sim: OllamaSimulator, req: Completion, cached: int) -> dict[str, Any]:

@@ -103,6 +103,9 @@ class SimConfig:
     load_s: float = 1.5
     jitter: float = 0.05
     num_parallel: int = 1
+    #: requests that may wait for a busy slot; one more is answered 503 "server busy" (like
+    #: OLLAMA_MAX_QUEUE); None: no limit
+    max_queue: int | None = None
     version: str = "0.33.0"
     models: list[SimModel] = field(default_factory=default_models)
     default_num_predict: int = 128

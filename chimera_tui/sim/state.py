@@ -30,6 +30,8 @@ class Runner:
     slots: anyio.Semaphore
     keep_alive_ns: KeepAlive = DEFAULT_KEEP_ALIVE_NS
     refs: int = 0
+    #: requests waiting for a slot (SimConfig.max_queue)
+    waiting: int = 0
     idle_since: float = field(default_factory=time.perf_counter)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 

@@ -38,6 +38,7 @@ class ChimeraApp(App[None]):
         STYLES / "multi.tcss",
         STYLES / "profiles.tcss",
         STYLES / "sweep.tcss",
+        STYLES / "capacity.tcss",
     ]
     BINDINGS = [
         Binding("f2", "sessions", "Sessions"),
@@ -112,9 +113,32 @@ class ChimeraApp(App[None]):
         return endpoint, model
 
     def open_session(self, session: Session) -> None:
+        if session.manifest.kind == "capacity":
+            self.open_capacity([session])
+            return
         from chimera_tui.ui.screens.session_detail import SessionDetailScreen
 
         self.push_screen(SessionDetailScreen(session))
+
+    def open_capacity(self, sessions: list[Session]) -> None:
+        """Saved capacity sessions on one chart (one: its curve; more: compared)."""
+        from chimera_tui.ui.screens.capacity import CapacityScreen
+
+        self.push_screen(CapacityScreen(sessions=sessions))
+
+    def action_capacity(self) -> None:
+        """A capacity run with the setup screen's endpoint, model, profile and workload."""
+        setup = next((s for s in self.screen_stack if isinstance(s, SetupScreen)), None)
+        if setup is None:
+            return
+        try:
+            choice = setup.build_choice()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", title="Cannot start")
+            return
+        from chimera_tui.ui.screens.capacity import CapacityScreen
+
+        self.push_screen(CapacityScreen(choice))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -147,6 +171,9 @@ class ChimeraApp(App[None]):
             "Profiles", "Create, edit, duplicate, diff and delete profiles", self.action_profiles
         )
         yield SystemCommand("Sweeps", "Run, resume and rank parameter sweeps", self.action_sweeps)
+        yield SystemCommand(
+            "Capacity", "How many at once: a load curve with the setup's choices", self.action_capacity
+        )
         yield SystemCommand(
             "Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme
         )

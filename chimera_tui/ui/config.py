@@ -33,6 +33,9 @@ class AppConfig:
     monitor_interval_s: float = 0.5
     #: seconds of GPU idle baseline before each session (None: the default; 0 disables, as tests do)
     idle_baseline_s: float | None = None
+    #: live screens run the measuring engine in its own process (core/run/process.py); the real TUI
+    #: sets it, tests (in-process transports cannot cross a process) keep the thread
+    engine_process: bool = False
     profiles_builtin_dir: Path | None = None
     profiles_user_dir: Path | None = None
 

@@ -175,3 +175,54 @@ def test_sweep_results(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size
         await settle(pilot, lambda: len(pilot.app.screen.query(".heatmap")) >= 2)
 
     assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+def _capacity_session(tmp_path: Path, name: str, rates: list[float]) -> Any:
+    """A saved-looking capacity session on made-up levels: `rates[i]` is each stream's tok/s at level i."""
+    from chimera_tui.core.measure.capacity import ServerHints, Slo, levels_from, stop_rule, verdict
+    from chimera_tui.core.measure.metrics import CallMetrics
+    from chimera_tui.core.store.manifest import CapacityRecord, EndpointRecord, Manifest, ModelRecord
+    from chimera_tui.core.store.manifest import ProfileRecord as Prof
+    from chimera_tui.core.store.sessions import RunRecord, Session
+
+    loads, runs = [1.0, 2.0, 4.0][: len(rates)], []
+    for level, (load, rate) in enumerate(zip([1.0, 2.0, 4.0], rates, strict=False)):
+        for s in range(int(load)):
+            for k in range(4):
+                offsets = [(i + 1) * 1000 / rate for i in range(50)]
+                m = CallMetrics(
+                    ttft_ms=offsets[0], e2e_ms=offsets[-1], client_decode_rate=rate, queue_gap_ms=0.0
+                )
+                runs.append(
+                    RunRecord(len(runs), False, "ok", "", metrics=m, token_offsets_ms=offsets, level=level,
+                              t_send_ms=k * offsets[-1] + s)
+                )  # fmt: skip
+    levels = levels_from(loads, runs, Slo())
+    rule = stop_rule(levels, Slo()) or "levels_done"
+    v = verdict(levels, "closed", rule, Slo(), ServerHints(kind="ollama"))
+    manifest = Manifest(
+        kind="capacity",
+        id=name,
+        mode="capacity",
+        model=ModelRecord(name="gemma3:latest"),
+        profile=Prof(name=name),
+        endpoints=[EndpointRecord(url="http://127.0.0.1:11434")],
+        capacity=CapacityRecord(loop="closed", levels=loads, verdict=v.to_dict()),
+    )
+    return Session(tmp_path / name, manifest, runs, "complete", {})
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_capacity(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
+    from chimera_tui.ui.screens.capacity import CapacityScreen
+
+    sessions = [
+        _capacity_session(tmp_path, "compute-bound", [100.0, 50.0, 25.0]),
+        _capacity_session(tmp_path, "independent", [100.0, 100.0, 100.0]),
+    ]
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(CapacityScreen(sessions=sessions))
+        await settle(pilot, lambda: _rows(CapacityScreen, "#cap-levels-table", 5)(pilot.app))
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)

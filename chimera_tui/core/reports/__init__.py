@@ -42,6 +42,14 @@ def export_sessions(sessions: Sequence[Session], fmt: str) -> str:
         from chimera_tui.core.reports.csv_export import calls_csv
 
         return calls_csv(sessions)
+    if fmt != "csv" and all(s.manifest.kind == "capacity" for s in sessions):
+        from chimera_tui.core.reports import capacity
+
+        if fmt == "md":
+            return capacity.capacity_markdown(sessions)
+        if fmt == "html":
+            return capacity.capacity_html(sessions)
+        return _dumps(capacity.capacity_json(sessions))
     if len(sessions) == 1:
         session = sessions[0]
         if fmt == "md":

@@ -41,6 +41,20 @@ class RunnerBase(Generic[E]):
         self._cancel = threading.Event()
         self._scopes: set[anyio.CancelScope] = set()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for the engine process (core/run/process.py): everything but the emit callback,
+        the cancel flag and the open scopes, which belong to the process that runs it."""
+        state = dict(self.__dict__)
+        for name in ("_emit", "_cancel", "_scopes"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._emit = _ignore
+        self._cancel = threading.Event()
+        self._scopes = set()
+
     def cancel(self) -> None:
         """Stop the run as soon as possible; safe from any thread, and before or after `run()` starts."""
         self._cancel.set()

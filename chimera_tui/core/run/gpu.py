@@ -84,6 +84,19 @@ class GpuMeter:
         self._lock = threading.Lock()
         self._open: dict[str, Window] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its runner for the engine process (core/run/process.py): the options and
+        the idle baseline travel; NVML, the sampler thread and the lock belong to the process that
+        opens the meter."""
+        state = dict(self.__dict__)
+        for name in ("_lock", "_monitor", "nvml", "_open"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.nvml, self._monitor, self._lock, self._open = None, None, threading.Lock(), {}
+
     # -- lifecycle ------------------------------------------------------------------------------------
     def open(self) -> GpuMeter:
         nvml, reason = Nvml.open(self.options.nvml_module)

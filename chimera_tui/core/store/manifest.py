@@ -306,6 +306,28 @@ class SweepTag(Part):
 
 
 @dataclass(slots=True)
+class CapacityRecord(Part):
+    """A capacity session (`kind = "capacity"`): the load model, the SLO, and the answer."""
+
+    NAME: ClassVar[str] = "capacity"
+    #: "closed" (concurrent streams) or "open" (Poisson arrivals at a rate)
+    loop: str | None = None
+    #: concurrency levels (closed) or arrival rates in requests/s (open), as planned
+    levels: list[float] | None = None
+    requests_per_level: int | None = None
+    duration_s: float | None = None
+    slo_ttft_p95_ms: float | None = None
+    min_stream_tps: float | None = None
+    max_error_pct: float | None = None
+    min_gain_pct: float | None = None
+    seed: int | None = None
+    #: what the server says about its parallelism (llama.cpp slots, OLLAMA_NUM_PARALLEL, /api/ps)
+    server: dict[str, Any] | None = None
+    #: the answer (core/measure/capacity.py Verdict.to_dict())
+    verdict: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
 class Result(Part):
     """How the session ended, and the headline numbers a listing shows without reading metrics.json.
 
@@ -360,6 +382,8 @@ class Manifest(Part):
     """`session.toml`. `environment` is the machine snapshot of `core.system.environment` (free-form)."""
 
     schema_version: int | None = SCHEMA_VERSION
+    #: the session's kind: "capacity" for a load curve; absent for a benchmark
+    kind: str | None = None
     id: str | None = None
     created_at: str | None = None
     label: str | None = None
@@ -378,6 +402,7 @@ class Manifest(Part):
     gpu: dict[str, Any] | None = None
     source: dict[str, Any] | None = None
     sweep: SweepTag | None = None
+    capacity: CapacityRecord | None = None
     result: Result | None = None
 
     @classmethod

@@ -125,6 +125,9 @@ class RunRecord:
     number: int | None = None
     #: GPU energy, clocks and throttling of the call, per GPU (core/run/gpu.py); None without NVML
     gpu: dict[str, Any] | None = None
+    #: a capacity session's level (0-based) and when the call was sent, ms after that level started
+    level: int | None = None
+    t_send_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +150,7 @@ class RunRecord:
             # only in cache-cohort sessions (older readers and golden files see no new key)
             **({"cohort": self.cohort} if self.cohort else {}),
             **({"gpu": self.gpu} if self.gpu else {}),
+            **({"level": self.level, "t_send_ms": self.t_send_ms} if self.level is not None else {}),
         }
 
     @classmethod
@@ -173,6 +177,8 @@ class RunRecord:
             solo=bool(data.get("solo", False)),
             cohort=data.get("cohort") if data.get("cohort") in COHORTS else None,
             gpu=data.get("gpu") if isinstance(data.get("gpu"), dict) else None,
+            level=_plain_int(data.get("level")),
+            t_send_ms=next(iter(_offsets([data.get("t_send_ms")])), None),
         )
 
 
@@ -324,6 +330,12 @@ class SessionWriter:
                 break
         else:
             self.runs.append(record)
+        self._write_metrics()
+
+    def finish_runs(self, runs: list[RunRecord]) -> None:
+        """Record several finished calls in one write (a capacity level, written once its streams end)."""
+        for run in runs:
+            self.runs.append(run)
         self._write_metrics()
 
     def finish_round(self, record: RoundMetrics | dict[str, Any], runs: list[RunRecord]) -> None:

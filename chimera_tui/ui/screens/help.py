@@ -20,6 +20,8 @@ HELP = """\
 | everywhere | `F2` / `F3` / `F4` | sessions / profiles / sweeps |
 | setup | `enter` on Start, or `F5` | start the benchmark |
 | setup | `ctrl+r` | re-check the endpoint |
+| setup | `F6` | capacity: a load curve with these choices (also in the palette) |
+| capacity | `F5` / `c` / `v` / `escape` | run the levels / cancel / open the saved curve / back |
 | setup | `tab` / `shift+tab` | move between fields |
 | live | `c` | cancel the run in progress (recorded as cancelled) |
 | live | `o` | show the saved session's folder |

@@ -129,7 +129,18 @@ class LiveScreenBase(Screen[None]):
     def _run_in_thread(self) -> None:
         """Worker thread: the whole run, on its own event loop. Never touches widgets."""
         try:
-            self.run_runner()
+            from chimera_tui.core.run.process import can_run_in_process, run_in_process
+
+            config = getattr(self.app, "config", None)  # tests mount live screens in a bare App
+            if (
+                config is not None
+                and config.engine_process
+                and config.transport_factory is None
+                and can_run_in_process(self.runner)
+            ):
+                run_in_process(self.runner, self.feed.push)  # its own interpreter: its own GIL
+            else:
+                self.run_runner()
         except ChimeraError as exc:
             self.feed.push(BenchAborted(str(exc)))
         except Exception as exc:

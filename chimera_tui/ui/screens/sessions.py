@@ -225,9 +225,7 @@ class SessionsScreen(Screen[None]):
         row = self.row(str(event.row_key.value))
         session = self.load(row) if row else None
         if session is not None:
-            from chimera_tui.ui.screens.session_detail import SessionDetailScreen
-
-            self.app.push_screen(SessionDetailScreen(session))
+            self.app.open_session(session)
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -266,7 +264,9 @@ class SessionsScreen(Screen[None]):
             self.notify("mark two or more sessions with space first (the first marked is the baseline)")
             return
         sessions = self._marked_sessions()
-        if len(sessions) >= 2:
+        if len(sessions) >= 2 and all(s.manifest.kind == "capacity" for s in sessions):
+            self.app.open_capacity(sessions)  # load curves on one chart
+        elif len(sessions) >= 2:
             from chimera_tui.ui.screens.compare import CompareScreen
 
             self.app.push_screen(CompareScreen(sessions))

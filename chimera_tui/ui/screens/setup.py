@@ -89,6 +89,7 @@ class SetupScreen(Screen[None]):
     BINDINGS = [
         Binding("f5", "start", "Start", priority=True),
         Binding("ctrl+r", "refresh_endpoint", "Re-check endpoint"),
+        Binding("f6", "capacity", "Capacity"),
     ]
 
     app: ChimeraApp
@@ -426,6 +427,10 @@ class SetupScreen(Screen[None]):
             workload=workload,
             data_dir=data_dir,
         )
+
+    def action_capacity(self) -> None:
+        """A capacity run (load curve) with these choices: chimera_tui/ui/screens/capacity.py."""
+        self.app.action_capacity()
 
     def action_start(self) -> None:
         try:

@@ -62,3 +62,29 @@ class ChartWidget(Widget):
         else:
             plt.box([label for label, _ in present], [v for _, v in present])
         self._plot.refresh()
+
+    def curves(
+        self, series: Sequence[tuple[str, Sequence[tuple[float, float | None, float | None]]]]
+    ) -> None:
+        """Each series as a line over the levels (x: the level's position, labelled with its load), with
+        each point's 95% CI half-width as an error bar; points without a value are skipped."""
+        plt: Any = self._plot.plt
+        self._start()
+        loads = sorted({x for _, pts in series for x, y, _ in pts if y is not None})
+        if not loads:
+            plt.title(f"{self.title}: no data")
+        else:
+            top = 0.0
+            for label, pts in series:
+                known = [(loads.index(x) + 1, y, half) for x, y, half in pts if y is not None]
+                if not known:
+                    continue
+                xs, ys = [p[0] for p in known], [p[1] for p in known]
+                top = max(top, *(y + (half or 0.0) for _, y, half in known))
+                plt.plot(xs, ys, label=label, marker="dot")  # the error bars' grid: aligned
+                if any(p[2] is not None for p in known):
+                    plt.error(xs, ys, yerr=[p[2] or 0.0 for p in known])
+            plt.xticks(list(range(1, len(loads) + 1)), [f"{x:g}" for x in loads])
+            plt.xlim(0.5, len(loads) + 0.5)
+            plt.ylim(0, top * 1.1 or 1.0)  # from zero: a flat curve looks flat
+        self._plot.refresh()
