@@ -46,7 +46,8 @@ def test_sweep_run_list_report_and_save_best(tmp_path: Path, capsys: pytest.Capt
     assert "baseline" in report.out and "significantly faster than the baseline: 0 of 2" in report.out
     assert "mini_best" in report.err
     assert main(["profiles", "mini_best"]) == 0
-    assert "num_ctx" in capsys.readouterr().out
+    # the top-ranked configuration (which one depends on timing; the baseline sets no options)
+    assert "best of a sweep: " in capsys.readouterr().out
     out_json = tmp_path / "r.json"
     assert (
         main(
