@@ -14,7 +14,6 @@ from chimera_tui.cli.common import (
     EXIT_OK,
     EXIT_RUNS_FAILED,
     UsageError,
-    UserError,
     add_sessions_dir,
     add_timeouts,
     default_endpoint,
@@ -23,6 +22,8 @@ from chimera_tui.cli.common import (
     start_demo_simulators,
     timeouts,
 )
+from chimera_tui.cli.common import keep_alive_value as _keep_alive
+from chimera_tui.cli.common import read_prompt as _read_prompt
 
 
 def add_parser(sub: Any) -> None:
@@ -245,39 +246,6 @@ def _set_label(session: Any, label: str) -> None:
     session.manifest.label = clean_label(label)
 
 
-def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
-    from chimera_tui.core.run.prompts import resolve_prompt
-    from chimera_tui.core.store.safe_read import read_text
-
-    limit = int(args.max_prompt_mib * 1024 * 1024)
-    too_big = (
-        f"prompts above {args.max_prompt_mib:g} MiB are refused (session.toml keeps the prompt, and "
-        "a model's context rarely holds more); raise the limit with --max-prompt-mib"
-    )
-    if args.prompt_file is not None:
-        try:
-            size = args.prompt_file.stat().st_size
-        except OSError:
-            size = 0  # read_text below says what is wrong
-        if size > limit:
-            raise UserError(f"prompt file {args.prompt_file} is {size:,} bytes: {too_big}")
-        try:
-            prompt = read_text(args.prompt_file, limit)
-            label = f"file:{args.prompt_file.name}"
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read prompt file {args.prompt_file}: {exc}") from None
-    else:
-        try:
-            label, prompt = resolve_prompt(args.preset, args.prompt)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
-    if len(prompt.encode("utf-8")) > limit:
-        raise UserError(f"the prompt is {len(prompt.encode('utf-8')):,} bytes: {too_big}")
-    if not prompt.strip():
-        raise UserError("the prompt is empty")
-    return label, prompt
-
-
 def _per_agent(values: list[str] | None, n: int, what: str) -> list[str | None]:
     """One value for every agent: none given → None each; one → shared; n → one each."""
     if not values:
@@ -320,14 +288,6 @@ def _endpoints(args: argparse.Namespace, n: int) -> list[str]:
 
         return [DEFAULT_OPENAI_URL]
     return [given[0] if given else default_endpoint()]
-
-
-def _keep_alive(value: str) -> str | int:
-    """Numbers go as numbers (Ollama rejects numeric strings); durations like '5m' as strings."""
-    try:
-        return int(value)
-    except ValueError:
-        return value
 
 
 def _make_runner(

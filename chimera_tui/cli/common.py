@@ -201,3 +201,46 @@ def first_model(
         return models[0].name
 
     return anyio.run(first)
+
+
+# -- the request (bench and load) ------------------------------------------------------------------
+def read_prompt(args: argparse.Namespace) -> tuple[str, str]:
+    """The prompt of --prompt / --prompt-file / --preset, as (label, text), within --max-prompt-mib."""
+    from chimera_tui.core.run.prompts import resolve_prompt
+    from chimera_tui.core.store.safe_read import read_text
+
+    limit = int(args.max_prompt_mib * 1024 * 1024)
+    too_big = (
+        f"prompts above {args.max_prompt_mib:g} MiB are refused (session.toml keeps the prompt, and "
+        "a model's context rarely holds more); raise the limit with --max-prompt-mib"
+    )
+    if args.prompt_file is not None:
+        try:
+            size = args.prompt_file.stat().st_size
+        except OSError:
+            size = 0  # read_text below says what is wrong
+        if size > limit:
+            raise UserError(f"prompt file {args.prompt_file} is {size:,} bytes: {too_big}")
+        try:
+            prompt = read_text(args.prompt_file, limit)
+            label = f"file:{args.prompt_file.name}"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read prompt file {args.prompt_file}: {exc}") from None
+    else:
+        try:
+            label, prompt = resolve_prompt(args.preset, args.prompt)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+    if len(prompt.encode("utf-8")) > limit:
+        raise UserError(f"the prompt is {len(prompt.encode('utf-8')):,} bytes: {too_big}")
+    if not prompt.strip():
+        raise UserError("the prompt is empty")
+    return label, prompt
+
+
+def keep_alive_value(value: str) -> str | int:
+    """Numbers go as numbers (Ollama rejects numeric strings); durations like '5m' as strings."""
+    try:
+        return int(value)
+    except ValueError:
+        return value

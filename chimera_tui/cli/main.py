@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from chimera_tui import __version__
 from chimera_tui.cli import args as args_
-from chimera_tui.cli import bench, profiles, sessions, sim, sweep
+from chimera_tui.cli import bench, load, profiles, sessions, sim, sweep
 from chimera_tui.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_CANCELLED,
@@ -37,6 +37,7 @@ COMMANDS: dict[str, Handler] = {
     "profiles": profiles.run,
     "sweep": sweep.run,
     "sim": sim.run,
+    "load": load.run,
 }
 
 
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     profiles.add_parser(sub)
     sweep.add_parser(sub)
     sim.add_parser(sub)
+    load.add_parser(sub)
     return parser
 
 

@@ -322,6 +322,11 @@ class SessionWriter:
             self.runs.append(record)
         self._write_metrics()
 
+    def add_runs(self, records: list[RunRecord]) -> None:
+        """Append finished records in one write (a load run's batches from its workers)."""
+        self.runs.extend(records)
+        self._write_metrics()
+
     def finish_round(self, record: RoundMetrics | dict[str, Any], runs: list[RunRecord]) -> None:
         """Record a concurrent round and its finished calls in one write (multi-agent modes), so no
         disk write happens while another agent of the round is still streaming; on disk before the
