@@ -108,7 +108,7 @@ def add_parser(sub: Any) -> None:
         action="append",
         default=None,
         metavar="URL",
-        help="server endpoint; repeat for a farm (users take them in turn)",
+        help="server endpoint; repeat for a farm (users take them in turn; repeat one to weight it)",
     )
     r.add_argument(
         "--demo", dest="load_demo", action="store_true", help="against built-in simulator processes"
@@ -210,7 +210,7 @@ def _probe(args: argparse.Namespace, plan: Any, label: str) -> dict[str, Any]:
 
     async def probe() -> Manifest:
         records, model_rec, kinds = [], None, set()
-        for url in plan.endpoints:
+        for url in dict.fromkeys(plan.endpoints):  # a repeated endpoint (a weight) is probed once
             client = await open_client(url, args.backend, t, None, args.api_key_env)
             try:
                 info = await client.probe()

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -34,6 +37,9 @@ from chimera_tui.load.plan import LoadPlan
 FLUSH_S = 0.5
 #: records per message at most
 BATCH = 500
+#: benchmarks only (off unless set): write the token stamps of the calls to one endpoint
+_TRACE_URL = os.environ.get("CHIMERA_LOAD_TRACE_URL")
+_TRACE_PATH = os.environ.get("CHIMERA_LOAD_TRACE")
 #: a busy host must not make the master drop a worker mid-run (Locust's defaults are 3 s / 60 s)
 locust.runners.HEARTBEAT_LIVENESS = 30
 
@@ -62,6 +68,8 @@ class WorkerState:
     calls: Group = field(default_factory=Group)
     ids: itertools.count[int] = field(default_factory=itertools.count)
     runner: Any = None
+    #: benchmarks only: the absolute token stamps of calls to $CHIMERA_LOAD_TRACE_URL
+    traced: list[list[int]] = field(default_factory=list)
 
     def take(self) -> bool:
         """Whether one more call may start (and count it)."""
@@ -89,6 +97,8 @@ class WorkerState:
             stream_call(plan, url, body, pool, outcome)
         finally:
             flight = self.flight.pop(key, None)
+            if url == _TRACE_URL and outcome.trace.token_times_ns:
+                self.traced.append(list(outcome.trace.token_times_ns))
             if flight is not None:  # not settled as incomplete meanwhile
                 finished = build_record(record, outcome, outcome.error, body, expect_warm=True)
                 self.pending.append(finished.to_dict())
@@ -130,6 +140,8 @@ class WorkerState:
         self.done = True
         self.stopping = True
         self.flush()
+        if _TRACE_PATH and self.traced:  # benchmarks/load_proof.py compares them to the emit times
+            Path(f"{_TRACE_PATH}.{os.getpid()}.json").write_text(json.dumps(self.traced), encoding="utf-8")
         if self.runner is not None:
             self.runner.send_message("chimera_done", {"started": self.started, "sent": self.sent})
 
@@ -172,8 +184,8 @@ class ChimeraUser(User):
             return
         if plan.open_loop:
             self._arrivals(plan, state)
-        elif state.take():
-            state.call(self.number)
+        elif state.take():  # users numbered across the workers, so repeated endpoints weight them
+            state.call(self.number * plan.workers + state.number)
         else:
             gevent.sleep(0.05)
 
