@@ -11,6 +11,7 @@ used) calls in flight may finish for the plan's grace time; any still streaming 
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
@@ -224,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master-host", default="127.0.0.1")
     parser.add_argument("--master-port", type=int, default=5557)
     args = parser.parse_args(argv)
+    # what is loaded so far is never garbage; collections of the young generation stay rare and short
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
     env = Environment(user_classes=[ChimeraUser], events=locust.events)
     runner = env.create_worker_runner(args.master_host, args.master_port)
     STATE.runner = runner
