@@ -165,3 +165,39 @@ def test_master_and_two_workers_save_one_session(tmp_path: Path) -> None:
     assert all(r.metrics.token_count == 16 and r.metrics.ttft_ms is not None for r in ok)
     assert len(session.manifest.endpoint_list) == 2  # one simulator process per worker
     assert "users" in stderr and "tok/s" in stderr  # the progress lines
+
+
+def test_exported_locustfile_is_valid_python_with_the_bench_request() -> None:
+    from chimera_tui.load.locustfile import render
+
+    text = render(
+        ["http://h:1", "http://h:1"],
+        "ollama",
+        "/api/generate",
+        {"model": "m", "prompt": "p"},
+        None,
+        True,
+        5.0,
+        6.0,
+    )
+    compile(text, "locustfile.py", "exec")
+    assert 'ENDPOINTS = ["http://h:1"]' in text and "PATH = '/api/generate'" in text
+
+
+@needs_locust
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_exported_locustfile_reports_ttft_through_locust(tmp_path: Path) -> None:
+    sim = start_background(OllamaSimulator(SimConfig(load_s=0.0, tokens_per_s=500.0, num_parallel=4)))
+    try:
+        out = tmp_path / "locustfile.py"
+        assert main(["export-locust", "--endpoint", sim.url, "--num-predict", "8", "-o", str(out)]) == 0
+        cmd = [sys.executable, "-m", "locust", "-f", str(out), "--headless", "-u", "2", "-r", "2"]
+        cmd += ["-t", "2s", "--only-summary", "--csv", str(tmp_path / "stats")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=50, cwd=tmp_path)
+    finally:
+        sim.stop()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = (tmp_path / "stats_stats.csv").read_text().splitlines()
+    names = {row.split(",")[1] for row in rows[1:]}
+    assert {"TTFT", "time per output token", "end-to-end"} <= names

@@ -82,6 +82,26 @@ def add_parser(sub: Any) -> None:
     w.add_argument("--master-host", default="127.0.0.1", help="--worker: the master's host")
     w.add_argument("--master-port", type=args_.port, default=None, help="the master's port (default 5557)")
     w.add_argument("--master-bind-host", default=None, help="--master: address to listen on (default *)")
+    _add_request_args(p)
+    r = p.add_argument_group("demo")
+    r.add_argument(
+        "--demo", dest="load_demo", action="store_true", help="against built-in simulator processes"
+    )
+    r.add_argument("--demo-sims", type=args_.count(1, 64), default=None, help="--demo: simulator processes")
+    r.add_argument("--label", default=None, help="the session's label")
+    p.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
+    )
+    add_sessions_dir(p)
+    add_timeouts(p)
+    e = sub.add_parser("export-locust", help="write a self-contained locustfile for your own Locust setup")
+    e.add_argument("-o", "--output", type=Path, default=None, help="where to write it (default: stdout)")
+    _add_request_args(e)
+    add_timeouts(e)
+
+
+def _add_request_args(p: argparse.ArgumentParser) -> None:
+    """The request options, as bench has them (shared by load and export-locust)."""
     r = p.add_argument_group("request (as bench)")
     r.add_argument(
         "--model", "-m", default=None, help="model name (default: the first model the server lists)"
@@ -110,16 +130,6 @@ def add_parser(sub: Any) -> None:
         metavar="URL",
         help="server endpoint; repeat for a farm (users take them in turn; repeat one to weight it)",
     )
-    r.add_argument(
-        "--demo", dest="load_demo", action="store_true", help="against built-in simulator processes"
-    )
-    r.add_argument("--demo-sims", type=args_.count(1, 64), default=None, help="--demo: simulator processes")
-    r.add_argument("--label", default=None, help="the session's label")
-    p.add_argument(
-        "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
-    )
-    add_sessions_dir(p)
-    add_timeouts(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,15 +157,25 @@ def run(args: argparse.Namespace) -> int:
 
 # -- the plan ---------------------------------------------------------------------------------------------
 def _plan(args: argparse.Namespace) -> tuple[Any, str]:
-    from chimera_tui.core.store.profiles import parse_think
-    from chimera_tui.load.plan import LoadPlan
-
+    plan, label = _request_plan(args)
     if args.rate is not None and args.users is not None:
         raise UsageError("--users (closed loop) and --rate (open loop) exclude each other")
     if args.duration is None and args.requests is None:
         raise UsageError("say when to stop: --duration S and/or --requests N")
     if args.rate is None and args.users is None:
         raise UsageError("give --users N (closed loop) or --rate R (open loop)")
+    plan.users, plan.rate = args.users, args.rate
+    plan.spawn_rate = args.spawn_rate if args.spawn_rate is not None else (args.users and float(args.users))
+    plan.duration_s, plan.requests, plan.grace_s = args.duration, args.requests, args.grace
+    plan.workers = args.expect_workers if args.master else args.processes
+    return plan, label
+
+
+def _request_plan(args: argparse.Namespace) -> tuple[Any, str]:
+    """The request part of the plan, from the options bench shares."""
+    from chimera_tui.core.store.profiles import parse_think
+    from chimera_tui.load.plan import LoadPlan
+
     label, prompt = read_prompt(args)
     t = timeouts(args)
     return LoadPlan(
@@ -174,13 +194,6 @@ def _plan(args: argparse.Namespace) -> tuple[Any, str]:
         idle_s=t.idle_s,
         call_s=t.call_s,
         max_call_bytes=t.max_call_bytes,
-        users=args.users,
-        spawn_rate=args.spawn_rate if args.spawn_rate is not None else (args.users and float(args.users)),
-        rate=args.rate,
-        duration_s=args.duration,
-        requests=args.requests,
-        grace_s=args.grace,
-        workers=args.expect_workers if args.master else args.processes,
     ), label
 
 
@@ -238,7 +251,7 @@ def _probe(args: argparse.Namespace, plan: Any, label: str) -> dict[str, Any]:
         return Manifest(
             tool=ToolInfo(name="chimera-tui", version=__version__),
             mode="load",
-            label=args.label,
+            label=getattr(args, "label", None),
             model=model_rec,
             profile=ProfileRecord(
                 name=profile.name,
@@ -436,3 +449,32 @@ def load_summary(load: dict[str, Any]) -> str:
     if load.get("errors"):
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load["errors"].items())))
     return "\n".join(lines)
+
+
+def run_export_locust(args: argparse.Namespace) -> int:
+    """`export-locust`: probe like `load`, then write the locustfile (or print it)."""
+    from chimera_tui.cli.common import write_output_file
+    from chimera_tui.load.call import make_body, wire_request
+    from chimera_tui.load.locustfile import render
+
+    plan, label = _request_plan(args)
+    _probe(args, plan, label)
+    unique, plan.unique_prompt = plan.unique_prompt, False  # the locustfile adds the marker per call
+    path, payload, _ = wire_request(plan, make_body(plan))
+    name = args.output.name if args.output is not None else "locustfile.py"
+    text = render(
+        plan.endpoints,
+        plan.backend,
+        path,
+        json.loads(payload),
+        plan.api_key_env,
+        unique,
+        plan.first_byte_s,
+        plan.idle_s,
+        name,
+    )
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_output_file(text, args.output)
+    return EXIT_OK

@@ -38,6 +38,7 @@ COMMANDS: dict[str, Handler] = {
     "sweep": sweep.run,
     "sim": sim.run,
     "load": load.run,
+    "export-locust": load.run_export_locust,
 }
 
 

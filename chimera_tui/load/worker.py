@@ -220,6 +220,15 @@ def _on_stop(environment: Any, msg: Any, **_: Any) -> None:
         gevent.spawn(STATE.settle, float((msg.data or {}).get("grace_s", STATE.plan.grace_s)))
 
 
+def attach(runner: Any) -> None:
+    """Make this process a worker of a Chimera master (`chimera-tui load`): the plan comes from the
+    master, the full records go back to it. Also used by an exported locustfile (`export-locust`)."""
+    STATE.runner = runner
+    runner.register_message("chimera_plan", _on_plan)
+    runner.register_message("chimera_stop", _on_stop)
+    gevent.spawn(STATE.flusher)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chimera_tui.load.worker")
     parser.add_argument("--master-host", default="127.0.0.1")
@@ -229,12 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 50, 1000)
     env = Environment(user_classes=[ChimeraUser], events=locust.events)
-    runner = env.create_worker_runner(args.master_host, args.master_port)
-    STATE.runner = runner
-    runner.register_message("chimera_plan", _on_plan)
-    runner.register_message("chimera_stop", _on_stop)
-    gevent.spawn(STATE.flusher)
-    runner.greenlet.join()
+    attach(env.create_worker_runner(args.master_host, args.master_port))
+    env.runner.greenlet.join()  # type: ignore[union-attr]
     return 0
 
 
