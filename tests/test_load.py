@@ -201,3 +201,40 @@ def test_exported_locustfile_reports_ttft_through_locust(tmp_path: Path) -> None
     rows = (tmp_path / "stats_stats.csv").read_text().splitlines()
     names = {row.split(",")[1] for row in rows[1:]}
     assert {"TTFT", "time per output token", "end-to-end"} <= names
+
+
+@needs_locust
+@pytest.mark.slow
+@pytest.mark.anyio
+@pytest.mark.timeout(90)
+async def test_tui_starts_a_load_run_and_follows_its_snapshots(tmp_path: Path) -> None:
+    """The TUI process starts the run as a subprocess and reads the master's snapshots from a Unix
+    socket; Locust never enters it."""
+    import asyncio
+
+    from textual.widgets import Input, Log
+
+    from chimera_tui.ui.app import ChimeraApp
+    from chimera_tui.ui.config import AppConfig
+    from chimera_tui.ui.screens.load_run import LoadScreen
+
+    app = ChimeraApp(AppConfig(demo=True, sessions_root=tmp_path, monitor_interval_s=0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = LoadScreen()
+        await app.push_screen(screen)
+        await pilot.pause()
+        screen.query_one("#load-users", Input).value = "4"
+        screen.query_one("#load-duration", Input).value = "2"
+        await pilot.press("f5")
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            if (
+                screen.proc is not None
+                and screen.proc.poll() is not None
+                and "open the session" in "\n".join(screen.query_one("#load-log", Log).lines)
+            ):
+                break
+        lines = "\n".join(screen.query_one("#load-log", Log).lines)
+        assert "tok/s" in lines and "complete: press o to open the session" in lines, lines
+        assert "locust" not in sys.modules and "gevent" not in sys.modules
+        assert screen.session_path is not None and (screen.session_path / "metrics.json").is_file()

@@ -88,7 +88,8 @@ def add_parser(sub: Any) -> None:
         "--demo", dest="load_demo", action="store_true", help="against built-in simulator processes"
     )
     r.add_argument("--demo-sims", type=args_.count(1, 64), default=None, help="--demo: simulator processes")
-    r.add_argument("--label", default=None, help="the session's label")
+    p.add_argument("--label", default=None, help="the session's label")
+    r.add_argument("--snapshot-socket", default=None, help=argparse.SUPPRESS)  # the TUI follows the run
     p.add_argument(
         "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
     )
@@ -361,6 +362,7 @@ def _run_master(args: argparse.Namespace, plan: Any, manifest: dict[str, Any], p
         port = _free_port()
     bind = args.master_bind_host or ("127.0.0.1" if local else "*")
     config = MasterConfig(plan, str(sessions_root(args).resolve()), manifest, bind, port)
+    config.snapshot_socket = args.snapshot_socket
     print(f"load: {plan.describe()} against {', '.join(plan.endpoints)}", file=sys.stderr)
     workers: list[subprocess.Popen[bytes]] = []
     finished: dict[str, Any] | None = None
@@ -411,6 +413,7 @@ def _json_line(line: bytes) -> dict[str, Any]:
 def _report(args: argparse.Namespace, finished: dict[str, Any], interrupted: bool) -> int:
     from chimera_tui.cli.output import session_json, summary_table
     from chimera_tui.core.store.sessions import load_session
+    from chimera_tui.load.tally import load_summary
 
     session = load_session(Path(finished["session"]))
     load = finished.get("load") or {}
@@ -429,26 +432,6 @@ def _report(args: argparse.Namespace, finished: dict[str, Any], interrupted: boo
     if load.get("requests_failed") or load.get("requests_incomplete") or load.get("requests_unaccounted"):
         return EXIT_RUNS_FAILED
     return EXIT_OK
-
-
-def load_summary(load: dict[str, Any]) -> str:
-    """The load figures in a few lines: accounting, throughput, TTFT."""
-
-    def f(key: str, fmt: str) -> str:
-        value = load.get(key)
-        return format(value, fmt) if isinstance(value, int | float) else "-"
-
-    lines = [
-        f"requests: {load.get('requests_started', 0)} started = {load.get('requests_ok', 0)} ok + "
-        f"{load.get('requests_failed', 0)} failed + {load.get('requests_incomplete', 0)} incomplete"
-        + (f" (+ {load['requests_unaccounted']} unaccounted)" if load.get("requests_unaccounted") else ""),
-        f"throughput: {f('requests_per_s', '.2f')} req/s, {f('tokens_per_s', '.0f')} tok/s aggregate "
-        f"over {f('elapsed_s', '.1f')} s",
-        f"TTFT: p50 {f('ttft_p50_ms', '.1f')} ms, p95 {f('ttft_p95_ms', '.1f')} ms",
-    ]
-    if load.get("errors"):
-        lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load["errors"].items())))
-    return "\n".join(lines)
 
 
 def run_export_locust(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import time
 from dataclasses import replace
@@ -37,13 +38,38 @@ TICK_S = 1.0
 SETTLE_EXTRA_S = 15.0
 
 
+#: the TUI's snapshot socket, when the config names one (connected in main)
+_follower: socket.socket | None = None
+
+
 def emit(doc: dict[str, Any]) -> None:
-    """One JSON line on stdout for the CLI (or the TUI) that started this process."""
+    """One JSON line on stdout for the CLI that started this process, and to the snapshot socket."""
+    global _follower
+    line = json.dumps(doc) + "\n"
     try:
-        sys.stdout.write(json.dumps(doc) + "\n")
+        sys.stdout.write(line)
         sys.stdout.flush()
     except (OSError, ValueError):  # the parent is gone; the session on disk is what matters
         pass
+    if _follower is not None:
+        try:
+            _follower.sendall(line.encode("utf-8"))
+        except OSError:  # the TUI went away: the run goes on
+            _follower.close()
+            _follower = None
+
+
+def follow(path: str) -> None:
+    """Connect to the snapshot socket at `path` (a Unix socket the TUI listens on)."""
+    global _follower
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5.0)
+        sock.connect(path)
+    except OSError as exc:
+        print(f"chimera-tui load: cannot reach the snapshot socket {path}: {exc}", file=sys.stderr)
+        return
+    _follower = sock
 
 
 class Master:
@@ -189,6 +215,8 @@ class Master:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     config = MasterConfig.from_dict(json.loads(read_text(Path(args[0]), 64 * 1024 * 1024)))
+    if config.snapshot_socket:
+        follow(config.snapshot_socket)
     master = Master(config)
     gevent.signal_handler(signal.SIGTERM, master.cancel)
     gevent.signal_handler(signal.SIGINT, master.cancel)

@@ -90,6 +90,8 @@ class MasterConfig:
     bind_port: int = 5557
     #: how long to wait for the workers to connect
     connect_wait_s: float = 60.0
+    #: a Unix socket to send the snapshots to as well (the TUI's), or None
+    snapshot_socket: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +101,7 @@ class MasterConfig:
             "bind_host": self.bind_host,
             "bind_port": self.bind_port,
             "connect_wait_s": self.connect_wait_s,
+            "snapshot_socket": self.snapshot_socket,
         }
 
     @classmethod
@@ -110,4 +113,7 @@ class MasterConfig:
             bind_host=str(data.get("bind_host", "127.0.0.1")),
             bind_port=int(data.get("bind_port", 5557)),
             connect_wait_s=float(data.get("connect_wait_s", 60.0)),
+            snapshot_socket=data.get("snapshot_socket")
+            if isinstance(data.get("snapshot_socket"), str)
+            else None,
         )

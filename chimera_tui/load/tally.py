@@ -124,3 +124,23 @@ def progress_line(snap: dict[str, Any]) -> str:
         f"{num(snap.get('tokens_per_s'), '8.0f')} tok/s  TTFT p95 {num(snap.get('ttft_p95_ms'), '7.1f')} ms  "
         f"ok {snap.get('ok', 0)}  errors {errors}"
     )
+
+
+def load_summary(load: dict[str, Any]) -> str:
+    """The load figures in a few lines: accounting, throughput, TTFT."""
+
+    def f(key: str, fmt: str) -> str:
+        value = load.get(key)
+        return format(value, fmt) if isinstance(value, int | float) else "-"
+
+    lines = [
+        f"requests: {load.get('requests_started', 0)} started = {load.get('requests_ok', 0)} ok + "
+        f"{load.get('requests_failed', 0)} failed + {load.get('requests_incomplete', 0)} incomplete"
+        + (f" (+ {load['requests_unaccounted']} unaccounted)" if load.get("requests_unaccounted") else ""),
+        f"throughput: {f('requests_per_s', '.2f')} req/s, {f('tokens_per_s', '.0f')} tok/s aggregate "
+        f"over {f('elapsed_s', '.1f')} s",
+        f"TTFT: p50 {f('ttft_p50_ms', '.1f')} ms, p95 {f('ttft_p95_ms', '.1f')} ms",
+    ]
+    if load.get("errors"):
+        lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load["errors"].items())))
+    return "\n".join(lines)
