@@ -100,6 +100,28 @@ def test_blocking_call_measures_like_bench() -> None:
         sim.stop()
 
 
+@pytest.mark.parametrize("api", ["chat", "generate"])
+def test_blocking_call_reads_openai_sse(api: str) -> None:
+    from chimera_tui.core.backends.ollama import CallOutcome
+    from chimera_tui.core.measure.metrics import CallTrace
+    from chimera_tui.core.run.single import build_record
+    from chimera_tui.core.store.sessions import RunRecord
+
+    config = SimConfig(load_s=0.0, tokens_per_s=2000.0, api="openai")
+    sim = start_background(OllamaSimulator(config))
+    try:
+        plan = _plan(sim.url, backend="openai", server="llama.cpp", api=api)
+        outcome = CallOutcome(CallTrace(0))
+        body = make_body(plan)
+        stream_call(plan, sim.url, body, ConnectionPool(5.0), outcome)
+        assert outcome.error is None, outcome.error
+        record = build_record(RunRecord(0, False, "ok", ""), outcome, None, body)
+        assert record.metrics.token_count == 8 and record.metrics.eval_count == 8
+        assert record.metrics.ttft_ms is not None
+    finally:
+        sim.stop()
+
+
 def test_blocking_call_records_a_server_error() -> None:
     from chimera_tui.core.backends.ollama import CallOutcome
     from chimera_tui.core.measure.metrics import CallTrace

@@ -163,6 +163,8 @@ class Master:
             elapsed = now - t0
             if plan.duration_s is not None and elapsed >= plan.duration_s:
                 self.stop_workers(plan.grace_s)
+            if self.runner.worker_count < len(clients):  # Locust gave a worker up: end the run
+                self.stop_workers(plan.grace_s)
             if self.stop_sent and hard_end is None:
                 hard_end = now + plan.grace_s + SETTLE_EXTRA_S
             if hard_end is not None and now > hard_end:
