@@ -169,6 +169,9 @@ class Master:
                 hard_end = now + plan.grace_s + SETTLE_EXTRA_S
             if hard_end is not None and now > hard_end:
                 break
+            lost = max(0, len(clients) - self.runner.worker_count)
+            if lost and len(self.done) + lost >= len(clients):  # the others are done: no one to wait for
+                break
             self.save()
             emit(self.tally.snapshot(now, elapsed, self.runner.user_count))
         gevent.sleep(0.2)  # the last batches travel with the done messages
