@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {top:.3f} ms")
         ttft, gap99 = err[firsts].max(), np.percentile(gaps, 99)
         print(f"  TTFT error max {ttft:.3f} ms; inter-token gap error p99 {gap99:.3f} ms")
+        for f in sorted(tmp.glob("trace.*.lag")):
+            lags = np.asarray(json.loads(f.read_text()))
+            if lags.size:
+                p50, p99, top = np.percentile(lags, 50), np.percentile(lags, 99), lags.max()
+                print(f"worker event-loop lag (10 ms sleeps): p50 {p50:.2f}, p99 {p99:.2f}, max {top:.2f} ms")
     return 0
 
 

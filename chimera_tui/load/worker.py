@@ -71,6 +71,15 @@ class WorkerState:
     runner: Any = None
     #: benchmarks only: the absolute token stamps of calls to $CHIMERA_LOAD_TRACE_URL
     traced: list[list[int]] = field(default_factory=list)
+    #: benchmarks only: how late a 10 ms sleep of this process's event loop woke up, ms
+    lags_ms: list[float] = field(default_factory=list)
+
+    def lag_probe(self) -> None:
+        """Benchmarks only: the event loop's lateness (a greenlet blocking it, or no free core)."""
+        while not self.done:
+            t0 = time.perf_counter_ns()
+            gevent.sleep(0.01)
+            self.lags_ms.append(round((time.perf_counter_ns() - t0) / 1e6 - 10.0, 3))
 
     def take(self) -> bool:
         """Whether one more call may start (and count it)."""
@@ -143,6 +152,8 @@ class WorkerState:
         self.flush()
         if _TRACE_PATH and self.traced:  # benchmarks/load_proof.py compares them to the emit times
             Path(f"{_TRACE_PATH}.{os.getpid()}.json").write_text(json.dumps(self.traced), encoding="utf-8")
+        if _TRACE_PATH:
+            Path(f"{_TRACE_PATH}.{os.getpid()}.lag").write_text(json.dumps(self.lags_ms), encoding="utf-8")
         if self.runner is not None:
             self.runner.send_message("chimera_done", {"started": self.started, "sent": self.sent})
 
@@ -227,6 +238,8 @@ def attach(runner: Any) -> None:
     runner.register_message("chimera_plan", _on_plan)
     runner.register_message("chimera_stop", _on_stop)
     gevent.spawn(STATE.flusher)
+    if _TRACE_PATH:
+        gevent.spawn(STATE.lag_probe)
 
 
 def main(argv: list[str] | None = None) -> int:
