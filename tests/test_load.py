@@ -186,6 +186,10 @@ def test_master_and_two_workers_save_one_session(tmp_path: Path) -> None:
     ok = [r for r in session.runs if r.status == "ok"]
     assert all(r.metrics.token_count == 16 and r.metrics.ttft_ms is not None for r in ok)
     assert len(session.manifest.endpoint_list) == 2  # one simulator process per worker
+    assert session.manifest.load is not None and session.manifest.load.requests_ok == load["requests_ok"]
+    from chimera_tui.core.reports.markdown import session_markdown
+
+    assert "| requests\\_unaccounted | 0 |" in session_markdown(session)
     assert "users" in stderr and "tok/s" in stderr  # the progress lines
 
 
