@@ -290,6 +290,7 @@ def _spawn_worker(host: str, port: int) -> subprocess.Popen[bytes]:
     # a session of its own: Ctrl-C in the terminal reaches the CLI only, which ends the run in order
     return subprocess.Popen(
         _python("chimera_tui.load.worker", "--master-host", host, "--master-port", str(port)),
+        stdout=subprocess.DEVNULL,  # stdout is the CLI's (--json)
         start_new_session=True,
     )
 
@@ -309,7 +310,11 @@ def _start_sims(count: int, users: int) -> tuple[list[subprocess.Popen[bytes]], 
             port = _free_port()
             cmd = _python("chimera_tui", "sim", "--port", str(port), "--load-s", "0.3")
             cmd += ["--sim-mode", "independent", "--num-parallel", slots]
-            sims.append(subprocess.Popen(cmd, stderr=subprocess.DEVNULL, start_new_session=True))
+            sims.append(
+                subprocess.Popen(
+                    cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
             _wait_port(url)

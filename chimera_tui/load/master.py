@@ -222,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     config = MasterConfig.from_dict(json.loads(read_text(Path(args[0]), 64 * 1024 * 1024)))
     if config.snapshot_socket:
         follow(config.snapshot_socket)
-    master = Master(config)
+    try:
+        master = Master(config)
+    except Exception as exc:  # the port taken, the sessions folder unwritable: one line, no traceback
+        print(f"chimera-tui load: the master cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     gevent.signal_handler(signal.SIGTERM, master.cancel)
     gevent.signal_handler(signal.SIGINT, master.cancel)
     return master.run()
