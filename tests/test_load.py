@@ -264,3 +264,30 @@ async def test_tui_starts_a_load_run_and_follows_its_snapshots(tmp_path: Path) -
         assert "tok/s" in lines and "complete: press o to open the session" in lines, lines
         assert "locust" not in sys.modules and "gevent" not in sys.modules
         assert screen.session_path is not None and (screen.session_path / "metrics.json").is_file()
+
+
+def test_unreachable_server_is_one_line_before_any_process(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["load", "--endpoint", "http://127.0.0.1:9", "--model", "m", "--users", "1", "--duration", "1"]
+    assert main([*argv, "--connect-timeout", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("chimera-tui: error:"), err
+
+
+@needs_locust
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_failed_calls_are_recorded_with_their_error(tmp_path: Path) -> None:
+    sim = start_background(OllamaSimulator(SimConfig(load_s=0.0, faults=SimFaults(status_503=True))))
+    try:
+        argv = ["--sessions-dir", str(tmp_path), "load", "--endpoint", sim.url, "--users", "2"]
+        argv += ["--requests", "6", "--duration", "20", "--json"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "chimera_tui", *argv], capture_output=True, text=True, timeout=50
+        )
+    finally:
+        sim.stop()
+    assert proc.returncode == 1, proc.stderr[-2000:]  # no call succeeded
+    load = json.loads(proc.stdout)["load"]
+    assert load["requests_started"] == load["requests_failed"] == 6 and load["requests_ok"] == 0
+    session = load_session(SessionStore(tmp_path).summaries()[0][0].path)
+    assert {r.status for r in session.runs} == {"failed"} and all(r.error for r in session.runs)
