@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from chimera_tui import __version__
 from chimera_tui.cli import args as args_
-from chimera_tui.cli import bench, capacity, profiles, sessions, sim, sweep
+from chimera_tui.cli import bench, capacity, load, profiles, sessions, sim, sweep
 from chimera_tui.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_CANCELLED,
@@ -38,6 +38,8 @@ COMMANDS: dict[str, Handler] = {
     "profiles": profiles.run,
     "sweep": sweep.run,
     "sim": sim.run,
+    "load": load.run,
+    "export-locust": load.run_export_locust,
 }
 
 
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     profiles.add_parser(sub)
     sweep.add_parser(sub)
     sim.add_parser(sub)
+    load.add_parser(sub)
     return parser
 
 

@@ -39,6 +39,7 @@ class ChimeraApp(App[None]):
         STYLES / "profiles.tcss",
         STYLES / "sweep.tcss",
         STYLES / "capacity.tcss",
+        STYLES / "load.tcss",
     ]
     BINDINGS = [
         Binding("f2", "sessions", "Sessions"),
@@ -99,6 +100,12 @@ class ChimeraApp(App[None]):
 
         if not isinstance(self.screen, SweepSetupScreen):
             self.push_screen(SweepSetupScreen())
+
+    def action_load_test(self) -> None:
+        from chimera_tui.ui.screens.load_run import LoadScreen
+
+        if not isinstance(self.screen, LoadScreen):
+            self.push_screen(LoadScreen())
 
     def endpoint_and_model(self) -> tuple[str, str]:
         """The setup screen's endpoint and model as they are now (else the last run's, else defaults)."""
@@ -173,6 +180,9 @@ class ChimeraApp(App[None]):
         yield SystemCommand("Sweeps", "Run, resume and rank parameter sweeps", self.action_sweeps)
         yield SystemCommand(
             "Capacity", "How many at once: a load curve with the setup's choices", self.action_capacity
+        )
+        yield SystemCommand(
+            "Load test", "Many users on Locust (its own processes), saved as a session", self.action_load_test
         )
         yield SystemCommand(
             "Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme

@@ -18,6 +18,7 @@ from textual.widgets import DataTable
 from chimera_tui.core.store.profiles import ProfileStore
 from chimera_tui.ui.screens.compare import CompareScreen
 from chimera_tui.ui.screens.help import HelpScreen
+from chimera_tui.ui.screens.load_run import LoadScreen
 from chimera_tui.ui.screens.profile_editor import ProfileEditorScreen
 from chimera_tui.ui.screens.profiles import ProfilesScreen
 from chimera_tui.ui.screens.session_detail import SessionDetailScreen
@@ -75,6 +76,15 @@ def test_help(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[i
     async def script(pilot: Pilot[Any]) -> None:
         await pilot.press("question_mark")
         await settle(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_load(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(LoadScreen())
+        await settle(pilot, lambda: isinstance(pilot.app.screen, LoadScreen))
 
     assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
 

@@ -81,6 +81,10 @@ def _methodology() -> list[str]:
     return [*(p + "\n" for p in c.METHODOLOGY)]
 
 
+def _plain(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def session_markdown(session: Session) -> str:
     """A full report of one session: configuration, environment, results, runs, failures, method."""
     prompt = c.prompt_text(session)
@@ -130,6 +134,9 @@ def session_markdown(session: Session) -> str:
             "",
             md_table(c.ROUND_HEADERS, rounds),
         ]
+    if session.manifest.load is not None:
+        rows = [(k, _plain(v)) for k, v in session.manifest.load.to_toml_dict().items()]
+        lines += ["", '### Load run (docs/metrics.md "Load runs")', "", md_table(("figure", "value"), rows)]
     lines += [
         "",
         "## 4. Per-run data",

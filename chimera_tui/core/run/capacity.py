@@ -289,12 +289,12 @@ class CapacityRunner(RunnerBase[CapacityEvent]):
                         break
                     self._emit(PhaseChanged(f"warm-up {k + 1} of {spec.warmup}"))
                     record, _ = await self._call(self._free[0], model, think, None, 0, warmup=True)
-                    writer.finish_runs([record])
+                    writer.add_runs([record])
                 for index, load in enumerate(spec.levels):
                     if self.cancelled:
                         break
                     records = await self._level(index, load, model, think)
-                    writer.finish_runs(records)
+                    writer.add_runs(records)
                     stats = level_stats(index, load, level_calls(records))
                     self.levels.append(stats)
                     fired = stop_rule(self.levels, spec.slo, spec.min_gain_pct)

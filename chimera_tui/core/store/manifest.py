@@ -328,6 +328,37 @@ class CapacityRecord(Part):
 
 
 @dataclass(slots=True)
+class LoadRecord(Part):
+    """A load run (`chimera-tui load`, mode "load"): the schedule asked for and what came of it.
+
+    Rates use the master's clock (when it received each record); every per-call figure was measured
+    on its worker's own clock (docs/metrics.md "Load runs")."""
+
+    NAME: ClassVar[str] = "load"
+    #: "closed" (users, each one call after another) or "open" (Poisson arrivals at `rate`)
+    loop: str | None = None
+    users: int | None = None
+    spawn_rate: float | None = None
+    rate: float | None = None
+    duration_s: float | None = None
+    requests: int | None = None
+    workers: int | None = None
+    grace_s: float | None = None
+    requests_started: int | None = None
+    requests_ok: int | None = None
+    requests_failed: int | None = None
+    requests_incomplete: int | None = None
+    #: started on a worker but never reported (a worker lost): 0 when every request is accounted for
+    requests_unaccounted: int | None = None
+    elapsed_s: float | None = None
+    requests_per_s: float | None = None
+    tokens_per_s: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    errors: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
 class Result(Part):
     """How the session ended, and the headline numbers a listing shows without reading metrics.json.
 
@@ -403,6 +434,7 @@ class Manifest(Part):
     source: dict[str, Any] | None = None
     sweep: SweepTag | None = None
     capacity: CapacityRecord | None = None
+    load: LoadRecord | None = None
     result: Result | None = None
 
     @classmethod

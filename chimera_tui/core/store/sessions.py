@@ -332,10 +332,9 @@ class SessionWriter:
             self.runs.append(record)
         self._write_metrics()
 
-    def finish_runs(self, runs: list[RunRecord]) -> None:
-        """Record several finished calls in one write (a capacity level, written once its streams end)."""
-        for run in runs:
-            self.runs.append(run)
+    def add_runs(self, records: list[RunRecord]) -> None:
+        """Append finished records in one write (a load run's batches from its workers)."""
+        self.runs.extend(records)
         self._write_metrics()
 
     def finish_round(self, record: RoundMetrics | dict[str, Any], runs: list[RunRecord]) -> None:

@@ -32,6 +32,7 @@ HELP = """\
 | sweeps | `F5` / `r` / `o` | start / resume the selected sweep / open its results |
 | sweep running | `c` / `v` | cancel (what was measured is kept: resume later) / results |
 | sweep results | `s` / `e` | save the best configuration as a profile / export (md, csv, json, html) |
+| load test (palette) | `F5` / `ctrl+x` / `o` | start / stop (2 s, then incomplete) / open the session |
 
 **Numbers.** TTFT and the live tok/s are measured by the reader from arrival stamps, never by the UI.
 After each call the server's own figures (eval rate, prompt-eval rate, load time) show beside them.
