@@ -102,7 +102,7 @@ async def test_filter_sort_open_rename_delete(tmp_path: Path) -> None:
         await pilot.pause()
         assert table.row_count == 2
         # sort by tok/s ascending via the header
-        browser.sort_column, browser.sort_reverse = 7, False
+        browser.sort_column, browser.sort_reverse = "tok_s", False
         browser.refresh_table()
         first = browser.row(str(table.coordinate_to_cell_key((0, 0)).row_key.value))
         assert first is not None and first.summary is not None and first.summary.label == "beta"

@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from chimera_tui.core.measure.compare import Comparison, compare_sessions, values_for
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
 from chimera_tui.ui.widgets.chart import ChartWidget
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -61,7 +62,7 @@ class CompareScreen(Screen[None]):
                 yield ChartWidget(f"TTFT per run{pooled}", "ms", id="c-ttft")
                 yield ChartWidget(f"decode rate distribution{pooled}", "tok/s", id="c-rate-dist")
                 yield ChartWidget(f"TTFT distribution{pooled}", "ms", id="c-ttft-dist")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         c = self.comparison

@@ -17,7 +17,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -46,6 +46,7 @@ from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.feed import BenchAborted
 from chimera_tui.ui.live_state import LiveCall
 from chimera_tui.ui.screens.live_base import LiveScreenBase
+from chimera_tui.ui.widgets.footer import FittingFooter
 from chimera_tui.ui.widgets.readouts import Readouts
 from chimera_tui.ui.widgets.runs_table import RunsTable
 from chimera_tui.ui.widgets.stream_pane import StreamPane
@@ -59,14 +60,15 @@ READOUTS_HZ = 10
 
 
 class LiveScreen(LiveScreenBase):
-    """Runs one benchmark session and shows it as it happens."""
+    """Runs one benchmark session and shows it as it happens: c and esc ask before they cancel."""
 
     BINDINGS = [
-        Binding("c", "cancel", "Cancel run"),
-        Binding("escape", "back", "Back to setup"),
-        Binding("o", "open_session", "Session path"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("escape", "back", "Back"),
+        Binding("o", "open_session", "Folder"),
         Binding("v", "view_session", "View session"),
     ]
+    HELP_NAME = "live run"
 
     app: ChimeraApp
 
@@ -111,7 +113,7 @@ class LiveScreen(LiveScreenBase):
                 yield Readouts(id="readouts")
                 yield SystemPanel(self.app.monitor)
         yield RunsTable(id="runs-table")
-        yield Footer()
+        yield FittingFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")

@@ -35,6 +35,7 @@ from chimera_tui.core.run.events import TokenBatch
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui import live_gc
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
+from chimera_tui.ui.second_press import WINDOW_S, SecondPress
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -57,6 +58,9 @@ class LiveScreenBase(Screen[None]):
     ABORT_TITLE: ClassVar[str] = "Benchmark did not start"
     WORKER_GROUP: ClassVar[str] = "bench"
     CRASH_LOG: ClassVar[str] = "benchmark crashed"
+    #: what the first press of cancel / back says while a run goes on (a second press confirms)
+    CONFIRM_CANCEL: ClassVar[str] = "press c again to cancel the run (finished runs are kept)"
+    CONFIRM_BACK: ClassVar[str] = "a run is in progress: press esc again to cancel it and go back"
 
     app: ChimeraApp
 
@@ -71,6 +75,7 @@ class LiveScreenBase(Screen[None]):
         self.session: Any = None
         self._leave_when_done = False
         self._timer: Timer | None = None
+        self._press = SecondPress()
 
     # -- hooks --------------------------------------------------------------------------------------
     def make_runner(self) -> Any:
@@ -185,8 +190,17 @@ class LiveScreenBase(Screen[None]):
             self.dismiss()
 
     # -- actions ------------------------------------------------------------------------------------
+    def _confirmed(self, action: str, message: str) -> bool:
+        """The second press of `action` within the window: True; the first one says what to do."""
+        if self._press.confirm(action):
+            return True
+        self.notify(message, severity="warning", title="Confirm", timeout=WINDOW_S)
+        return False
+
     def action_cancel(self) -> None:
         if self.running and self.runner is not None:
+            if not self._confirmed("cancel", self.CONFIRM_CANCEL):
+                return
             self.runner.cancel()
             self.query_one(self.PHASE_ID, Static).update(self.CANCELLING_TEXT)
         else:
@@ -194,6 +208,8 @@ class LiveScreenBase(Screen[None]):
 
     def action_back(self) -> None:
         if self.running and self.runner is not None:
+            if not self._confirmed("back", self.CONFIRM_BACK):
+                return
             self._leave_when_done = True
             self.runner.cancel()
             self.notify(self.LEAVING_NOTICE)

@@ -12,7 +12,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import DataTable, Header, ProgressBar, Static
 
 from chimera_tui.core.measure.concurrency import headline, result_view
 from chimera_tui.core.run.events import (
@@ -35,6 +35,7 @@ from chimera_tui.ui.live_state import LiveCall
 from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.agent_pane import AgentPane
 from chimera_tui.ui.widgets.concurrency_panel import ConcurrencyPanel
+from chimera_tui.ui.widgets.footer import FittingFooter
 from chimera_tui.ui.widgets.system_panel import SystemPanel
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class MultiLiveScreen(LiveScreenBase):
             with VerticalScroll(id="multi-side"):
                 yield ConcurrencyPanel(id="concurrency")
                 yield SystemPanel(self.app.monitor)
-        yield Footer()
+        yield FittingFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.catalogue import STAGE_KEYS, SUMMARY_KEYS, fmt, select
@@ -22,6 +22,7 @@ from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
 from chimera_tui.ui.widgets.chart import ChartWidget
+from chimera_tui.ui.widgets.footer import FittingFooter
 from chimera_tui.ui.widgets.runs_table import COLUMNS as RUN_COLUMNS
 from chimera_tui.ui.widgets.runs_table import run_cells
 
@@ -136,7 +137,7 @@ class SessionDetailScreen(Screen[None]):
             with Horizontal(classes="charts"):
                 yield ChartWidget("decode rate per run (server)", "tok/s", id="chart-rate")
                 yield ChartWidget("TTFT per run", "ms", id="chart-ttft")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"session {self.session.id}"
