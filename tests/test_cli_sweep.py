@@ -59,6 +59,22 @@ def test_sweep_run_list_report_and_save_best(tmp_path: Path, capsys: pytest.Capt
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["sessions"]) == 3 and doc["unreadable"] == []  # the sweeps/ folder is not a session
 
+    # --json on list and report; the text report prints heat maps only when asked
+    assert main(["sweep", "list", "--json", "--sessions-dir", str(root)]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["sweeps"][0]["id"] == sweep_id and listed["sweeps"][0]["counts"]["done"] == 3
+    assert main(["sweep", "report", sweep_id, "--json", "--sessions-dir", str(root)]) == 0
+    assert json.loads(capsys.readouterr().out)["ranking"]
+    assert main(["sweep", "report", sweep_id, "--sessions-dir", str(root)]) == 0
+    assert " by " not in capsys.readouterr().out
+    assert (
+        main(["sweep", "report", sweep_id, "--heatmap", "num_ctx,temperature", "--sessions-dir", str(root)])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "by temperature × num_ctx" in text or "by num_ctx × temperature" in text, text
+    assert "temperature \\ num_ctx" in text and "256" in text and "512" in text
+
 
 def test_workflow_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(

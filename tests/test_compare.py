@@ -281,9 +281,9 @@ def test_compare_needs_two_sessions_and_metric_lookup() -> None:
     assert "permutation" in c.method and "seed 0" in c.method and "0.05" in c.method
 
 
-def test_labels_are_label_else_id_and_unique() -> None:
+def test_labels_are_label_else_model_profile_mode_and_unique() -> None:
     a, b, c = make_session([1.0], label="run"), make_session([1.0], label="run"), make_session([1.0])
-    assert session_labels([a, b, c]) == ["run", "run #2", "session-x"]
+    assert session_labels([a, b, c]) == ["run", "run #2", "gemma3:latest · baseline_default"]
 
 
 # -- comparability --------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ def test_sessions_written_to_disk_compare(tmp_path: Path) -> None:
         sessions.append(load_session(w.path))
     c = compare_sessions(sessions)
     assert c.warnings == []
-    assert c.labels == [s.id for s in sessions]
+    assert c.labels == ["gemma3:latest · baseline_default", "gemma3:latest · baseline_default #2"]
     assert c.metric("server_decode_rate").columns[1].verdict == "faster"
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.reports import FORMATS, default_filename, export_sessions, write_export
-from chimera_tui.core.reports.charts import bar_chart_svg, distribution_svg, nice_ticks, percentile
+from chimera_tui.core.reports.charts import RunSeries, distribution_svg, nice_ticks, per_run_svg, percentile
 from chimera_tui.core.reports.csv_export import CSV_COLUMNS, calls_csv
 from chimera_tui.core.reports.json_export import EXPORT_SCHEMA, session_json_doc
 from chimera_tui.core.reports.markdown import md_fence, md_text
@@ -404,7 +404,9 @@ def test_csv_has_every_call_of_every_session() -> None:
     assert [r["warmup"] for r in rows[:2]] == ["true", "false"]
     assert {r["status"] for r in rows} == {"ok", "failed", "cancelled"}
     assert rows[1]["server_decode_rate"] == "100.0" and rows[1]["eval_count"] == "64"
-    assert rows[-1]["label"] == b.id and rows[-1]["profile"] == "gpu_offload"
+    # unlabelled sessions read as `model · profile`; the run column holds the one numbering
+    assert rows[-1]["label"] == "llama3.2:1b · gpu_offload" and rows[-1]["profile"] == "gpu_offload"
+    assert [r["run"] for r in rows[:3]] == ["w1", "1", "2"]
 
 
 # -- file names and writing ----------------------------------------------------------------------------
@@ -517,13 +519,29 @@ def test_sessions_without_data_still_export() -> None:
 # -- charts ------------------------------------------------------------------------------------------
 def test_charts_escape_and_are_deterministic() -> None:
     series = [("<b>a</b>", [1.0, 2.5, math.nan]), ("b&c", [3.0]), ("none", [])]
-    svg = bar_chart_svg("t<itle>", series, 'm"s')
-    assert svg == bar_chart_svg("t<itle>", series, 'm"s')
+    runs = [RunSeries(label, [(str(i + 1), v) for i, v in enumerate(vs)], "id<1>") for label, vs in series]
+    svg = per_run_svg("t<itle>", runs, 'm"s')
+    assert svg == per_run_svg("t<itle>", runs, 'm"s')
     assert "<b>" not in svg and "&lt;b&gt;a&lt;/b&gt;" in svg and "t&lt;itle&gt;" in svg
-    box = distribution_svg("d", series, "ms")
-    assert "&lt;b&gt;" in box and "no data" in box
-    assert "no data" in bar_chart_svg("x", [("a", [])], "ms")
+    assert "id&lt;1&gt;" in svg  # the legend names each session's id
+    box = distribution_svg("d", series, "ms", ["id-a"])
+    assert "&lt;b&gt;" in box and "no data" in box and "id-a" in box
+    assert "no data" in per_run_svg("x", [RunSeries("a", [])], "ms")
     assert "no data" in distribution_svg("x", [], "ms")
+
+
+def test_per_run_chart_shows_spread_with_mean_and_ci() -> None:
+    """A 0.3% spread of a rate fills the axis (not from zero); each run is a dot labelled with the
+    one numbering; the mean is a line and the 95% CI a band; a legend entry per series."""
+    points = [("1", 100.0), ("2", 100.3), ("3", 100.1)]
+    svg = per_run_svg("rate", [RunSeries("a", points, "sess-a"), RunSeries("b", points, "sess-b")], "tok/s")
+    ticks = re.findall(r'text-anchor="end" fill="currentColor">([0-9.]+)</text>', svg)
+    assert float(ticks[0]) >= 99  # the axis does not start at zero
+    assert svg.count("<circle") == 6 and "a run 2: 100.30 tok/s" in svg
+    assert "95% CI" in svg and "a mean: 100.13 tok/s" in svg
+    assert "sess-a" in svg and "sess-b" in svg
+    counts = per_run_svg("n", [RunSeries("a", points)], "tokens", from_zero=True)
+    assert ">0</text>" in counts
 
 
 def test_nice_ticks_and_percentile() -> None:

@@ -13,6 +13,7 @@ from chimera_tui.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_RUNS_FAILED,
+    UsageError,
     UserError,
     add_sessions_dir,
     add_timeouts,
@@ -89,7 +90,7 @@ def add_parser(sub: Any) -> None:
         help="contended when an agent's TTFT grows more than this vs solo (default 50)",
     )
     b.add_argument(
-        "--runs", "-n", type=args_.count(0, args_.MAX_RUNS), default=3, help="measured runs (default 3)"
+        "--runs", "-n", type=args_.count(1, args_.MAX_RUNS), default=3, help="measured runs (default 3)"
     )
     b.add_argument(
         "--warmup",
@@ -140,7 +141,18 @@ def add_parser(sub: Any) -> None:
         "the same prompt cache-warm; TTFT and prefill reported per cohort (single mode, warm mode)",
     )
     b.add_argument(
+        "--label",
+        default=None,
+        help="the session's label, heading its reports and charts (default: model · profile · mode)",
+    )
+    b.add_argument(
         "--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)"
+    )
+    b.add_argument(
+        "--no-timings",
+        dest="timings",
+        action="store_false",
+        help="no timing block after each run (total, load, prompt eval, eval; like ollama run --verbose)",
     )
     b.add_argument(
         "--backend",
@@ -183,10 +195,6 @@ def run(args: argparse.Namespace) -> int:
     from chimera_tui.cli.signals import StopSignals
     from chimera_tui.core.store.profiles import ProfileStore
 
-    if args.runs < 1:
-        raise UserError("--runs must be at least 1")
-    if args.warmup < 0:
-        raise UserError("--warmup cannot be negative")
     n = _agent_count(args)
     store = ProfileStore()
     profiles = [store.get(name or "baseline_default") for name in _per_agent(args.profile, n, "--profile")]
@@ -209,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sim in sims:
             sim.stop()
+    if args.label is not None:
+        _set_label(session, args.label)
     try:
         if args.json:
             import json
@@ -224,6 +234,15 @@ def run(args: argparse.Namespace) -> int:
         stop.report(session.path)
         return stop.exit_code or EXIT_CANCELLED
     return _exit_code(session)
+
+
+def _set_label(session: Any, label: str) -> None:
+    """`--label`: written into the finished session's manifest (its id and folder stay)."""
+    from chimera_tui.core.store.labels import clean_label
+    from chimera_tui.core.store.sessions import SessionStore
+
+    SessionStore(session.path.parent).set_label(session.path, label)
+    session.manifest.label = clean_label(label)
 
 
 def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
@@ -251,7 +270,7 @@ def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:
         try:
             label, prompt = resolve_prompt(args.preset, args.prompt)
         except KeyError as exc:
-            raise UserError(exc.args[0]) from None
+            raise UsageError(exc.args[0]) from None
     if len(prompt.encode("utf-8")) > limit:
         raise UserError(f"the prompt is {len(prompt.encode('utf-8')):,} bytes: {too_big}")
     if not prompt.strip():
@@ -266,7 +285,7 @@ def _per_agent(values: list[str] | None, n: int, what: str) -> list[str | None]:
     if len(values) == 1:
         return [values[0]] * n
     if len(values) != n:
-        raise UserError(f"give one {what} for all agents or exactly {n} (got {len(values)})")
+        raise UsageError(f"give one {what} for all agents or exactly {n} (got {len(values)})")
     return list(values)
 
 
@@ -275,7 +294,7 @@ def _agent_count(args: argparse.Namespace) -> int:
         return 1
     if args.agents is not None:
         if args.agents < 2:
-            raise UserError("--agents must be at least 2 in a multi-agent mode")
+            raise UsageError("--agents must be at least 2 in a multi-agent mode")
         return int(args.agents)
     if args.mode in ("dual", "multi") and args.bench_endpoint and len(args.bench_endpoint) > 1:
         return len(args.bench_endpoint)
@@ -289,10 +308,10 @@ def _endpoints(args: argparse.Namespace, n: int) -> list[str]:
 
         if not given:
             if n > len(DUAL_DEFAULT_ENDPOINTS):
-                raise UserError(f"--mode {args.mode} with {n} agents needs {n} --endpoint values")
+                raise UsageError(f"--mode {args.mode} with {n} agents needs {n} --endpoint values")
             return list(DUAL_DEFAULT_ENDPOINTS[:n])
         if len(given) != n:
-            raise UserError(
+            raise UsageError(
                 f"--mode {args.mode} with {n} agents needs {n} --endpoint values (got {len(given)})"
             )
         return given
@@ -335,15 +354,15 @@ def _make_runner(
         "think": parse_think(args.think) if args.think is not None else profiles[0].think,
         "timeouts": timeouts(args),
     }
-    progress = HeadlessProgress(sys.stderr)
+    progress = HeadlessProgress(sys.stderr, timings=args.timings)
     root = sessions_root(args)
     if args.cache_cohorts and (args.mode != "single" or args.workload == "workflow"):
-        raise UserError("--cache-cohorts runs one agent's plain benchmark: use --mode single")
+        raise UsageError("--cache-cohorts runs one agent's plain benchmark: use --mode single")
     if args.cache_cohorts and args.cold:
-        raise UserError("--cache-cohorts needs warm mode: unloading the model empties the prompt cache")
+        raise UsageError("--cache-cohorts needs warm mode: unloading the model empties the prompt cache")
     if args.workload == "workflow":
         if args.mode != "single":
-            raise UserError("--workload workflow runs one agent: use --mode single")
+            raise UsageError("--workload workflow runs one agent: use --mode single")
         from chimera_tui.core.run.workflow import WorkflowRunner, sample_data_dir
 
         return WorkflowRunner(

@@ -26,6 +26,44 @@ class UserError(Exception):
     """A problem with what the user asked for: printed as one line, exit code 1."""
 
 
+class UsageError(UserError):
+    """The command line itself is wrong (a combination of options argparse cannot check, an output
+    folder that does not exist): printed as one line, exit code 2 like argparse's own errors."""
+
+
+def confirm(question: str, yes: bool) -> bool:
+    """Ask `question [y/N]` on the terminal; `yes` (--yes) answers for the user. Without a terminal to
+    ask on, and without --yes, refuse (a usage error): a script never deletes by accident."""
+    import sys
+
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("not a terminal, so nothing can be confirmed: pass --yes to go ahead")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def write_output_file(text: str, path: Path) -> None:
+    """Write a command's output to `-o PATH` (atomically; never creating folders: a missing one is a
+    usage error) and say so on stderr."""
+    import sys
+
+    from chimera_tui.core.reports import write_export
+    from chimera_tui.core.store.atomic import MissingFolder
+
+    try:
+        write_export(text, path, create_folders=False)
+    except MissingFolder as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"exported: {path}", file=sys.stderr)
+
+
 # -- shared arguments -------------------------------------------------------------------------------
 def add_sessions_dir(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
     """The one ``--sessions-dir`` option. Given before or after the command, it lands in

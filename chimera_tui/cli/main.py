@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 from chimera_tui import __version__
 from chimera_tui.cli import args as args_
 from chimera_tui.cli import bench, profiles, sessions, sim, sweep
-from chimera_tui.cli.common import EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_ERROR, UserError, add_sessions_dir
+from chimera_tui.cli.common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    UsageError,
+    UserError,
+    add_sessions_dir,
+)
 
 log = logging.getLogger("chimera_tui.cli")
 
@@ -100,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
 
 
 def _silence_stdout() -> None:

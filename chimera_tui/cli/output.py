@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from chimera_tui.core.measure.catalogue import SUMMARY_KEYS, fmt, select
+from chimera_tui.core.measure.catalogue import SUMMARY_KEYS, fmt, fmt_signed, select
 from chimera_tui.core.measure.compare import Comparison
 from chimera_tui.core.measure.concurrency import (
     CAPACITY_UNKNOWN,
@@ -17,6 +18,8 @@ from chimera_tui.core.measure.concurrency import (
     round_aggregates,
     round_views,
 )
+from chimera_tui.core.measure.eta import estimate_remaining, format_eta, remaining_positions
+from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -29,7 +32,9 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
-from chimera_tui.core.store.sessions import BrokenSession, Session, SessionSummary, measured_ok
+from chimera_tui.core.store.labels import display_label
+from chimera_tui.core.store.numbering import progress_label, run_label
+from chimera_tui.core.store.sessions import BrokenSession, RunRecord, Session, SessionSummary, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
 #: (metric key, label, unit, digits) in the order the summary shows them (from the one catalogue)
@@ -52,17 +57,61 @@ def session_extra_lines(session: Session) -> list[str]:
     return session_notes(session)
 
 
-class HeadlessProgress:
-    """An emit callback: one line per run on stderr, with a live token counter on a terminal."""
+def timing_block(m: CallMetrics, indent: str = "      ") -> list[str]:
+    """After each run, like `ollama run --verbose`: total and load, prompt eval (cache-aware: how many
+    prompt tokens the cache served and the prefill rate of the rest), eval. Lines whose figures the
+    server did not report are left out."""
 
-    def __init__(self, out: TextIO) -> None:
+    def ms(value: float | None) -> str:
+        return f"{fmt(value, 1)} ms"
+
+    lines = []
+    head = [f"total {ms(m.total_ms)}"] if m.total_ms is not None else []
+    head += [f"load {ms(m.load_ms)}"] if m.load_ms is not None else []
+    if head:
+        lines.append(" · ".join(head))
+    if m.prompt_eval_count is not None:
+        prompt = f"prompt eval {m.prompt_eval_count} tok"
+        if m.prompt_cached_count:
+            prompt += f" ({m.prompt_cached_count} cached, {m.prompt_processed_count} processed)"
+        if m.prompt_eval_ms is not None:
+            prompt += f" in {ms(m.prompt_eval_ms)}"
+        if m.prompt_eval_rate is not None:
+            prompt += f" · {fmt(m.prompt_eval_rate, 1)} tok/s"
+        if m.prefill_rate is not None and m.prompt_cached_count:
+            prompt += f" (prefill {fmt(m.prefill_rate, 1)} tok/s)"
+        lines.append(prompt)
+    if m.eval_count is not None:
+        decode = f"eval {m.eval_count} tok"
+        if m.eval_ms is not None:
+            decode += f" in {ms(m.eval_ms)}"
+        if m.server_decode_rate is not None:
+            decode += f" · {fmt(m.server_decode_rate, 1)} tok/s"
+        lines.append(decode)
+    return [indent + line for line in lines]
+
+
+class HeadlessProgress:
+    """An emit callback: one line per run on stderr (labelled with the one numbering, with an ETA),
+    its timing block, and a live token counter on a terminal."""
+
+    def __init__(
+        self, out: TextIO, timings: bool = True, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.out = out
         self.tty = out.isatty()
+        self.timings = timings
+        self._clock = clock
         self._tokens = 0
         self._label = ""
         #: each call's label by run index: the calls of a round finish in any order
         self._labels: dict[int, str] = {}
         self._in_round = False
+        self._measured_total = 0
+        #: ETA: each position's first start and last finish, (warm-up?, number) → seconds
+        self._started: dict[tuple[bool, int], float] = {}
+        self._took: dict[tuple[bool, int], float] = {}
+        self._place: tuple[bool, int, int] | None = None
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, TokenBatch):
@@ -73,6 +122,7 @@ class HeadlessProgress:
             return
         if isinstance(event, SessionStarted):
             version = sanitize_line(event.server_version or "unknown version")
+            self._measured_total = event.runs
             self._line(
                 f"session {event.session_id}: {sanitize_line(event.model)} / {sanitize_line(event.profile)} "
                 f"on {event.endpoint} "
@@ -82,7 +132,7 @@ class HeadlessProgress:
             self._line(f"  {sanitize_line(event.message)}")
         elif isinstance(event, RoundStarted):
             kind = "warm-up round" if event.warmup else "round"
-            self._line(f"  {kind} {event.number}/{event.total}:")
+            self._line(f"  {kind} {progress_label(event.number, event.total, event.warmup)}:")
             self._in_round = True
         elif isinstance(event, RoundFinished):
             self._in_round = False  # solo calls between rounds get their own (live) lines again
@@ -96,13 +146,19 @@ class HeadlessProgress:
             )
         elif isinstance(event, RunStarted):
             self._tokens = 0
-            kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
+            multi = self._in_round or event.solo or event.agent > 0
             if self._in_round and not event.solo:
                 self._label = f"    agent {event.agent + 1}:"
             else:
-                agent = f" agent {event.agent + 1}" if self._in_round or event.solo else ""
-                self._label = f"  {kind}{agent} {event.number}/{event.total}:"
+                kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
+                place = progress_label(
+                    event.number, event.total, event.warmup, event.agent if multi else None
+                )
+                self._label = f"  {kind} {place}:"
             self._labels[event.index] = self._label
+            if not multi:
+                self._place = (event.warmup, event.number, event.total)
+                self._started.setdefault((event.warmup, event.number), self._clock())
             if self.tty and not self._in_round:
                 self.out.write(self._label)
                 self.out.flush()
@@ -113,15 +169,34 @@ class HeadlessProgress:
                 f"{label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
                 f"{call.token_count} tokens, {sanitize_line(call.done_reason or '?')}"
-                + (f" [{flags_text(call.flags)}]" if call.flags else ""),
+                + (f" [{flags_text(call.flags)}]" if call.flags else "")
+                + self._eta(event.record),
                 clear=True,
             )
+            if self.timings and not self._in_round:
+                for line in timing_block(call):
+                    self._line(line)
         elif isinstance(event, RunFailed):
             label = self._labels.pop(event.record.index, self._label)
             self._line(
-                f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}",
+                f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}"
+                + self._eta(event.record),
                 clear=True,
             )
+
+    def _eta(self, record: RunRecord) -> str:
+        """`; ETA 1m05s` after an ordinary run (not in multi-agent rounds), "" when unknown."""
+        if self._place is None or record.round is not None or record.solo or record.agent > 0:
+            return ""
+        warmup, number, total = self._place
+        started = self._started.get((warmup, number))
+        if started is not None:
+            self._took[(warmup, number)] = self._clock() - started
+        measured = [t for (w, _), t in self._took.items() if not w]
+        warm = [t for (w, _), t in self._took.items() if w]
+        left = remaining_positions(number, total, warmup, self._measured_total)
+        text = format_eta(estimate_remaining(measured, warm, left)) if left else ""
+        return f"; {text}" if text else ""
 
     def _line(self, text: str, clear: bool = False) -> None:
         prefix = "\r\x1b[K" if (clear and self.tty and not self._in_round) else ""
@@ -133,8 +208,7 @@ def summary_table(session: Session) -> str:
     """The aggregate table: mean ± sd, CV, min, max, 95% CI per metric, over successful measured runs."""
     counts = session.counts
     head = (
-        f"{sanitize_line(session.manifest.model_name or '?')} / "
-        f"{sanitize_line(session.manifest.profile_name or '?')}: "
+        f"{sanitize_line(display_label(session.manifest))}: "
         f"{counts['ok']} ok, {counts['failed']} failed, {counts['cancelled']} cancelled "
         f"(+{counts['warmup']} warm-up) — {session.status}"
     )
@@ -263,7 +337,7 @@ def concurrency_lines(session: Session) -> list[str]:
         lines.append(f"not available: {note}")
     drift = result.get("solo_drift_pct")
     if drift:
-        parts = ", ".join(f"agent {agent} {d:+.1f}%" for agent, d in drift.items())
+        parts = ", ".join(f"agent {agent} {fmt_signed(d, 1, '%')}" for agent, d in drift.items())
         lines.append(f"solo baseline: each agent alone before every measured round; solo time drift {parts}")
     concurrency = session.manifest.concurrency
     for warning in (concurrency.preflight_warnings if concurrency else None) or []:
@@ -275,6 +349,7 @@ def session_json(session: Session) -> dict[str, Any]:
     return {
         "path": str(session.path),
         "id": session.id,
+        "label": display_label(session.manifest),
         "status": session.status,
         "counts": session.counts,
         "model": session.manifest.model_name,
@@ -292,6 +367,7 @@ def session_json(session: Session) -> dict[str, Any]:
         else session.manifest.result_or_empty.to_toml_dict(),
         "runs": [
             {
+                "run": run_label(r),
                 "index": r.index,
                 "agent": r.agent,
                 "round": r.round,
@@ -313,6 +389,7 @@ def _summary_row(s: SessionSummary) -> dict[str, Any]:
         "path": str(s.path),
         "created_at": s.created_at,
         "label": s.label or None,
+        "display_label": s.display_label,
         "model": s.model,
         "profile": s.profile,
         "mode": s.mode,
@@ -336,14 +413,16 @@ def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], 
     if not sessions and not broken:
         return f"no sessions in {root}"
     lines = [
-        f"{'created':<20} {'model':<18} {'profile':<24} {'ok':>3} {'tok/s':>8} {'TTFT ms':>8} {'CV%':>5}  "
-        "status      id"
+        f"{'created':<20} {'label (default: model · profile · mode)':<42} {'ok':>3} {'tok/s':>8} "
+        f"{'TTFT ms':>8} {'CV%':>5}  status      id"
     ]
     for s in sessions:
         created = s.created_at[:19].replace("T", " ")
         ok = "—" if s.runs_ok is None else str(s.runs_ok)
+        label = sanitize_line(s.display_label)
+        label = label if len(label) <= 42 else label[:41] + "…"
         lines.append(
-            f"{created:<20} {sanitize_line(s.model)[:18]:<18} {sanitize_line(s.profile)[:24]:<24} {ok:>3} "
+            f"{created:<20} {label:<42} {ok:>3} "
             f"{fmt(s.mean_tok_s, 1):>8} {fmt(s.mean_ttft_ms, 1):>8} {fmt(s.cv_tok_s_pct, 1):>5}  "
             f"{s.status:<11} {s.path.name}"
         )
@@ -369,7 +448,7 @@ def comparison_table(c: Comparison) -> str:
                 fmt(s.mean, 2) + (f" ± {fmt(s.stddev, 2)}" if s.stddev is not None else "") + f" n={s.n}"
             )
         for col in mc.columns[1:]:
-            row += ["—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%", col.verdict]
+            row += [fmt_signed(col.delta_pct, 1, "%"), col.verdict]
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
     lines = [f"baseline: A = {full[0]}"]

@@ -19,11 +19,16 @@ from chimera_tui.cli.common import (
     first_model,
     sessions_root,
     start_demo_simulator,
+    write_output_file,
 )
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+#: the heat maps of md / html / json reports when --heatmap is not given
+DEFAULT_HEATMAP = "num_gpu,num_ctx"
 
 
 def add_parser(sub: Any) -> None:
@@ -36,7 +41,7 @@ def add_parser(sub: Any) -> None:
     run_p.add_argument("--endpoint", dest="sweep_endpoint", type=endpoint, default=None, metavar="URL")
     run_p.add_argument("--demo", dest="sweep_demo", action="store_true", help="use the embedded simulator")
     run_p.add_argument(
-        "--runs", type=args_.count(0, args_.MAX_RUNS), default=None, help="override runs per configuration"
+        "--runs", type=args_.count(1, args_.MAX_RUNS), default=None, help="override runs per configuration"
     )
     run_p.add_argument(
         "--warmup",
@@ -57,15 +62,18 @@ def add_parser(sub: Any) -> None:
     )
     run_p.add_argument("--num-predict", type=args_.num_predict, default=None)
     run_p.add_argument("--cold", action="store_true", default=None)
+    run_p.add_argument("--json", action="store_true", help="the sweep's outcome as JSON on stdout")
     add_sessions_dir(run_p)
 
     res = ssub.add_parser("resume", help="finish a sweep that was stopped part way")
     res.add_argument("sweep", help="sweep id, id prefix or folder")
     res.add_argument("--endpoint", dest="sweep_endpoint", type=endpoint, default=None, metavar="URL")
     res.add_argument("--demo", dest="sweep_demo", action="store_true")
+    res.add_argument("--json", action="store_true", help="the sweep's outcome as JSON on stdout")
     add_sessions_dir(res)
 
     ls = ssub.add_parser("list", help="list sweeps")
+    ls.add_argument("--json", action="store_true")
     add_sessions_dir(ls)
 
     rep = ssub.add_parser("report", help="ranking, success rate and heat maps of a sweep")
@@ -73,7 +81,13 @@ def add_parser(sub: Any) -> None:
     rep.add_argument("--format", "-f", choices=("text", "md", "csv", "json", "html"), default="text")
     rep.add_argument("-o", "--output", type=Path, default=None)
     rep.add_argument("--metric", default="server_decode_rate", help="ranking metric (default decode rate)")
-    rep.add_argument("--heatmap", default="num_gpu,num_ctx", help="X,Y options of the heat maps")
+    rep.add_argument(
+        "--heatmap",
+        default=None,
+        metavar="X,Y",
+        help=f"heat maps over options X,Y (md/html/json: default {DEFAULT_HEATMAP}; text: only when given)",
+    )
+    rep.add_argument("--json", action="store_true", help="the same as --format json")
     rep.add_argument(
         "--save-best", metavar="NAME", default=None, help="save the best configuration as a profile"
     )
@@ -122,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     root = sessions_root(args)
     action = args.sweep_command
     if action == "list":
-        return _list(root)
+        return _list(root, args.json)
     if action == "report":
         return _report(args, root)
     return _run(args, root, Timeouts())
@@ -181,8 +195,14 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
         if sim is not None:
             sim.stop()
     counts = record.counts()
-    print(f"sweep {record.id}: {record.status}; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    print(f"sweep saved: {record.path}")
+    if args.json:
+        import json
+
+        doc = {"id": record.id, "path": str(record.path), "status": record.status, "counts": counts}
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"sweep {record.id}: {record.status}; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        print(f"sweep saved: {record.path}")
     if record.status == "cancelled":
         return EXIT_CANCELLED
     if record.status != "complete":
@@ -190,10 +210,29 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
     return EXIT_OK
 
 
-def _list(sessions_root: Path) -> int:
+def _list(sessions_root: Path, as_json: bool = False) -> int:
     from chimera_tui.core.run.sweep import list_sweeps
 
     records, broken = list_sweeps(sessions_root)
+    if as_json:
+        import json
+
+        doc = {
+            "sweeps": [
+                {
+                    "id": rec.id,
+                    "path": str(rec.path),
+                    "definition": rec.definition.name,
+                    "model": rec.model,
+                    "status": rec.status,
+                    "counts": rec.counts(),
+                }
+                for rec in records
+            ],
+            "unreadable": [{"path": str(path), "reason": reason} for path, reason in broken],
+        }
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
     if not records and not broken:
         print(f"no sweeps in {sessions_root}")
     for rec in records:
@@ -205,8 +244,8 @@ def _list(sessions_root: Path) -> int:
 
 
 def _report(args: argparse.Namespace, sessions_root: Path) -> int:
-    from chimera_tui.core.reports import write_export
     from chimera_tui.core.reports.sweep_report import (
+        heatmap_text,
         sweep_csv,
         sweep_html,
         sweep_json,
@@ -229,14 +268,21 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     if not sessions:
         raise UserError(f"sweep {record.id} has no finished configuration yet")
     rows = rank(sessions, record.baseline_key, args.metric, record=record)
-    heatmaps = _heatmaps(rows, args.heatmap, args.metric)
-    if args.format == "text":
-        text = _ranking_text(rows, success_rate(rows))
-    elif args.format == "md":
+    fmt_name = "json" if args.json else args.format
+    spec = args.heatmap if args.heatmap is not None else (None if fmt_name == "text" else DEFAULT_HEATMAP)
+    heatmaps = _heatmaps(rows, spec, args.metric) if spec else []
+    if args.heatmap is not None and not heatmaps:
+        print(
+            f"chimera-tui: note: no heat map over {args.heatmap}: give two options the sweep varies (X,Y)",
+            file=sys.stderr,
+        )
+    if fmt_name == "text":
+        text = "\n\n".join([_ranking_text(rows, success_rate(rows)), *(heatmap_text(hm) for hm in heatmaps)])
+    elif fmt_name == "md":
         text = sweep_markdown(record, rows, heatmaps)
-    elif args.format == "csv":
+    elif fmt_name == "csv":
         text = sweep_csv(rows)
-    elif args.format == "html":
+    elif fmt_name == "html":
         text = sweep_html(record, rows, heatmaps)
     else:
         import json
@@ -245,11 +291,7 @@ def _report(args: argparse.Namespace, sessions_root: Path) -> int:
     if args.output is None:
         print(text)
     else:
-        try:
-            write_export(text, args.output)
-        except OSError as exc:
-            raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        print(f"exported: {args.output}", file=sys.stderr)
+        write_output_file(text, args.output)
     if args.save_best:
         path = ProfileStore().save_user(best_profile(rows, args.save_best))
         print(f"saved the best configuration as profile {args.save_best}: {path}", file=sys.stderr)
@@ -267,10 +309,12 @@ def _heatmaps(rows: Any, spec: str, metric: str) -> list[Any]:
 
 
 def _ranking_text(rows: Any, success: tuple[int, int, float | None]) -> str:
+    from chimera_tui.core.measure.catalogue import fmt_signed
+
     lines = [f"{'#':>2}  {'configuration':<44} {'tok/s':>16} {'CV%':>5} {'TTFT ms':>9} {'Δ%':>7}  verdict"]
     for row in rows:
         mean_sd = fmt(row.mean, 2) + (f" ± {fmt(row.sd, 2)}" if row.sd is not None else "")
-        delta = "—" if row.delta_pct is None else f"{row.delta_pct:+.1f}"
+        delta = fmt_signed(row.delta_pct, 1)
         lines.append(
             f"{row.rank:>2}  {row.key[:44]:<44} {mean_sd:>16} {fmt(row.cv_pct):>5} "
             f"{fmt(row.mean_ttft_ms):>9} {delta:>7}  {row.verdict}"

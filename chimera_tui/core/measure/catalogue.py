@@ -9,6 +9,7 @@ docs/metrics.md. Pure data: no Textual, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,21 @@ DASH = "—"
 def fmt(value: float | None, digits: int = 1) -> str:
     """A number with `digits` decimals, or an em dash for a missing one."""
     return DASH if value is None else f"{value:.{digits}f}"
+
+
+def fmt_signed(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    """The one signed formatter (CLI, TUI, reports): the sign is the value's own, never the rounded
+    text's, so a delta and its percentage always agree (−0.0 (−0.2%), never +0.0 (−0.2%)); ±0.0 for
+    exactly zero; a true minus sign; an em dash when missing or not finite."""
+    if (
+        value is None
+        or isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+    ):
+        return DASH
+    sign = "−" if value < 0 else "+" if value > 0 else "±"
+    return f"{sign}{abs(value):.{digits}f}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)

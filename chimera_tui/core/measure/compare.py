@@ -18,6 +18,7 @@ import numpy as np
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure import catalogue
 from chimera_tui.core.measure.stats import Summary, summarize
+from chimera_tui.core.store.labels import distinct_labels
 from chimera_tui.core.store.manifest import Manifest
 from chimera_tui.core.store.sessions import Session, measured_ok
 
@@ -207,14 +208,8 @@ def verdict(
 
 
 def session_labels(sessions: Sequence[Session]) -> list[str]:
-    """A short label per session: the manifest's label, else its id; repeats get " #2", " #3"..."""
-    out: list[str] = []
-    seen: dict[str, int] = {}
-    for s in sessions:
-        base = (s.manifest.label or "").strip() or s.id
-        seen[base] = seen.get(base, 0) + 1
-        out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
-    return out
+    """A short label per session: its label, else `model · profile · mode`; repeats get " #2"..."""
+    return distinct_labels([s.manifest for s in sessions])
 
 
 def compare_sessions(

@@ -100,11 +100,12 @@ def default_filename(sessions: Sequence[Session], fmt: str) -> str:
     return f"{stem}.{fmt}"
 
 
-def write_export(text: str, path: Path) -> Path:
+def write_export(text: str, path: Path, create_folders: bool = True) -> Path:
     """Write `text` to `path` through `write_output`: atomically for a regular file or a new one (a
     reader sees the old file or the whole new one), straight through to a device or FIFO, refused
-    (`OutputRefused`, an OSError) for a directory, a symbolic link to a file or other special files."""
-    write_output(path, text.encode("utf-8"))
+    (`OutputRefused`, an OSError) for a directory, a symbolic link to a file or other special files,
+    and (`MissingFolder`) for a missing folder unless `create_folders`."""
+    write_output(path, text.encode("utf-8"), create_folders)
     return path
 
 

@@ -11,10 +11,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from chimera_tui.core.measure.catalogue import METRICS, REPORT_KEYS, Metric, select
+from chimera_tui.core.measure.catalogue import METRICS, REPORT_KEYS, Metric, fmt_signed, select
 from chimera_tui.core.measure.metrics import FLAG_LABELS
 from chimera_tui.core.measure.stats import Summary
+from chimera_tui.core.store.labels import display_label
 from chimera_tui.core.store.manifest import EndpointRecord, ModelRecord
+from chimera_tui.core.store.numbering import run_kind, run_label
 from chimera_tui.core.store.sessions import RunRecord, Session, flag_counts, measured_ok, pooled_itl
 from chimera_tui.safe_text import sanitize_line
 
@@ -83,12 +85,12 @@ def fmt(value: Any, digits: int = 1) -> str:
     return text[1:] if re.fullmatch(r"-0\.?0*", text) else text
 
 
-def fmt_signed(value: Any, digits: int = 1, suffix: str = "") -> str:
-    """As `fmt`, with an explicit sign (+1.0, −1.0 with a true minus), or "—"."""
-    text = fmt(value, digits)
-    if text == DASH:
-        return text
-    return ("−" + text[1:] if text.startswith("-") else "+" + text) + suffix
+def fmt_delta(delta: Any, delta_pct: Any, digits: int = 1, unit: str = "") -> str:
+    """A change and its percentage with one sign rule: `+1.23 tok/s (+2.1%)`; "—" without a delta."""
+    text = fmt_signed(delta, digits, f" {unit}" if unit else "")
+    if text != DASH and finite(delta_pct) is not None:
+        text += f" ({fmt_signed(delta_pct, 1, '%')})"
+    return text
 
 
 def fmt_p(p: Any) -> str:
@@ -111,9 +113,14 @@ def fmt_mean_sd_cv(s: Summary | None, digits: int) -> str:
     return out
 
 
-def fmt_gib(n_bytes: Any) -> str:
+#: the one size unit of every report and the CLI (the TUI shows the same)
+GIB = 2**30
+
+
+def fmt_gib(n_bytes: Any, digits: int = 1) -> str:
+    """A size in GiB (2^30 bytes), the one size unit everywhere; "—" when missing."""
     value = finite(n_bytes)
-    return DASH if value is None else f"{value / 2**30:.1f} GiB"
+    return DASH if value is None else f"{value / GIB:.{digits}f} GiB"
 
 
 # -- manifest access -----------------------------------------------------------------------------------
@@ -152,7 +159,8 @@ def prompt_text(session: Session) -> str | None:
 
 
 def session_title(session: Session) -> str:
-    return f"{model_name(session)} / {profile_name(session)}"
+    """What heads a session's report and charts: its label, else `model · profile · mode`."""
+    return display_label(session.manifest)
 
 
 # -- table rows (plain text) ---------------------------------------------------------------------------
@@ -391,7 +399,7 @@ def run_rows(session: Session) -> list[tuple[str, ...]]:
         m = run.metrics
         rows.append(
             (
-                str(run.index),
+                run_label(run),
                 "yes" if run.warmup else "no",
                 str(run.status),
                 fmt(m.server_decode_rate, 2),
@@ -415,9 +423,8 @@ def problem_runs(session: Session) -> list[RunRecord]:
 
 def problem_text(run: RunRecord) -> str:
     """One line saying which run went wrong and why (plain text, full error message)."""
-    kind = "warm-up run" if run.warmup else "run"
     cause = error_text(run) or "no error recorded"
-    return f"{kind} {run.index}: {run.status}: {cause}"
+    return f"{run_kind(run)} {run_label(run)}: {run.status}: {cause}"
 
 
 def counts_text(session: Session) -> str:
@@ -457,6 +464,16 @@ def run_values(session: Session, key: str) -> list[float]:
         value = finite(getattr(run.metrics, key, None))
         if value is not None:
             out.append(value)
+    return out
+
+
+def run_points(session: Session, key: str) -> list[tuple[str, float]]:
+    """(run label, value) of one metric over the successful measured runs, in run order."""
+    out = []
+    for run in measured_ok(session.runs):
+        value = finite(getattr(run.metrics, key, None))
+        if value is not None:
+            out.append((run_label(run), value))
     return out
 
 

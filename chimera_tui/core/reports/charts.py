@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from chimera_tui.core.measure.stats import summarize
 from chimera_tui.core.reports._common import finite
 
 Series = Sequence[tuple[str, Sequence[float]]]
@@ -97,15 +99,61 @@ def _no_data(title: str) -> str:
     )
 
 
-def bar_chart_svg(title: str, series: Series, unit: str) -> str:
-    """Per-run values as bars, grouped per session (one colour each), with each group's mean dashed."""
-    data = _clean(series)
-    values = [v for _, vs in data for v in vs]
+@dataclass(frozen=True, slots=True)
+class RunSeries:
+    """One session's points on a per-run chart: its label, its legend note (the session id), and
+    (run label, value) per measured run, the run labels of core/store/numbering.py."""
+
+    label: str
+    points: Sequence[tuple[str, float]]
+    note: str = ""
+
+
+def _legend(entries: Sequence[tuple[str, str]], y0: float) -> tuple[list[str], int]:
+    """A legend under the plot: a swatch, the label and (muted) the note per series; its height."""
+    out: list[str] = []
+    for i, (label, note) in enumerate(entries):
+        y_text = y0 + 14 * i + 10
+        colour = PALETTE[i % len(PALETTE)]
+        out.append(f'<rect x="12" y="{_n(y_text - 8)}" width="10" height="10" fill="{colour}"/>')
+        tail = f' <tspan fill-opacity="0.7">{_esc(_short(note, 60))}</tspan>' if note else ""
+        out.append(
+            f'<text x="28" y="{_n(y_text + 1)}" fill="currentColor">{_esc(_short(label, 40))}{tail}</text>'
+        )
+    return out, 14 * len(entries) + 6 if entries else 0
+
+
+def _mean_ci(values: Sequence[float]) -> tuple[float, float | None]:
+    """The mean and the half-width of its Student-t 95% CI (None with fewer than two values)."""
+    s = summarize(values)
+    mean = s.mean if s.mean is not None else sum(values) / len(values)
+    half = (s.ci95_high - mean) if s.ci95_high is not None else None
+    return mean, half
+
+
+def per_run_svg(title: str, series: Sequence[RunSeries], unit: str, *, from_zero: bool = False) -> str:
+    """Every measured run as a dot, grouped per session (one colour each), with the group's mean (a
+    line) and its 95% CI (a band). The axis spans the data, not from zero (`from_zero` for counts),
+    so a 0.3% spread is visible; a legend names each session and its id."""
+    data = [
+        RunSeries(
+            x.label, [(str(k), v) for k, v in ((k, finite(v)) for k, v in x.points) if v is not None], x.note
+        )
+        for x in series
+    ]
+    values = [v for x in data for _, v in x.points]
     if not values:
         return _no_data(title)
-    height, left, right, top, bottom = 240, 60, 12, 28, 40
-    plot_w, plot_h = WIDTH - left - right, height - top - bottom
-    ticks, decimals = nice_ticks(min(0.0, *values), max(values))
+    stats = [_mean_ci([v for _, v in x.points]) if x.points else None for x in data]
+    bounds = [*values]  # the axis holds every dot and every CI band
+    for st in stats:
+        if st is not None and st[1] is not None:
+            bounds += [st[0] - st[1], st[0] + st[1]]
+    left, right, top, axis_h = 60, 12, 28, 200
+    legend, legend_h = _legend([(x.label, x.note) for x in data], top + axis_h + 34)
+    height = top + axis_h + 34 + legend_h
+    plot_w, plot_h = WIDTH - left - right, axis_h
+    ticks, decimals = nice_ticks(min(0.0, *bounds) if from_zero else min(bounds), max(bounds))
     y_lo, y_hi = ticks[0], ticks[-1]
 
     def y(value: float) -> float:
@@ -126,52 +174,71 @@ def bar_chart_svg(title: str, series: Series, unit: str) -> str:
         f'transform="rotate(-90 14 {_n(top + plot_h / 2)})">{_esc(unit)}</text>'
     )
     group_w = plot_w / len(data)
-    for g, (label, vs) in enumerate(data):
+    for g, x in enumerate(data):
         colour = PALETTE[g % len(PALETTE)]
         x0 = left + g * group_w
         centre = x0 + group_w / 2
-        if vs:
-            bar_w = min(24.0, group_w * 0.8 / len(vs))
-            start = centre - bar_w * len(vs) / 2
-            for i, value in enumerate(vs):
-                top_y, base_y = sorted((y(value), y(max(0.0, y_lo))))
-                out.append(
-                    f'<rect x="{_n(start + i * bar_w + 1)}" y="{_n(top_y)}" '
-                    f'width="{_n(max(1.0, bar_w - 2))}" height="{_n(max(0.5, base_y - top_y))}" '
-                    f'fill="{colour}">'
-                    f"<title>{_esc(label)} run {i + 1}: {value:.2f} {_esc(unit)}</title></rect>"
-                )
-            mean = sum(vs) / len(vs)
-            out.append(
-                f'<line x1="{_n(start)}" y1="{_n(y(mean))}" x2="{_n(start + bar_w * len(vs))}" '
-                f'y2="{_n(y(mean))}" stroke="currentColor" stroke-dasharray="4 3">'
-                f"<title>{_esc(label)} mean: {mean:.2f} {_esc(unit)}</title></line>"
-            )
-        else:
+        if not x.points:
             out.append(
                 f'<text x="{_n(centre)}" y="{_n(top + plot_h / 2)}" text-anchor="middle" '
                 'fill="currentColor">no data</text>'
             )
+            continue
+        step = min(24.0, group_w * 0.8 / len(x.points))
+        start = centre - step * len(x.points) / 2
+        span = (start, start + step * len(x.points))
+        mean, half = stats[g] or (0.0, None)
+        if half is not None:
+            lo, hi = mean - half, mean + half
+            out.append(
+                f'<rect x="{_n(span[0])}" y="{_n(y(hi))}" width="{_n(span[1] - span[0])}" '
+                f'height="{_n(max(0.5, y(lo) - y(hi)))}" fill="{colour}" fill-opacity="0.15">'
+                f"<title>{_esc(x.label)} 95% CI: {mean - half:.2f} to {mean + half:.2f} {_esc(unit)}"
+                "</title></rect>"
+            )
         out.append(
-            f'<text x="{_n(centre)}" y="{height - bottom + 16}" text-anchor="middle" fill="currentColor">'
-            f"{_esc(_short(label, max(8, int(group_w / 7))))}</text>"
+            f'<line x1="{_n(span[0])}" y1="{_n(y(mean))}" x2="{_n(span[1])}" y2="{_n(y(mean))}" '
+            f'stroke="{colour}" stroke-width="2">'
+            f"<title>{_esc(x.label)} mean: {mean:.2f} {_esc(unit)}</title></line>"
+        )
+        for i, (run, value) in enumerate(x.points):
+            cx = start + (i + 0.5) * step
+            out.append(
+                f'<circle cx="{_n(cx)}" cy="{_n(y(value))}" r="3.5" fill="{colour}" '
+                f'stroke="currentColor" stroke-width="0.5">'
+                f"<title>{_esc(x.label)} run {_esc(run)}: {value:.2f} {_esc(unit)}</title></circle>"
+            )
+            if step >= 7 * len(run) + 4:  # the run's label under its dot, where it fits
+                out.append(
+                    f'<text x="{_n(cx)}" y="{top + plot_h + 12}" text-anchor="middle" font-size="9" '
+                    f'fill="currentColor" fill-opacity="0.7">{_esc(run)}</text>'
+                )
+        out.append(
+            f'<text x="{_n(centre)}" y="{top + plot_h + 26}" text-anchor="middle" fill="currentColor">'
+            f"{_esc(_short(x.label, max(8, int(group_w / 7))))}</text>"
         )
     out.append(
         f'<line x1="{left}" y1="{_n(top + plot_h)}" x2="{WIDTH - right}" y2="{_n(top + plot_h)}" '
         'stroke="currentColor" stroke-opacity="0.5"/>'
     )
+    out += legend
     out.append("</svg>")
     return "\n".join(out)
 
 
-def distribution_svg(title: str, series: Series, unit: str) -> str:
-    """One box-and-whisker row per session (min, p25, median, p75, max) with every value as a dot."""
+def distribution_svg(title: str, series: Series, unit: str, notes: Sequence[str] = ()) -> str:
+    """One box-and-whisker row per session (min, p25, median, p75, max) with every value as a dot;
+    a legend names each session and its note (the session id)."""
     data = _clean(series)
     values = [v for _, vs in data for v in vs]
     if not values:
         return _no_data(title)
     row_h, left, right, top, bottom = 34, 190, 16, 28, 36
-    height = top + row_h * len(data) + bottom
+    legend, legend_h = _legend(
+        [(label, notes[i] if i < len(notes) else "") for i, (label, _) in enumerate(data)],
+        top + row_h * len(data) + bottom,
+    )
+    height = top + row_h * len(data) + bottom + legend_h
     plot_w = WIDTH - left - right
     ticks, decimals = nice_ticks(min(values), max(values))
     x_lo, x_hi = ticks[0], ticks[-1]
@@ -191,7 +258,7 @@ def distribution_svg(title: str, series: Series, unit: str) -> str:
             f"{_tick_label(tick, decimals)}</text>"
         )
     out.append(
-        f'<text x="{left + plot_w // 2}" y="{height - 6}" text-anchor="middle" fill="currentColor">'
+        f'<text x="{left + plot_w // 2}" y="{axis_y + bottom - 6}" text-anchor="middle" fill="currentColor">'
         f"{_esc(unit)}</text>"
     )
     for r, (label, vs) in enumerate(data):
@@ -232,5 +299,6 @@ def distribution_svg(title: str, series: Series, unit: str) -> str:
             for v in vs
         ]
         out.append("</g>")
+    out += legend
     out.append("</svg>")
     return "\n".join(out)

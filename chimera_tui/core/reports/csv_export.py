@@ -12,6 +12,7 @@ from chimera_tui.core.measure.compare import session_labels
 from chimera_tui.core.measure.concurrency import round_view
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.reports import _common as c
+from chimera_tui.core.store.numbering import run_label
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize
 
@@ -24,6 +25,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "mode",
     "endpoint",
     "run_index",
+    # the one run numbering (core/store/numbering.py): w1, 3, A1-3, analysis 2 ...
+    "run",
     "warmup",
     "status",
     "error_kind",
@@ -79,6 +82,7 @@ def calls_csv(sessions: Sequence[Session]) -> str:
                 [
                     *head,
                     str(run.index),
+                    csv_text(run_label(run)),
                     "true" if run.warmup else "false",
                     csv_text(run.status),
                     csv_text(run.error_kind),

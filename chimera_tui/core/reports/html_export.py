@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from chimera_tui.core.measure.compare import session_labels
 from chimera_tui.core.reports import _common as c
-from chimera_tui.core.reports.charts import bar_chart_svg, distribution_svg
+from chimera_tui.core.reports.charts import RunSeries, distribution_svg, per_run_svg
 from chimera_tui.core.reports.markdown import comparison_headers, comparison_rows, side_by_side_rows
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize
@@ -97,19 +97,25 @@ def _page(title: str, body: list[str]) -> str:
 
 
 def _charts(labels: Sequence[str], sessions: Sequence[Session]) -> str:
-    """Per-run server decode rate and TTFT per session, and their distributions."""
+    """Per-run server decode rate and TTFT per session (dots, mean, 95% CI), and their distributions;
+    each with a legend: label → session id."""
+    ids = [s.id for s in sessions]
 
-    def series(key: str) -> list[tuple[str, list[float]]]:
+    def runs(key: str) -> list[RunSeries]:
+        return [
+            RunSeries(label, c.run_points(s, key), s.id) for label, s in zip(labels, sessions, strict=False)
+        ]
+
+    def values(key: str) -> list[tuple[str, list[float]]]:
         return [(label, c.run_values(s, key)) for label, s in zip(labels, sessions, strict=False)]
 
-    rate, ttft = series("server_decode_rate"), series("ttft_ms")
     return "\n".join(
         [
             '<div class="charts">',
-            bar_chart_svg("Decode rate (server) per run", rate, "tok/s"),
-            bar_chart_svg("TTFT (any token) per run", ttft, "ms"),
-            distribution_svg("Decode rate (server) distribution", rate, "tok/s"),
-            distribution_svg("TTFT (any token) distribution", ttft, "ms"),
+            per_run_svg("Decode rate (server) per run", runs("server_decode_rate"), "tok/s"),
+            per_run_svg("TTFT (any token) per run", runs("ttft_ms"), "ms"),
+            distribution_svg("Decode rate (server) distribution", values("server_decode_rate"), "tok/s", ids),
+            distribution_svg("TTFT (any token) distribution", values("ttft_ms"), "ms", ids),
             "</div>",
         ]
     )
@@ -125,8 +131,8 @@ def _problems(session: Session) -> str:
 def _responses(session: Session) -> list[str]:
     out: list[str] = []
     for run in c.response_runs(session):
-        kind = "Warm-up run" if run.warmup else "Run"
-        out.append(f"<details><summary>{kind} {run.index} ({h(run.status)})</summary>")
+        kind = c.run_kind(run).capitalize()
+        out.append(f"<details><summary>{h(kind)} {h(c.run_label(run))} ({h(run.status)})</summary>")
         if run.thinking:
             out += ["<p>Thinking:</p>", _pre(run.thinking)]
             if run.response:
@@ -209,11 +215,10 @@ def comparison_html(sessions: Sequence[Session], comparison: Comparison) -> str:
     labels = list(comparison.labels)
     title = "Benchmark comparison: " + " vs ".join(labels)
     body = [f"<h1>{h(title)}</h1>", f"<p>Baseline: {h(labels[0] if labels else '?')}. Sessions:</p>", "<ul>"]
-    for label, s in zip(labels, sessions, strict=False):
-        name = h(label) if label == s.id else f"{h(label)} ({h(s.id)})"
+    for label, s in zip(labels, sessions, strict=False):  # the legend: label → session id
         body.append(
-            f"<li><strong>{name}</strong>: {h(c.session_title(s))} — {h(s.status)}, "
-            f"{h(c.counts_text(s))}</li>"
+            f"<li><strong>{h(label)}</strong>: session {h(s.id)} — {h(c.model_name(s))} / "
+            f"{h(c.profile_name(s))} — {h(s.status)}, {h(c.counts_text(s))}</li>"
         )
     body.append("</ul>")
     if comparison.warnings:

@@ -14,6 +14,7 @@ from typing import Any
 
 from chimera_tui.core.measure.compare import Comparison, comparison_to_dict, session_labels
 from chimera_tui.core.store.chimeraforge import to_chimeraforge
+from chimera_tui.core.store.numbering import run_label
 from chimera_tui.core.store.sessions import SCHEMA_VERSION, Session
 
 #: the shape of the export documents; bumped when a field changes meaning or disappears
@@ -46,7 +47,8 @@ def _session_part(session: Session, label: str | None = None) -> dict[str, Any]:
             "status": session.status,
             "counts": session.counts,
             "manifest": session.manifest.to_toml_dict(),
-            "runs": [r.to_dict() for r in session.runs],
+            # each run with its label in the one numbering (core/store/numbering.py)
+            "runs": [{"run": run_label(r), **r.to_dict()} for r in session.runs],
             "aggregates": {k: v.to_dict() for k, v in session.aggregates.items()},
         }
     )

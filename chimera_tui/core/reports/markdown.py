@@ -64,8 +64,9 @@ def _problems(session: Session) -> str:
 def _responses(session: Session) -> list[str]:
     out: list[str] = []
     for run in c.response_runs(session):
-        kind = "Warm-up run" if run.warmup else "Run"
-        out.append(f"### {kind} {run.index} ({md_text(run.status)})")
+        out.append(
+            f"### {md_text(c.run_kind(run).capitalize())} {md_text(c.run_label(run))} ({md_text(run.status)})"
+        )
         out.append("")
         if run.thinking:
             out += ["Thinking:", "", md_fence(run.thinking), ""]
@@ -178,9 +179,7 @@ def comparison_rows(comparison: Comparison) -> list[tuple[str, ...]]:
         title = f"{mc.spec.label} ({mc.spec.unit})" if mc.spec.unit else mc.spec.label
         cells = [title, *(c.fmt_mean_sd_cv(col.summary, digits) for col in mc.columns)]
         for col in mc.columns[1:]:
-            delta = c.fmt_signed(col.delta, digits)
-            if col.delta_pct is not None and delta != c.DASH:
-                delta += f" ({c.fmt_signed(col.delta_pct, 1, '%')})"
+            delta = c.fmt_delta(col.delta, col.delta_pct, digits)
             verdict = str(col.verdict or c.DASH)
             p = c.fmt_p(col.p_value)
             cells += [delta, f"{verdict} ({p})" if p else verdict]
@@ -197,10 +196,10 @@ def comparison_markdown(sessions: Sequence[Session], comparison: Comparison) -> 
         f"Baseline: {md_text(labels[0] if labels else '?')}. Sessions:",
         "",
     ]
-    for label, s in zip(labels, sessions, strict=False):
-        name = md_text(label) if label == s.id else f"{md_text(label)} ({md_text(s.id)})"
+    for label, s in zip(labels, sessions, strict=False):  # the legend: label → session id
         lines.append(
-            f"- **{name}**: {md_text(c.session_title(s))} — {md_text(s.status)}, {md_text(c.counts_text(s))}"
+            f"- **{md_text(label)}**: session {md_text(s.id)} — {md_text(c.model_name(s))} / "
+            f"{md_text(c.profile_name(s))} — {md_text(s.status)}, {md_text(c.counts_text(s))}"
         )
     lines.append("")
     if comparison.warnings:

@@ -25,6 +25,7 @@ from chimera_tui.core.store.profiles import OPTION_SPECS, format_value
 __all__ = [
     "SWEEP_CSV_COLUMNS",
     "SWEEP_EXPORT_SCHEMA",
+    "heatmap_text",
     "heatmap_title",
     "option_columns",
     "ranking_headers",
@@ -188,6 +189,27 @@ def _heatmap_rows(hm: HeatMap, digits: int) -> tuple[list[str], list[list[str]]]
     headers = [f"{hm.y_option} \\ {hm.x_option}", *(format_value(x) for x in hm.x_values)]
     rows = [[format_value(y), *(_cell(v, digits) for v in hm.cells[yi])] for yi, y in enumerate(hm.y_values)]
     return headers, rows
+
+
+def heatmap_text(hm: HeatMap) -> str:
+    """A heat map as a plain-text grid for the terminal: the title, then rows (y) by columns (x)."""
+    headers, rows = _heatmap_rows(hm, _digits(hm.metric))
+    widths = [
+        max(len(headers[i]), *(len(r[i]) for r in rows)) if rows else len(headers[i])
+        for i in range(len(headers))
+    ]
+    lines = [heatmap_title(hm)]
+    lines.append(
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    )
+    lines += [
+        "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    note = _averaging_note(hm)
+    return "\n".join([*lines, *([note] if note else [])])
 
 
 def heatmap_title(hm: HeatMap) -> str:

@@ -69,6 +69,10 @@ class OutputRefused(OSError):
         return str(self.strerror)
 
 
+class MissingFolder(OutputRefused):
+    """The output's folder does not exist (and the caller asked not to create folders)."""
+
+
 def current_umask() -> int:
     """The process umask, read without changing it where the platform allows (Linux /proc)."""
     try:
@@ -83,7 +87,7 @@ def current_umask() -> int:
     return mask
 
 
-def write_output(path: Path, data: bytes) -> str:
+def write_output(path: Path, data: bytes, create_folders: bool = True) -> str:
     """Write `data` to a path the user chose, without ever replacing what should not be replaced.
 
     - absent, or a regular file: atomic (temp file, fsync, rename); a new file gets 0o666 less the
@@ -92,7 +96,9 @@ def write_output(path: Path, data: bytes) -> str:
       links: written straight through, never replaced;
     - a symbolic link to a regular file or to nothing: refused (the link is never replaced, and the
       file it points to is not written through a name the user may not mean);
-    - a directory, a block device, a socket: refused.
+    - a directory, a block device, a socket: refused;
+    - a path whose folder does not exist: created with its folders, or refused (`MissingFolder`)
+      when `create_folders` is False (the CLI: a typo in a folder name is an error, not a new folder).
 
     Returns how it was written: "replaced", "created" or "written through". Raises `OutputRefused`
     (an OSError with a one-line message) for a refused path, OSError for a failed write.
@@ -116,6 +122,11 @@ def write_output(path: Path, data: bytes) -> str:
             0, f"{path} is a symbolic link to {what}; refusing to write through it (name the target itself)"
         )
     if target is None:
+        if not create_folders and not path.parent.is_dir():
+            raise MissingFolder(
+                errno.ENOENT,
+                f"cannot write {path}: the folder {path.parent} does not exist (create it first)",
+            )
         _atomic_write_mode(path, data, 0o666 & ~current_umask(), None)
         return "created"
     mode = target.st_mode

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,21 @@ from typing import Any
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import summarize
+from chimera_tui.core.store.atomic import atomic_write_text
 from chimera_tui.core.store.manifest import Manifest, ModelRecord, ProfileRecord, Result, Workload
 from chimera_tui.core.store.safe_read import MAX_RECORD_BYTES, read_text
 from chimera_tui.core.store.sessions import (
+    METRICS,
     SCHEMA_VERSION,
     RunRecord,
     Session,
     compute_aggregates,
     drop_none,
+    load_session,
     measured_ok,
+    metrics_doc,
     safe_slug,
+    write_manifest,
 )
 
 #: CallMetrics duration fields of the Rust agent -> ours
@@ -247,6 +253,33 @@ def import_chimeraforge_all(path: Path) -> list[Session]:
 def import_chimeraforge(path: Path) -> Session:
     """The first agent execution of a Chimeraforge metrics.json as a read-only Session (see _all)."""
     return import_chimeraforge_all(path)[0]
+
+
+def import_into(path: Path, root: Path) -> tuple[list[Session], list[str]]:
+    """Import a Chimeraforge metrics.json into the sessions folder `root`: each agent execution is
+    written as a normal (read-only) session folder, so it is listed, compared and exported like any
+    other and survives a restart. Returns the saved sessions and a note for each one skipped because
+    a session with its id is already there (importing a file twice adds nothing)."""
+    saved: list[Session] = []
+    skipped: list[str] = []
+    for session in import_chimeraforge_all(path):
+        folder = root / session.id
+        if folder.exists():
+            skipped.append(f"{session.id}: already imported")
+            continue
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            raise SessionError(f"cannot create session folder {folder}: {exc.strerror or exc}") from None
+        try:
+            write_manifest(folder, session.manifest)
+            doc = metrics_doc(session.id, session.status, None, session.manifest, session.runs, [])
+            atomic_write_text(folder / METRICS, json.dumps(doc, indent=1, allow_nan=False))
+        except (OSError, ValueError, SessionError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise SessionError(f"cannot save {folder}: {exc}") from None
+        saved.append(load_session(folder))
+    return saved, skipped
 
 
 # -- writing --------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from chimera_tui.core.measure.concurrency import RoundMetrics
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.labels import clean_label, display_label
 from chimera_tui.core.store.manifest import (
     SCHEMA_VERSION,
     Manifest,
@@ -374,22 +375,34 @@ class SessionWriter:
             raise SessionError(f"cannot write {self.path / MANIFEST}: {exc.strerror or exc}") from None
 
     def _write_metrics(self) -> None:
-        doc = {
-            "schema_version": SCHEMA_VERSION,
-            "session_id": self.id,
-            "status": self.status,
-            "error": self.error,
-            "writer": {"pid": os.getpid(), "host": socket.gethostname()},
-            "runs": [_compact_prompt(r.to_dict(), _session_prompt(self.manifest)) for r in self.runs],
-            "rounds": self.rounds,
-            "aggregates": {k: v.to_dict() for k, v in compute_aggregates(self.runs).items()},
-        }
+        doc = metrics_doc(self.id, self.status, self.error, self.manifest, self.runs, self.rounds)
         try:
             atomic_write_text(self.path / METRICS, json.dumps(doc, indent=1, allow_nan=False))
         except OSError as exc:
             raise SessionError(f"cannot write {self.path / METRICS}: {exc.strerror or exc}") from None
         except (TypeError, ValueError) as exc:  # a NaN or an object JSON cannot hold: a bug, said plainly
             raise SessionError(f"cannot save {self.path / METRICS}: {exc}") from None
+
+
+def metrics_doc(
+    session_id: str,
+    status: str,
+    error: str | None,
+    manifest: Manifest,
+    runs: list[RunRecord],
+    rounds: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """metrics.json: every run (prompts compacted), the rounds, the aggregates, who wrote it."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "session_id": session_id,
+        "status": status,
+        "error": error,
+        "writer": {"pid": os.getpid(), "host": socket.gethostname()},
+        "runs": [_compact_prompt(r.to_dict(), _session_prompt(manifest)) for r in runs],
+        "rounds": rounds,
+        "aggregates": {k: v.to_dict() for k, v in compute_aggregates(runs).items()},
+    }
 
 
 #: a run's prompt that is the session's prompt (with its unique prefix) is stored as that prefix
@@ -469,6 +482,8 @@ class SessionSummary:
     mean_tok_s: float | None
     mean_ttft_ms: float | None
     cv_tok_s_pct: float | None
+    #: the label, else `model · profile · mode` (core/store/labels.py)
+    display_label: str = ""
 
     @classmethod
     def from_manifest(cls, path: Path, manifest: Manifest) -> SessionSummary:
@@ -478,6 +493,7 @@ class SessionSummary:
             id=manifest.id or path.name,
             created_at=manifest.created_at or "",
             label=manifest.label or "",
+            display_label=display_label(manifest),
             model=(manifest.model.name if manifest.model else None) or "?",
             profile=(manifest.profile.name if manifest.profile else None) or "?",
             mode=manifest.mode or "?",
@@ -592,8 +608,7 @@ class SessionStore:
         """Rename a session's label (its folder and id stay: they are its identity)."""
         folder = self._inside(path)
         manifest = read_manifest(folder)
-        clean = " ".join(label.split())[:80]
-        manifest.label = clean or None
+        manifest.label = clean_label(label)
         write_manifest(folder, manifest)
 
     def delete(self, path: Path) -> None:
