@@ -62,8 +62,6 @@ class ChimeraApp(App[None]):
         self.monitor: SystemMonitor | None = None
         #: the profile of the last session run here, for the reload warning
         self.last_profile: Profile | None = None
-        #: read-only sessions imported from Chimeraforge metrics.json files (kept in memory)
-        self.imported_sessions: list[Session] = []
         #: the endpoint and model of the last benchmark started here (sweeps default to them)
         self.current_endpoint: str | None = None
         self.current_model: str | None = None

@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Header, ProgressBar, Static
 
+from chimera_tui.core.measure.eta import estimate_remaining, format_eta, remaining_positions
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
@@ -37,7 +38,6 @@ from chimera_tui.core.run.workflow import (
     WorkflowRunStarted,
     run_workflow_sync,
     sample_data_dir,
-    stage_of,
 )
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
@@ -86,6 +86,8 @@ class LiveScreen(LiveScreenBase):
         self._started: RunStarted | None = None
         self._calls_done = 0
         self._next_readouts = 0.0
+        #: seconds (end-to-end) of the finished warm-ups and measured runs, for the ETA
+        self._durations: dict[bool, list[float]] = {True: [], False: []}
 
     @property
     def workflow(self) -> bool:
@@ -225,7 +227,7 @@ class LiveScreen(LiveScreenBase):
                 self.stage = STAGES[min(self._stage_index, len(STAGES) - 1)]
                 self._stage_index += 1
                 title = f"workflow {title} · stage {self.stage} ({self._stage_index} of {len(STAGES)})"
-            phase.update(title)
+            phase.update(title + self._eta(item))
             self._stream.reset(title)
         elif isinstance(item, WorkflowRunStarted):
             self._stage_index = 0
@@ -241,14 +243,13 @@ class LiveScreen(LiveScreenBase):
         elif isinstance(item, RunFinished | RunFailed):
             self._stream.stream_ended()
             record = item.record
-            started = self._started
-            number = started.number if started else record.index + 1
-            total = started.total if started else self.total_calls
-            self.query_one(RunsTable).add(record, number, total, stage_of(record))
+            self.query_one(RunsTable).add(record)
             self.query_one(Readouts).show_last_call(record.metrics)
             self._calls_done += 1
             self.query_one(ProgressBar).update(progress=self._calls_done)
             e2e = record.metrics.e2e_ms
+            if e2e is not None and record.status == "ok":
+                self._durations[record.warmup].append(e2e / 1000)
             self._update_readouts(final_elapsed_s=e2e / 1000 if e2e is not None else None)
             self._call = None
             if isinstance(item, RunFailed) and record.status == "failed":
@@ -257,6 +258,14 @@ class LiveScreen(LiveScreenBase):
             self._finish(item.session)
         elif isinstance(item, BenchAborted):
             self.show_aborted(item)
+
+    def _eta(self, item: RunStarted) -> str:
+        """` · ETA 12s` for an ordinary run (this run and those after it), once one has finished."""
+        if self.workflow:
+            return ""
+        left = remaining_positions(item.number, item.total, item.warmup, self.choice.runs) + 1
+        text = format_eta(estimate_remaining(self._durations[False], self._durations[True], left))
+        return f" · {text}" if text else ""
 
     def _finish(self, session: Session) -> None:
         self.running = False
@@ -270,10 +279,3 @@ class LiveScreen(LiveScreenBase):
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
             self.dismiss()
-
-    # -- actions ------------------------------------------------------------------------------------
-    def action_open_session(self) -> None:
-        if self.session_path:
-            self.notify(f"{self.session_path}", title="Session folder", timeout=10)
-        else:
-            self.notify("no session saved yet")

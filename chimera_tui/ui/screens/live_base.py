@@ -216,6 +216,14 @@ class LiveScreenBase(Screen[None]):
             return
         self.dismiss()
 
+    def action_open_session(self) -> None:
+        """Where the session is saved (known once it has started)."""
+        path = getattr(self, "session_path", None)
+        if path:
+            self.notify(str(path), title="Session folder", timeout=10)
+        else:
+            self.notify("no session saved yet")
+
     def action_view_session(self) -> None:
         if self.session is None:
             self.notify("the session opens here once it has finished")

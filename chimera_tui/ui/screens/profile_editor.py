@@ -77,6 +77,7 @@ class ProfileEditorScreen(Screen[Profile | None]):
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
+    HELP_NAME = "profile editor"
 
     app: ChimeraApp
 

@@ -131,6 +131,7 @@ class ProfilesScreen(Screen[None]):
         Binding("f", "diff", "Diff"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "profiles"
 
     app: ChimeraApp
 

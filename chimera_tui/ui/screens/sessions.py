@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.store.chimeraforge import import_chimeraforge_all
+from chimera_tui.core.store.chimeraforge import import_into
 from chimera_tui.core.store.sessions import BrokenSession, Session, SessionStore, SessionSummary, load_session
 from chimera_tui.safe_text import ellipsize, sanitize_line
 from chimera_tui.ui.screens.dialogs import Confirm, ExportDialog, TextPrompt
@@ -88,32 +88,16 @@ def mark_letter(position: int) -> str:
 
 @dataclass(slots=True)
 class Row:
-    """One listed entry: a saved session, an imported (read-only) one, or an unreadable folder."""
+    """One listed entry: a saved session or an unreadable folder."""
 
     key: str
     summary: SessionSummary | None = None
-    imported: Session | None = None
     broken: BrokenSession | None = None
 
     def values(self) -> dict[str, str]:
         """Every column's text (the mark column is filled by the screen)."""
         if self.broken is not None:
             return {"label": sanitize_line(self.broken.reason)[:60], "status": "unreadable"}
-        if self.imported is not None:
-            s = self.imported
-            agg = s.aggregates
-            tok, ttft = agg.get("server_decode_rate"), agg.get("ttft_ms")
-            return {
-                "label": sanitize_line(s.manifest.label if s.manifest.label is not None else s.id),
-                "model": sanitize_line(s.manifest.model_name or "?"),
-                "profile": sanitize_line(s.manifest.profile_name or "?"),
-                "mode": "import",
-                "runs": str(s.counts["ok"]),
-                "tok_s": _n(tok.mean if tok else None),
-                "ttft": _n(ttft.mean if ttft else None),
-                "cv": _n(tok.cv_pct if tok else None),
-                "status": "imported",
-            }
         assert self.summary is not None
         s2 = self.summary
         runs = (
@@ -192,7 +176,6 @@ class SessionsScreen(Screen[None]):
     def reload(self) -> None:
         summaries, broken = self.store.summaries()
         rows = [Row(str(s.path), summary=s) for s in summaries]
-        rows += [Row(f"import:{s.id}", imported=s) for s in self.app.imported_sessions]
         rows += [Row(str(b.path), broken=b) for b in broken]
         self.rows = rows
         self.marked = [k for k in self.marked if any(r.key == k for r in rows)]
@@ -256,8 +239,6 @@ class SessionsScreen(Screen[None]):
         return next((r for r in self.rows if r.key == key), None)
 
     def load(self, row: Row) -> Session | None:
-        if row.imported is not None:
-            return row.imported
         if row.broken is not None:
             self.notify(sanitize_line(row.broken.reason), severity="error", title="Unreadable session")
             return None
@@ -389,8 +370,7 @@ class SessionsScreen(Screen[None]):
 
     def action_delete(self) -> None:
         row = self.row(self.current_key())
-        if row is None or row.imported is not None:
-            self.notify("imported sessions are read-only", severity="warning")
+        if row is None:
             return
         path = Path(row.key)
 
@@ -408,17 +388,18 @@ class SessionsScreen(Screen[None]):
         self.app.push_screen(Confirm(f"Delete session {path.name} and all its runs?", "Delete"), done)
 
     def action_import(self) -> None:
+        """Import a Chimeraforge metrics.json into the sessions folder (kept across restarts)."""
+
         def done(text: str | None) -> None:
             if not text:
                 return
             try:
-                sessions = import_chimeraforge_all(Path(text).expanduser())
+                saved, skipped = import_into(Path(text).expanduser(), self.store.root)
             except ChimeraError as exc:
                 self.notify(sanitize_line(str(exc)), severity="error", title="Import failed")
                 return
-            known = {s.id for s in self.app.imported_sessions}
-            self.app.imported_sessions.extend(s for s in sessions if s.id not in known)
-            self.notify(f"imported {len(sessions)} read-only session(s)")
+            note = f"; {len(skipped)} already there" if skipped else ""
+            self.notify(f"imported {len(saved)} session(s) into {self.store.root}{note}", title="Import")
             self.reload()
 
         self.app.push_screen(

@@ -67,10 +67,11 @@ class SweepLiveScreen(LiveScreenBase):
     """Runs (or resumes) one sweep and shows its progress."""
 
     BINDINGS = [
-        Binding("c", "cancel", "Cancel sweep"),
+        Binding("c", "cancel", "Cancel"),
         Binding("v", "results", "Results"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "sweep running"
     PHASE_ID = "#sweep-phase"
     CANCELLING_TEXT = "cancelling… (everything measured so far is kept)"
     LEAVING_NOTICE = "cancelling the sweep; what it measured is saved before leaving"

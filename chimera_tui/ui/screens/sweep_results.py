@@ -103,10 +103,11 @@ class SweepResultsScreen(Screen[None]):
     """Ranking, success rate, heat maps; save the best as a profile (s), export (e)."""
 
     BINDINGS = [
-        Binding("s", "save_best", "Save best as profile"),
+        Binding("s", "save_best", "Save best"),
         Binding("e", "export", "Export"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "sweep results"
 
     app: ChimeraApp
 

@@ -92,6 +92,7 @@ class SweepSetupScreen(Screen[None]):
         Binding("o", "open_results", "Open results"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "sweeps"
 
     app: ChimeraApp
 
