@@ -14,6 +14,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 if TYPE_CHECKING:
     from textual.app import App
     from textual.dom import DOMNode
+    from textual.screen import Screen
 
 #: actions the footer keeps at any width (leaving, cancelling, help, quit)
 ESSENTIAL_ACTIONS = frozenset({"back", "cancel", "close", "dismiss", "quit", "help", "start", "save"})
@@ -71,17 +72,13 @@ def global_keys(app: App[Any]) -> list[Key]:
     return node_keys(app, app) + [Key((k,), "", d, False) for k, d in EXTRA_GLOBAL_KEYS]
 
 
-def _run(screen: DOMNode, action: str) -> None:
-    screen.run_action(action)  # type: ignore[attr-defined]
-
-
-def palette_entries(screen: DOMNode, app: App[Any]) -> Iterator[tuple[str, str, Any]]:
+def palette_entries(screen: Screen[Any], app: App[Any]) -> Iterator[tuple[str, str, Any]]:
     """(name, help, callback) for every action of `screen`."""
     for key in screen_keys(screen, app):
         yield (
             key.description,
             f"{' / '.join(key.keys)} · this screen",
-            partial(app.call_later, _run, screen, key.action),
+            partial(screen.run_action, key.action),  # the palette awaits it (call_later)
         )
 
 

@@ -74,6 +74,7 @@ class HelpScreen(ModalScreen[None]):
     """What the keys do on the screen `?` was pressed on, and everywhere."""
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    HELP_NAME = "help"
 
     def __init__(self, under: Screen[Any] | None = None) -> None:
         super().__init__()

@@ -57,6 +57,7 @@ class ProfileDiffScreen(ModalScreen[None]):
     """One profile against another picked with a Select: added, removed and changed options."""
 
     BINDINGS = [Binding("escape", "close", "Close")]
+    HELP_NAME = "profile diff"
 
     def __init__(self, profile: Profile, others: list[Profile]) -> None:
         super().__init__()
