@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, RadioButton
 
 from chimera_tui.core.store.profiles import ProfileStore
 from chimera_tui.ui.screens.compare import CompareScreen
@@ -66,6 +66,18 @@ def _shot(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, 
 def test_setup(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
     async def script(pilot: Pilot[Any]) -> None:
         await settle(pilot)
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_setup_shared(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
+    """Agent 2's block (labelled selects) appears below the form; the mode radio does not move."""
+
+    async def script(pilot: Pilot[Any]) -> None:
+        shared = next(b for b in pilot.app.screen.query(RadioButton) if b.name == "shared")
+        shared.value = True
+        await settle(pilot, lambda: pilot.app.screen.query_one("#agent2-section").display)
 
     assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
 

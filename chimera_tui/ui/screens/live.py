@@ -274,7 +274,7 @@ class LiveScreen(LiveScreenBase):
         self.app.last_profile = self.choice.profile
         counts = session.counts
         self.query_one("#phase", Static).update(
-            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · saved (o: folder)"
+            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · o: folder"
         )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:

@@ -105,7 +105,7 @@ class Row:
         )
         return {
             "created": s2.created_at[5:16].replace("T", " "),  # MM-DD HH:MM
-            "label": sanitize_line(s2.label),
+            "label": sanitize_line(s2.display_label or s2.label),
             "model": sanitize_line(s2.model),
             "profile": sanitize_line(s2.profile),
             "mode": s2.mode,

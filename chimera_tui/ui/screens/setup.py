@@ -68,7 +68,7 @@ def model_label(m: ModelInfo) -> str:
         ellipsize(sanitize_line(m.quantization or "—"), 12),
         _size(m.size_bytes),
     ]
-    return "  ".join(parts)
+    return " ".join(parts)  # one space: it fits the 80-column layout on one line
 
 
 def server_label(client: BenchClient) -> str:
@@ -197,12 +197,15 @@ class SetupScreen(Screen[None]):
 
     # -- remembered choices (the config folder's preferences.json) ---------------------------------
     def _restore_choices(self) -> None:
-        """The last choices started from here; the endpoint only when none was given at launch."""
-        last = self.app.config.preferences.setup
-        if last.endpoint and self.app.config.endpoints == [DEFAULT_URL]:
-            self.query_one("#endpoint", Input).value = last.endpoint
-        if last.endpoint_b and len(self.app.config.endpoints) < 2:
-            self.query_one("#endpoint-b", Input).value = last.endpoint_b
+        """The last choices started from here; the endpoints only when none was given at launch (and
+        not in the demo, whose simulators listen on new ports each time)."""
+        config = self.app.config
+        last = config.preferences.setup
+        if not config.demo and config.endpoints == [DEFAULT_URL]:  # none given at launch
+            if last.endpoint:
+                self.query_one("#endpoint", Input).value = last.endpoint
+            if last.endpoint_b:
+                self.query_one("#endpoint-b", Input).value = last.endpoint_b
         for widget_id, value in (
             ("runs", last.runs),
             ("warmup", last.warmup),
