@@ -181,21 +181,12 @@ class SessionDetailScreen(Screen[None]):
             runs.add_row(*run_cells(record))
         measured = [r for r in self.session.runs if r.status == "ok" and not r.warmup]
         label = self.session.manifest.label or "runs"
-        self.query_one("#chart-rate", ChartWidget).per_run(
-            [
-                (
-                    label,
-                    [
-                        r.metrics.server_decode_rate
-                        for r in measured
-                        if r.metrics.server_decode_rate is not None
-                    ],
-                )
-            ]
-        )
-        self.query_one("#chart-ttft", ChartWidget).per_run(
-            [(label, [r.metrics.ttft_ms for r in measured if r.metrics.ttft_ms is not None])]
-        )
+        for chart_id, key in (("#chart-rate", "server_decode_rate"), ("#chart-ttft", "ttft_ms")):
+            points = [(run_label(r), getattr(r.metrics, key)) for r in measured]
+            points = [(name, value) for name, value in points if value is not None]
+            self.query_one(chart_id, ChartWidget).per_run(
+                [(label, [value for _, value in points])], [name for name, _ in points]
+            )
 
     def on_resize(self, event: events.Resize) -> None:
         wide = event.size.width >= WIDE
