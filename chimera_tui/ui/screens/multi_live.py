@@ -65,7 +65,10 @@ def round_columns(width: int) -> list[tuple[str, str, int, int]]:
         if p and w + 2 <= room:
             chosen.add(key)
             room -= w + 2
-    return [c for c in ROUND_COLUMNS if c[0] in chosen]
+    # the cause (free text) takes whatever width is left
+    return [
+        (k, h, w + max(room - 1, 0) if k == "cause" else w, p) for k, h, w, p in ROUND_COLUMNS if k in chosen
+    ]
 
 
 def _n(value: Any, digits: int = 1) -> str:
