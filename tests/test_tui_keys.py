@@ -287,3 +287,16 @@ async def test_a_screenshot_goes_to_the_screenshots_folder(tmp_path: Path) -> No
         texts = [n.message for n in app._notifications]
         assert str(files[0]) in texts
         assert not any("[$" in t for t in texts)  # no raw markup
+
+
+async def test_o_shows_the_session_folder_on_the_multi_agent_screen(tmp_path: Path, monkeypatch: Any) -> None:
+    from tests.snapshots.scripted import fixture_app, scripted_multi
+
+    app = fixture_app(tmp_path, monkeypatch)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = scripted_multi(tmp_path)
+        await app.push_screen(screen)
+        await wait_until(pilot, lambda: screen.session_path is not None)
+        await pilot.press("o")
+        await pilot.pause()
+        assert any(n.message.endswith("demo") and n.title == "Session folder" for n in app._notifications)

@@ -205,6 +205,7 @@ class MultiLiveScreen(LiveScreenBase):
     def handle_event(self, item: Any) -> None:
         phase = self.query_one("#phase", Static)
         if isinstance(item, SessionStarted):
+            self.session_path = str(item.path)
             phase.update(f"session {escape(item.session_id)} · Ollama {escape(item.server_version or '?')}")
         elif isinstance(item, PhaseChanged):
             phase.update(escape(sanitize_line(item.message)))
