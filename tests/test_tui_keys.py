@@ -300,3 +300,21 @@ async def test_o_shows_the_session_folder_on_the_multi_agent_screen(tmp_path: Pa
         await pilot.press("o")
         await pilot.pause()
         assert any(n.message.endswith("demo") and n.title == "Session folder" for n in app._notifications)
+
+
+async def test_setup_lists_only_real_models_and_refreshes_loaded_now_after_a_run(tmp_path: Path) -> None:
+    from textual.widgets import Select
+
+    app, _ = make_app(tmp_path, monitor_interval_s=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        setup = app.screen
+        await wait_until(pilot, lambda: "reachable" in str(setup.query_one("#endpoint-status").render()))
+        values = [value for _, value in setup.query_one("#model", Select)._options]
+        assert values and Select.NULL not in values  # no selectable "(no models yet)" beside them
+        assert "none" in str(setup.query_one("#loaded-models").render())
+        setup.query_one("#runs").value = "1"  # type: ignore[attr-defined]
+        setup.query_one("#warmup").value = "0"  # type: ignore[attr-defined]
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: getattr(app.screen, "session", None) is not None)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "gemma3" in str(setup.query_one("#loaded-models").render()))
