@@ -14,7 +14,7 @@ import pytest
 
 from chimera_tui.cli import common, main
 from chimera_tui.cli.output import HeadlessProgress, timing_block
-from chimera_tui.core.measure.eta import estimate_remaining, format_eta, remaining_positions
+from chimera_tui.core.measure.eta import EtaTracker, estimate_remaining, format_eta, remaining_positions
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.run.events import RunFinished, RunStarted, SessionStarted
 from chimera_tui.core.store.sessions import RunRecord
@@ -45,7 +45,7 @@ def test_label_rename_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
     assert main(["sessions", "rename", str(doc["id"])[:20], "renamed", "--sessions-dir", str(root)]) == 0
     capsys.readouterr()
-    assert main(["sessions", "list", "--json", "--sessions-dir", str(root)]) == 0
+    assert main(["sessions", "--json", "list", "--sessions-dir", str(root)]) == 0  # --json before the action
     listed = {s["id"]: s for s in json.loads(capsys.readouterr().out)["sessions"]}
     assert listed[doc["id"]]["label"] == "renamed"
     assert listed[other["id"]]["display_label"] == "gemma3:latest · baseline_default"
@@ -86,6 +86,8 @@ def test_import_persists_as_sessions(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "already imported" in capsys.readouterr().out
     assert main(["export", ids[0], "--format", "csv", "--sessions-dir", str(root)]) == 0
     assert ",1," in capsys.readouterr().out  # its calls numbered 1…N
+    assert main(["export", ids[0], "--json", "--sessions-dir", str(root)]) == 0
+    assert json.loads(capsys.readouterr().out)["session"]["runs"][0]["run"] == "1"
 
 
 # -- profiles ---------------------------------------------------------------------------------------
@@ -204,6 +206,21 @@ def test_eta_from_finished_durations() -> None:
     assert estimate_remaining([1.0, 3.0, 2.0], [9.0], 2) == 4.0  # median of measured runs
     assert estimate_remaining([1.0], [], 0) == 0.0
     assert [format_eta(s) for s in (None, 4.4, 65, 7380)] == ["", "ETA 4s", "ETA 1m05s", "ETA 2h03m"]
+
+
+def test_eta_tracker_counts_a_cohort_pair_as_one_position() -> None:
+    now = [0.0]
+    eta = EtaTracker(2, clock=lambda: now[0])
+    assert eta.finished() is None
+    eta.started(False, 1, 2)  # the cache-cold call of run 1
+    now[0] = 1.0
+    assert eta.finished() == 1.0  # so far: 1 s for run 1, one run to come
+    eta.started(False, 1, 2)  # its cache-warm call: the same position
+    now[0] = 3.0
+    assert eta.finished() == 3.0  # run 1 took 3 s in all
+    eta.started(False, 2, 2)
+    now[0] = 6.0
+    assert eta.finished() == 0.0
 
 
 def test_progress_lines_have_labels_eta_and_timings() -> None:

@@ -21,7 +21,17 @@ def small_sweep(tmp_path: Path) -> Path:
 
 def test_sweep_run_list_report_and_save_best(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "sessions"
-    assert main(["sweep", "run", str(small_sweep(tmp_path)), "--demo", "--sessions-dir", str(root)]) == 0
+    argv = [
+        "sweep",
+        "run",
+        str(small_sweep(tmp_path)),
+        "--demo",
+        "--label",
+        "drv 560",
+        "--sessions-dir",
+        str(root),
+    ]
+    assert main(argv) == 0
     out = capsys.readouterr()
     assert "complete" in out.out and "config 3/3" in out.err, out.err
     assert "no difference can reach significance" in out.err  # 2 runs: the honest warning
@@ -58,6 +68,7 @@ def test_sweep_run_list_report_and_save_best(tmp_path: Path, capsys: pytest.Capt
     assert main(["sessions", "--json", "--sessions-dir", str(root)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["sessions"]) == 3 and doc["unreadable"] == []  # the sweeps/ folder is not a session
+    assert all(s["label"].startswith("drv 560 · ") for s in doc["sessions"])  # sweep run --label
 
     # --json on list and report; the text report prints heat maps only when asked
     assert main(["sweep", "list", "--json", "--sessions-dir", str(root)]) == 0

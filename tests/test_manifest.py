@@ -44,9 +44,9 @@ def test_v1_single_session_loads_and_renders() -> None:
     assert m.result is not None and m.result.runs_ok == 2 and m.result.mean_server_decode_rate
     assert m.endpoint_list[0].version == "0.33.0" and s.rounds == []
     table = summary_table(s)
-    assert "gemma3:latest / baseline_default: 2 ok" in table and "decode rate (server)" in table
+    assert "gemma3:latest · baseline_default: 2 ok" in table and "decode rate (server)" in table
     md = export_sessions([s], "md")
-    assert "# Benchmark report: gemma3:latest / baseline\\_default" in md
+    assert "# Benchmark report: gemma3:latest · baseline\\_default" in md
     for fmt in ("json", "csv", "html"):
         assert export_sessions([s], fmt)
     assert session_json(s)["endpoints"][0]["version"] == "0.33.0"

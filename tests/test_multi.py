@@ -162,7 +162,7 @@ def test_cli_dual_and_shared_demo(tmp_path: Path, capsys: pytest.CaptureFixture[
     # every round's two result lines name their own agent (not "agent 2" twice)
     agent_lines = [line.strip().split(":")[0] for line in err.splitlines() if line.startswith("    agent ")]
     assert sorted(agent_lines) == ["agent 1"] * 3 + ["agent 2"] * 3
-    assert err.count("  solo agent 1 ") == 3 and err.count("  solo agent 2 ") == 3
+    assert err.count("  solo A1-s") == 3 and err.count("  solo A2-s") == 3
 
 
 def test_cli_rejects_mismatched_agent_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -183,7 +183,7 @@ def test_cli_rejects_mismatched_agent_lists(tmp_path: Path, capsys: pytest.Captu
             str(tmp_path),
         ]
     )
-    assert code == 1 and "needs 2 --endpoint values" in capsys.readouterr().err
+    assert code == 2 and "needs 2 --endpoint values" in capsys.readouterr().err  # a usage error
 
 
 async def test_compare_shared_with_dual_shows_the_efficiency_difference(tmp_path: Path) -> None:
@@ -411,5 +411,5 @@ def test_console_names_the_agent_whose_call_finished_in_any_order() -> None:
     progress(RunFinished(RunRecord(2, False, "ok", "t", agent=1, round=0)))  # agent 2 ends first
     progress(RunFinished(RunRecord(1, False, "ok", "t", agent=0, round=0)))
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("  solo agent 1 1/1:")
+    assert lines[0].startswith("  solo A1-s1/1:")
     assert [line.split(":")[0].strip() for line in lines[2:4]] == ["agent 2", "agent 1"]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chimera_tui.core.store.numbering import number_runs, progress_label, run_kind, run_label, run_labels
+from chimera_tui.core.store.numbering import (
+    number_runs,
+    progress_label,
+    round_labels,
+    run_kind,
+    run_label,
+    run_labels,
+)
 from chimera_tui.core.store.sessions import RunRecord, SessionWriter, load_session
 
 
@@ -91,3 +98,8 @@ def test_kind_and_progress() -> None:
     ]
     assert progress_label(1, 2, True) == "w1/2"
     assert progress_label(3, 5, False, agent=1) == "A2-3/5"
+    assert progress_label(3, 5, False, agent=0, solo=True) == "A1-s3/5"
+
+
+def test_round_labels_match_their_calls() -> None:
+    assert round_labels([True, False, False]) == ["w1", "1", "2"]

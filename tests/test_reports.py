@@ -562,3 +562,13 @@ def test_reports_package_is_light_and_ui_free() -> None:
         "assert not any(m.split('.')[0] == 'textual' for m in sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_signed_formatter_signs_agree() -> None:
+    from chimera_tui.core.reports._common import fmt_delta, fmt_signed
+
+    assert fmt_delta(-0.04, -0.2, 1) == "−0.0 (−0.2%)"  # never "+0.0 (−0.2%)"
+    assert fmt_delta(0.04, 0.2, 1, "ms") == "+0.0 ms (+0.2%)"
+    assert fmt_delta(0.0, 0.0, 1) == "±0.0 (±0.0%)"
+    assert fmt_signed(None) == "—" and fmt_signed(math.nan) == "—" and fmt_signed(-1.25, 1, "%") == "−1.2%"
+    assert fmt_delta(None, 3.0) == "—"

@@ -18,7 +18,7 @@ from chimera_tui.core.measure.concurrency import (
     round_aggregates,
     round_views,
 )
-from chimera_tui.core.measure.eta import estimate_remaining, format_eta, remaining_positions
+from chimera_tui.core.measure.eta import EtaTracker, format_eta
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.measure.stats import Summary, aggregate
 from chimera_tui.core.run.events import (
@@ -32,8 +32,10 @@ from chimera_tui.core.run.events import (
     SessionStarted,
     TokenBatch,
 )
+from chimera_tui.core.run.workflow.events import WorkflowRunStarted
+from chimera_tui.core.run.workflow.stages import STAGES
 from chimera_tui.core.store.labels import display_label
-from chimera_tui.core.store.numbering import progress_label, run_label
+from chimera_tui.core.store.numbering import is_multi, progress_label, run_label
 from chimera_tui.core.store.sessions import BrokenSession, RunRecord, Session, SessionSummary, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
@@ -107,11 +109,8 @@ class HeadlessProgress:
         #: each call's label by run index: the calls of a round finish in any order
         self._labels: dict[int, str] = {}
         self._in_round = False
-        self._measured_total = 0
-        #: ETA: each position's first start and last finish, (warm-up?, number) → seconds
-        self._started: dict[tuple[bool, int], float] = {}
-        self._took: dict[tuple[bool, int], float] = {}
-        self._place: tuple[bool, int, int] | None = None
+        self._eta = EtaTracker(0, clock)
+        self._stages: list[str] = []
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, TokenBatch):
@@ -120,9 +119,12 @@ class HeadlessProgress:
                 self.out.write(f"\r{self._label} {self._tokens} tokens")
                 self.out.flush()
             return
+        if isinstance(event, WorkflowRunStarted):  # its calls are the stages, in order
+            self._stages = list(STAGES)
+            return
         if isinstance(event, SessionStarted):
             version = sanitize_line(event.server_version or "unknown version")
-            self._measured_total = event.runs
+            self._eta = EtaTracker(event.runs, self._clock)
             self._line(
                 f"session {event.session_id}: {sanitize_line(event.model)} / {sanitize_line(event.profile)} "
                 f"on {event.endpoint} "
@@ -151,14 +153,14 @@ class HeadlessProgress:
                 self._label = f"    agent {event.agent + 1}:"
             else:
                 kind = "solo" if event.solo else ("warm-up" if event.warmup else "run")
-                place = progress_label(
-                    event.number, event.total, event.warmup, event.agent if multi else None
-                )
+                if self._stages:  # a workflow's call: named by its stage, numbered by its workflow
+                    kind = f"{kind} {self._stages.pop(0)}"
+                agent = event.agent if multi else None
+                place = progress_label(event.number, event.total, event.warmup, agent, event.solo)
                 self._label = f"  {kind} {place}:"
             self._labels[event.index] = self._label
             if not multi:
-                self._place = (event.warmup, event.number, event.total)
-                self._started.setdefault((event.warmup, event.number), self._clock())
+                self._eta.started(event.warmup, event.number, event.total)
             if self.tty and not self._in_round:
                 self.out.write(self._label)
                 self.out.flush()
@@ -168,35 +170,31 @@ class HeadlessProgress:
             self._line(
                 f"{label} {fmt(call.server_decode_rate, 1)} tok/s (server), "
                 f"{fmt(call.client_decode_rate, 1)} tok/s (client), TTFT {fmt(call.ttft_ms)} ms, "
-                f"{call.token_count} tokens, {sanitize_line(call.done_reason or '?')}"
+                f"{fmt(call.token_count, 0)} tokens, {sanitize_line(call.done_reason or '?')}"
                 + (f" [{flags_text(call.flags)}]" if call.flags else "")
-                + self._eta(event.record),
+                + self._eta_text(event.record),
                 clear=True,
             )
-            if self.timings and not self._in_round:
+            record = event.record
+            if self.timings and not (
+                self._in_round or record.solo or record.agent or record.round is not None
+            ):
                 for line in timing_block(call):
                     self._line(line)
         elif isinstance(event, RunFailed):
             label = self._labels.pop(event.record.index, self._label)
             self._line(
                 f"{label} {event.record.status.upper()}: {sanitize_line(event.record.error or '')}"
-                + self._eta(event.record),
+                + self._eta_text(event.record),
                 clear=True,
             )
 
-    def _eta(self, record: RunRecord) -> str:
-        """`; ETA 1m05s` after an ordinary run (not in multi-agent rounds), "" when unknown."""
-        if self._place is None or record.round is not None or record.solo or record.agent > 0:
+    def _eta_text(self, record: RunRecord) -> str:
+        """`; ETA 1m05s` after an ordinary run (not in multi-agent rounds), "" when unknown or done."""
+        if is_multi(record):
             return ""
-        warmup, number, total = self._place
-        started = self._started.get((warmup, number))
-        if started is not None:
-            self._took[(warmup, number)] = self._clock() - started
-        measured = [t for (w, _), t in self._took.items() if not w]
-        warm = [t for (w, _), t in self._took.items() if w]
-        left = remaining_positions(number, total, warmup, self._measured_total)
-        text = format_eta(estimate_remaining(measured, warm, left)) if left else ""
-        return f"; {text}" if text else ""
+        left = self._eta.finished()
+        return f"; {format_eta(left)}" if left else ""
 
     def _line(self, text: str, clear: bool = False) -> None:
         prefix = "\r\x1b[K" if (clear and self.tty and not self._in_round) else ""
@@ -411,7 +409,7 @@ def sessions_json(sessions: list[SessionSummary], broken: list[BrokenSession]) -
 
 def sessions_table(sessions: list[SessionSummary], broken: list[BrokenSession], root: Path) -> str:
     if not sessions and not broken:
-        return f"no sessions in {root}"
+        return f"no sessions yet (folder: {root.absolute()})"
     lines = [
         f"{'created':<20} {'label (default: model · profile · mode)':<42} {'ok':>3} {'tok/s':>8} "
         f"{'TTFT ms':>8} {'CV%':>5}  status      id"
@@ -451,8 +449,10 @@ def comparison_table(c: Comparison) -> str:
             row += [fmt_signed(col.delta_pct, 1, "%"), col.verdict]
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines = [f"baseline: A = {full[0]}"]
-    lines += [f"          {label} = {name}" for label, name in zip(labels[1:], full[1:], strict=True)]
+    ids = [sanitize_line(i) for i in c.session_ids] if len(c.session_ids) == len(full) else [""] * len(full)
+    legend = [f"{name} ({sid})" if sid and sid != name else name for name, sid in zip(full, ids, strict=True)]
+    lines = [f"baseline: A = {legend[0]}"]
+    lines += [f"          {label} = {name}" for label, name in zip(labels[1:], legend[1:], strict=True)]
     lines += [f"warning: {sanitize_line(w)}" for w in c.warnings]
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     lines.append("  ".join("-" * w for w in widths))

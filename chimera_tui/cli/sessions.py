@@ -27,7 +27,8 @@ def add_parsers(sub: Any) -> None:
     add_sessions_dir(s)
     ssub = s.add_subparsers(dest="sessions_command", metavar="ACTION")
     ls = ssub.add_parser("list", help="list saved sessions (the default)")
-    ls.add_argument("--json", action="store_true")
+    # SUPPRESS: `sessions --json list` keeps the --json given before the action
+    ls.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     add_sessions_dir(ls)
     rn = ssub.add_parser("rename", help="set a session's label (what reports and charts are headed by)")
     rn.add_argument("session", metavar="SESSION", help="session id, id prefix or folder")
@@ -39,7 +40,7 @@ def add_parsers(sub: Any) -> None:
     add_sessions_dir(dl)
     im = ssub.add_parser("import", help="save a Chimeraforge metrics.json as sessions (one per agent)")
     im.add_argument("path", type=Path, metavar="PATH", help="a Chimeraforge metrics.json")
-    im.add_argument("--json", action="store_true")
+    im.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     add_sessions_dir(im)
 
     ex = sub.add_parser(
@@ -47,6 +48,7 @@ def add_parsers(sub: Any) -> None:
     )
     ex.add_argument("sessions", nargs="+", metavar="SESSION", help=SESSION_REF_HELP)
     ex.add_argument("--format", "-f", choices=("md", "json", "csv", "html"), default="md")
+    ex.add_argument("--json", action="store_true", help="the same as --format json")
     ex.add_argument(
         "-o",
         "--output",
@@ -145,7 +147,7 @@ def _import(store: Any, args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from chimera_tui.core.reports import export_sessions
 
-    text = export_sessions(_load_refs(args), args.format)
+    text = export_sessions(_load_refs(args), "json" if args.json else args.format)
     if args.output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return EXIT_OK

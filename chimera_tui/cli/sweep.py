@@ -63,6 +63,11 @@ def add_parser(sub: Any) -> None:
     run_p.add_argument("--num-predict", type=args_.num_predict, default=None)
     run_p.add_argument("--cold", action="store_true", default=None)
     run_p.add_argument("--json", action="store_true", help="the sweep's outcome as JSON on stdout")
+    run_p.add_argument(
+        "--label",
+        default=None,
+        help="head each configuration's session with LABEL · CONFIG (default: the sweep's name · CONFIG)",
+    )
     add_sessions_dir(run_p)
 
     res = ssub.add_parser("resume", help="finish a sweep that was stopped part way")
@@ -70,6 +75,7 @@ def add_parser(sub: Any) -> None:
     res.add_argument("--endpoint", dest="sweep_endpoint", type=endpoint, default=None, metavar="URL")
     res.add_argument("--demo", dest="sweep_demo", action="store_true")
     res.add_argument("--json", action="store_true", help="the sweep's outcome as JSON on stdout")
+    res.add_argument("--label", default=None, help="as for sweep run: LABEL · CONFIG on every session")
     add_sessions_dir(res)
 
     ls = ssub.add_parser("list", help="list sweeps")
@@ -194,6 +200,8 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
         held.close()
         if sim is not None:
             sim.stop()
+    if args.label is not None:
+        _relabel(record, args.label)
     counts = record.counts()
     if args.json:
         import json
@@ -208,6 +216,20 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
     if record.status != "complete":
         raise UserError(f"sweep {record.status}: resume it with `chimera-tui sweep resume {record.id}`")
     return EXIT_OK
+
+
+def _relabel(record: Any, label: str) -> None:
+    """`--label`: every session of the sweep headed `LABEL · CONFIG` (visits numbered when several)."""
+    from chimera_tui.core.errors import SessionError
+    from chimera_tui.core.store.sessions import SessionStore
+
+    store = SessionStore(record.sessions_root)
+    for config in record.configs:
+        ids = [*config.session_ids, *config.discarded_session_ids]
+        for i, sid in enumerate(ids, start=1):
+            visit = f" (visit {i}/{len(ids)})" if len(ids) > 1 else ""
+            with contextlib.suppress(SessionError, OSError):
+                store.set_label(record.sessions_root / sid, f"{label} · {config.key}{visit}")
 
 
 def _list(sessions_root: Path, as_json: bool = False) -> int:
@@ -234,7 +256,7 @@ def _list(sessions_root: Path, as_json: bool = False) -> int:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     if not records and not broken:
-        print(f"no sweeps in {sessions_root}")
+        print(f"no sweeps yet (folder: {(sessions_root / 'sweeps').absolute()})")
     for rec in records:
         counts = ", ".join(f"{k} {v}" for k, v in rec.counts().items())
         print(f"{rec.id:<44} {rec.definition.name:<16} {rec.model:<20} {rec.status:<10} {counts}")

@@ -86,7 +86,7 @@ class MetricComparison:
 class Comparison:
     """The result of compare_sessions()."""
 
-    #: a short label per session (manifest label or id), unique within the comparison
+    #: a short label per session (its label, else model · profile · mode), unique within the comparison
     labels: list[str]
     session_ids: list[str]
     metrics: list[MetricComparison]

@@ -8,7 +8,8 @@ the positions still to come. No estimate before a position has finished.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from statistics import median
 
 
@@ -41,3 +42,37 @@ def format_eta(seconds: float | None) -> str:
     if s < 3600:
         return f"ETA {s // 60}m{s % 60:02d}s"
     return f"ETA {s // 3600}h{s % 3600 // 60:02d}m"
+
+
+class EtaTracker:
+    """Follows a session's ordinary calls and answers "how long is left" after each one finishes.
+
+    Feed it every call's start (`started`) and end (`finished`, which returns the seconds left or
+    None); a position's duration runs from its first call's start to its last call's end. `clock` is
+    injectable (tests); the CLI and the TUI use the same tracker.
+    """
+
+    def __init__(self, measured_total: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.measured_total = measured_total
+        self._clock = clock
+        self._started: dict[tuple[bool, int], float] = {}
+        self._took: dict[tuple[bool, int], float] = {}
+        self._place: tuple[bool, int, int] | None = None
+
+    def started(self, warmup: bool, number: int, total: int) -> None:
+        self._place = (warmup, number, total)
+        self._started.setdefault((warmup, number), self._clock())
+
+    def finished(self) -> float | None:
+        """Seconds left after the call that just ended (None before any position has finished)."""
+        if self._place is None:
+            return None
+        warmup, number, total = self._place
+        start = self._started.get((warmup, number))
+        if start is not None:
+            self._took[(warmup, number)] = self._clock() - start
+        measured = [t for (w, _), t in self._took.items() if not w]
+        warm = [t for (w, _), t in self._took.items() if w]
+        return estimate_remaining(
+            measured, warm, remaining_positions(number, total, warmup, self.measured_total)
+        )

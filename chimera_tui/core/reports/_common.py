@@ -16,7 +16,7 @@ from chimera_tui.core.measure.metrics import FLAG_LABELS
 from chimera_tui.core.measure.stats import Summary
 from chimera_tui.core.store.labels import display_label
 from chimera_tui.core.store.manifest import EndpointRecord, ModelRecord
-from chimera_tui.core.store.numbering import run_kind, run_label
+from chimera_tui.core.store.numbering import round_labels, run_kind, run_label
 from chimera_tui.core.store.sessions import RunRecord, Session, flag_counts, measured_ok, pooled_itl
 from chimera_tui.safe_text import sanitize_line
 
@@ -563,12 +563,7 @@ def concurrency_tables(
         if s.n:
             ci = f"{fmt(s.ci95_low, 2)} – {fmt(s.ci95_high, 2)}" if s.ci95_low is not None else "—"
             stats_rows.append((f"{label} ({unit})", fmt_mean_sd_cv(s, 2), ci, str(s.n)))
-    numbers: list[str] = []
-    seen = {True: 0, False: 0}
-    for r in session.rounds:
-        warm = r.warmup
-        seen[warm] += 1
-        numbers.append(f"{'w' if warm else ''}{seen[warm]}")
+    numbers = round_labels(r.warmup for r in session.rounds)
     rounds: list[tuple[str, ...]] = [
         (
             number,

@@ -122,7 +122,20 @@ def run_kind(record: Numbered) -> str:
     return "warm-up" if record.warmup else "solo baseline" if record.solo else "run"
 
 
-def progress_label(number: int, total: int, warmup: bool, agent: int | None = None) -> str:
-    """A running call's place, for progress lines: ``w1/2``, ``3/5``, ``A2-3/5``."""
-    core = f"w{number}/{total}" if warmup else f"{number}/{total}"
+def round_labels(warmups: Iterable[bool]) -> list[str]:
+    """The labels of a multi-agent session's rounds, in order: warm-up rounds ``w1…``, then ``1…N``
+    (the number its calls carry: round 3's calls are ``A1-3``, ``A2-3``…)."""
+    seen = {True: 0, False: 0}
+    out = []
+    for warm in warmups:
+        seen[warm] += 1
+        out.append(f"w{seen[warm]}" if warm else str(seen[warm]))
+    return out
+
+
+def progress_label(
+    number: int, total: int, warmup: bool, agent: int | None = None, solo: bool = False
+) -> str:
+    """A running call's place, for progress lines: ``w1/2``, ``3/5``, ``A2-3/5``, ``A1-s3/5``."""
+    core = f"w{number}/{total}" if warmup else f"s{number}/{total}" if solo else f"{number}/{total}"
     return f"A{agent + 1}-{core}" if agent is not None else core
