@@ -318,3 +318,22 @@ async def test_setup_lists_only_real_models_and_refreshes_loaded_now_after_a_run
         await wait_until(pilot, lambda: getattr(app.screen, "session", None) is not None)
         await pilot.press("escape")
         await wait_until(pilot, lambda: "gemma3" in str(setup.query_one("#loaded-models").render()))
+
+
+async def test_an_ordinary_run_shows_an_eta_once_a_run_has_finished(tmp_path: Path) -> None:
+    from chimera_tui.ui.screens.live import LiveScreen
+
+    app, _ = make_app(tmp_path, monitor_interval_s=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        setup = app.screen
+        await wait_until(pilot, lambda: "reachable" in str(setup.query_one("#endpoint-status").render()))
+        setup.query_one("#runs").value = "3"  # type: ignore[attr-defined]
+        setup.query_one("#warmup").value = "0"  # type: ignore[attr-defined]
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        assert isinstance(live, LiveScreen)
+        await wait_until(pilot, lambda: live._calls_done >= 1)
+        assert live._eta_text.startswith("ETA ")  # shown with the next run's title
+        await wait_until(pilot, lambda: live.session is not None)
+        assert live._eta_text == "ETA 0s"  # after the last run nothing is left

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Header, ProgressBar, Static
 
-from chimera_tui.core.measure.eta import estimate_remaining, format_eta, remaining_positions
+from chimera_tui.core.measure.eta import EtaTracker, format_eta
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
@@ -86,8 +86,9 @@ class LiveScreen(LiveScreenBase):
         self._started: RunStarted | None = None
         self._calls_done = 0
         self._next_readouts = 0.0
-        #: seconds (end-to-end) of the finished warm-ups and measured runs, for the ETA
-        self._durations: dict[bool, list[float]] = {True: [], False: []}
+        #: the time left, from the finished runs (the same tracker as the CLI's)
+        self._eta = EtaTracker(choice.runs)
+        self._eta_text = ""
 
     @property
     def workflow(self) -> bool:
@@ -227,7 +228,9 @@ class LiveScreen(LiveScreenBase):
                 self.stage = STAGES[min(self._stage_index, len(STAGES) - 1)]
                 self._stage_index += 1
                 title = f"workflow {title} · stage {self.stage} ({self._stage_index} of {len(STAGES)})"
-            phase.update(title + self._eta(item))
+            if not self.workflow:
+                self._eta.started(item.warmup, item.number, item.total)
+            phase.update(title + (f" · {self._eta_text}" if self._eta_text else ""))
             self._stream.reset(title)
         elif isinstance(item, WorkflowRunStarted):
             self._stage_index = 0
@@ -248,8 +251,8 @@ class LiveScreen(LiveScreenBase):
             self._calls_done += 1
             self.query_one(ProgressBar).update(progress=self._calls_done)
             e2e = record.metrics.e2e_ms
-            if e2e is not None and record.status == "ok":
-                self._durations[record.warmup].append(e2e / 1000)
+            if not self.workflow:
+                self._eta_text = format_eta(self._eta.finished())
             self._update_readouts(final_elapsed_s=e2e / 1000 if e2e is not None else None)
             self._call = None
             if isinstance(item, RunFailed) and record.status == "failed":
@@ -258,14 +261,6 @@ class LiveScreen(LiveScreenBase):
             self._finish(item.session)
         elif isinstance(item, BenchAborted):
             self.show_aborted(item)
-
-    def _eta(self, item: RunStarted) -> str:
-        """` · ETA 12s` for an ordinary run (this run and those after it), once one has finished."""
-        if self.workflow:
-            return ""
-        left = remaining_positions(item.number, item.total, item.warmup, self.choice.runs) + 1
-        text = format_eta(estimate_remaining(self._durations[False], self._durations[True], left))
-        return f" · {text}" if text else ""
 
     def _finish(self, session: Session) -> None:
         self.running = False
