@@ -17,6 +17,7 @@ from textual.widgets import DataTable, RadioButton
 
 from chimera_tui.core.store.profiles import ProfileStore
 from chimera_tui.ui.screens.compare import CompareScreen
+from chimera_tui.ui.screens.dialogs import ReportDialog
 from chimera_tui.ui.screens.help import HelpScreen
 from chimera_tui.ui.screens.profile_editor import ProfileEditorScreen
 from chimera_tui.ui.screens.profiles import ProfilesScreen
@@ -127,6 +128,28 @@ def test_session_detail(snap_compare: Any, tmp_path: Path, monkeypatch: Any, siz
     async def script(pilot: Pilot[Any]) -> None:
         await pilot.app.push_screen(SessionDetailScreen(session("base")))
         await settle(pilot, lambda: isinstance(pilot.app.screen, SessionDetailScreen))
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_session_detail_shared(
+    snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]
+) -> None:
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(SessionDetailScreen(session("shared")))
+        await settle(pilot, lambda: isinstance(pilot.app.screen, SessionDetailScreen))
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_export_dialog(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(SessionDetailScreen(session("base")))
+        await settle(pilot, lambda: isinstance(pilot.app.screen, SessionDetailScreen))
+        await pilot.press("e")
+        await settle(pilot, lambda: isinstance(pilot.app.screen, ReportDialog))
 
     assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
 

@@ -19,6 +19,7 @@ from chimera_tui.core.measure.catalogue import STAGE_KEYS, SUMMARY_KEYS, fmt, se
 from chimera_tui.core.measure.stats import Summary, summarize
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.run.workflow import load_workflow_runs, stage_of, stage_summaries
+from chimera_tui.core.store.labels import display_label
 from chimera_tui.core.store.manifest import ModelRecord, ProfileRecord
 from chimera_tui.core.store.numbering import run_label
 from chimera_tui.core.store.sessions import Session
@@ -52,8 +53,7 @@ def manifest_text(session: Session) -> str:
     where = ", ".join(f"{_or(e.url, '?')} (Ollama {_or(e.version, '?')})" for e in m.endpoint_list) or "—"
     gpus = ", ".join(g.get("name", "?") for g in env.get("gpus", [])) or env.get("gpu_status", "—")
     lines = [
-        f"[b]{escape(sanitize_line(str(m.label or session.id)))}[/b] · {session.status} · "
-        f"{_or(m.created_at, '')}",
+        f"[b]{escape(sanitize_line(display_label(m)))}[/b] · {session.status} · {_or(m.created_at, '')}",
         f"model {sanitize_line(_or(model.name, '?'))} · {_or(model.parameter_size, '—')} · "
         f"{_or(model.quantization, '—')}",
         f"profile {sanitize_line(_or(profile.name, '?'))}: {sanitize_line(options)}",
@@ -83,6 +83,7 @@ def manifest_text(session: Session) -> str:
             f"part of sweep {sanitize_line(_or(sweep.id, '?'))} · configuration "
             f"{sanitize_line(_or(sweep.key, '?'))}{visit}"
         )
+    lines.append(f"id {session.id}")
     return "\n".join(escape(line) if i else line for i, line in enumerate(lines))
 
 
@@ -160,7 +161,7 @@ class SessionDetailScreen(Screen[None]):
         yield FittingFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"session · {sanitize_line(self.session.manifest.label or self.session.id)}"
+        self.sub_title = f"session · {sanitize_line(display_label(self.session.manifest))}"
         self._wide = self.app.size.width >= WIDE
         self._fill_aggregates()
         if self.session.rounds:
