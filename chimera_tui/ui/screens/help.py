@@ -16,13 +16,12 @@ from textual.widgets import Static
 
 from chimera_tui.ui.keys import Key, global_keys, screen_keys
 
-NOTES = """\
-Numbers: TTFT and the live tok/s are measured by the reader from arrival stamps, never by the UI.
-After each call the server's own figures (eval rate, prompt-eval rate, load time) show beside them.
-Definitions: `docs/metrics.md`.
-
-Saving: every finished run is written to the session folder before the next one starts.
-"""
+NOTES = (
+    "Numbers: TTFT and the live tok/s are measured by the reader from arrival stamps, never by the UI; "
+    "after each call the server's own figures (eval rate, prompt-eval rate, load time) show beside "
+    "them. Definitions: docs/metrics.md.\n\n"
+    "Saving: every finished run is written to the session folder before the next one starts."
+)
 
 
 def _table(keys: list[tuple[str, str]]) -> Table:

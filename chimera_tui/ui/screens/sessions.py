@@ -223,7 +223,7 @@ class SessionsScreen(Screen[None]):
         self.query_one("#sessions-status", Static).update(
             f"{table.row_count} of {len(self.rows)} · {marks}"
             + (f" · {broken} unreadable (reason as label)" if broken else "")
-            + " · enter open · ? keys"
+            + " · enter open · e export · s sort · ? keys"
         )
 
     def current_key(self) -> str | None:
