@@ -181,7 +181,7 @@ class SessionDetailScreen(Screen[None]):
         for record in self.session.runs:
             runs.add_row(*run_cells(record))
         measured = [r for r in self.session.runs if r.status == "ok" and not r.warmup]
-        label = self.session.manifest.label or "runs"
+        label = display_label(self.session.manifest)
         for chart_id, key in (("#chart-rate", "server_decode_rate"), ("#chart-ttft", "ttft_ms")):
             points = [(run_label(r), getattr(r.metrics, key)) for r in measured]
             points = [(name, value) for name, value in points if value is not None]
