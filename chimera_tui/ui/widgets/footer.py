@@ -69,6 +69,8 @@ class FittingFooter(Footer):
             if cost[i] <= room:
                 chosen.add(i)
                 room -= cost[i]
+            elif _rank(entries[i][0], i, screen_actions)[0] > 0:
+                break  # nothing of lower priority is shown in place of what did not fit
         palette = room >= PALETTE_WIDTH
         for i, (binding, enabled, tooltip) in enumerate(entries):
             if i in chosen:
