@@ -60,6 +60,7 @@ class CompareScreen(Screen[None]):
         self.sessions = sessions
         self.comparison: Comparison = compare_sessions(sessions)
         self._labels: list[str] = []
+        self._names: list[str] = []
         self._wide = False
 
     def compose(self) -> ComposeResult:
@@ -82,12 +83,7 @@ class CompareScreen(Screen[None]):
         names = [sanitize_line(label) for label in c.labels]
         labels = [chr(ord("A") + i) if i < 26 else str(i + 1) for i in range(len(names))]
         self.sub_title = f"baseline: {names[0]}"
-        self.query_one("#compare-legend", Static).update(
-            "\n".join(
-                f"{label} = {escape(name)}" + ("  (baseline)" if i == 0 else "")
-                for i, (label, name) in enumerate(zip(labels, names, strict=True))
-            )
-        )
+        self._names = names
         warnings = self.query_one("#compare-warnings", Static)
         if c.warnings:
             warnings.update("\n".join(f"⚠ {escape(sanitize_line(w))}" for w in c.warnings))
@@ -121,6 +117,17 @@ class CompareScreen(Screen[None]):
         """Metric, then each session's Δ% and verdict against A (visible at 80 columns), then the
         values: mean ± sd on narrow terminals, with CV and n from WIDE columns on."""
         labels, wide = self._labels, self._wide
+        # the legend: each letter's label (and, where there is room, its session id)
+        self.query_one("#compare-legend", Static).update(
+            "\n".join(
+                f"{label} = {escape(name)}"
+                + ("  (baseline)" if i == 0 else "")
+                + (f"  [dim]{escape(session.id)}[/dim]" if wide else "")
+                for i, (label, name, session) in enumerate(
+                    zip(labels, self._names, self.sessions, strict=True)
+                )
+            )
+        )
         table = self.query_one("#compare-table", DataTable)
         table.clear(columns=True)
         columns = ["metric"]
