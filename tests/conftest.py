@@ -19,4 +19,5 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHIMERA_TUI_PROFILES", str(tmp_path / "user_profiles"))
     monkeypatch.setenv("CHIMERA_TUI_LOG", str(tmp_path / "chimera-tui.log"))
     monkeypatch.setenv("CHIMERA_TUI_EXPORTS", str(tmp_path / "exports"))
+    monkeypatch.setenv("CHIMERA_TUI_PREFERENCES", str(tmp_path / "preferences.json"))
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")

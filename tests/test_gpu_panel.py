@@ -121,3 +121,35 @@ async def test_live_screen_shows_the_last_runs_counter_energy(
         assert last.gpu["gpus"][0]["method"] == "energy counter" and last.gpu["simulated"] is True
         line = live.query_one(SystemPanel).energy_line
         assert line.display and line.plain.startswith(f"last {last.metrics.energy_j:.1f} J")
+
+
+def test_engine_process_mode_gives_the_live_energy_line_a_meter_of_this_process() -> None:
+    """The engine's meter measures in its own process; the UI opens one of its own whose window
+    follows the run events, so the live J/token line still has power samples to integrate."""
+    from types import SimpleNamespace
+
+    from chimera_tui.core.run.events import RunFinished, RunStarted
+    from chimera_tui.core.run.gpu import GpuMeter, GpuOptions
+    from chimera_tui.core.store.sessions import RunRecord
+    from chimera_tui.ui.feed import LiveFeed
+    from chimera_tui.ui.screens.live_base import LiveScreenBase
+    from tests.fake_nvml import FakeGpu, FakeNvml
+
+    fake = FakeNvml(gpus=[FakeGpu(power_mw=200_000), FakeGpu(power_mw=100_000)])
+    screen = SimpleNamespace(
+        runner=SimpleNamespace(gpu=GpuMeter(GpuOptions(nvml_module=fake))), feed=LiveFeed(), live_meter=None
+    )
+    seen: dict[str, object] = {}
+
+    def engine(runner: object, emit: object) -> None:  # stands in for run_in_process
+        emit(RunStarted(0, 1, 1, False))  # type: ignore[operator]
+        meter = LiveScreenBase.energy_meter(screen)  # type: ignore[arg-type]
+        seen["opened"] = meter is not runner.gpu and meter.available and len(meter._open) == 1  # type: ignore[attr-defined]
+        joules, per_token, _ = meter.live(10)
+        seen["live"] = joules is not None and joules > 0 and per_token == joules / 10
+        emit(RunFinished(RunRecord(index=0, warmup=False, status="ok", started_at="")))  # type: ignore[operator]
+        seen["closed"] = not meter._open
+
+    LiveScreenBase._run_in_engine_process(screen, engine)  # type: ignore[arg-type]
+    assert seen == {"opened": True, "live": True, "closed": True}
+    assert screen.live_meter is None and len(screen.feed.drain()) == 2  # every event still reaches the screen

@@ -71,7 +71,7 @@ async def test_choose_model_profile_and_workload(tmp_path: Path) -> None:
 
 async def test_cancel_mid_run_keeps_the_app_running(tmp_path: Path) -> None:
     app, _ = make_app(tmp_path, sim=fast_sim(tokens_per_s=100.0))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await wait_until(pilot, lambda: "reachable" in status_text(app, "#endpoint-status"))
         app.screen.query_one("#num-predict", Input).value = "2000"
         await pilot.press("f5")
@@ -83,8 +83,10 @@ async def test_cancel_mid_run_keeps_the_app_running(tmp_path: Path) -> None:
                 and app.screen._call.tokens > 3
             ),
         )
-        await pilot.press("c")
         live = app.screen
+        await pilot.press("c")  # the first press only asks
+        assert live.running and any("press c again" in n.message for n in app._notifications)
+        await pilot.press("c")
         await wait_until(pilot, lambda: live.session is not None)
         assert live.session.status == "cancelled"
         assert live.session.runs[-1].status == "cancelled"

@@ -105,7 +105,9 @@ async def test_a_runner_that_fails_is_one_line_and_back_cancels_first(tmp_path: 
         await wait_until(pilot, lambda: screen.error is not None)
         assert screen.error == "model not found" and not screen.running
         assert "model not found" in str(screen.query_one("#phase", Static).render())
-        screen.running = True  # as if a run were in progress: back cancels and waits for the end
+        screen.running = True  # as if a run were in progress: back asks, then cancels and waits
+        screen.action_back()
+        assert not screen.fake.cancelled and app.screen is screen  # the first press only asks
         screen.action_back()
         assert screen.fake.cancelled and app.screen is screen
         screen.feed.push(BenchAborted("cancelled"))

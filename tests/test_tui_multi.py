@@ -120,9 +120,8 @@ async def test_concurrency_panel_leads_with_capacity_or_says_it_is_unknown() -> 
         assert str(panel.query_one("#efficiency", Digits).value) == "50.0"
         assert "capacity efficiency" in str(panel.query_one("#efficiency-label", Label).render())
         figures = str(panel.query_one("#round-figures", Static).render())
-        assert (
-            "research efficiency (TR110/113/114) 75.0%" in figures and "overlap efficiency 50.0%" in figures
-        )
+        assert "research 75.0%" in figures and "overlap 50.0%" in figures
+        assert "capacity efficiency 50.0%" in str(panel.query_one("#capacity-line", Static).render())
         without = round_metrics(1, False, calls()).to_dict()
         panel.show_round(without, [without])
         await pilot.pause()

@@ -93,6 +93,9 @@ async def test_a_bad_name_is_shown_next_to_the_field(tmp_path: Path) -> None:
         await pilot.pause()
         assert "letters, digits" in text(editor, "#err-name")
         assert editor.query_one("#save", Button).disabled
+        await pilot.press("escape")  # unsaved changes: the first press only asks
+        await pilot.pause()
+        assert app.screen is editor
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen))
 

@@ -102,7 +102,7 @@ async def test_filter_sort_open_rename_delete(tmp_path: Path) -> None:
         await pilot.pause()
         assert table.row_count == 2
         # sort by tok/s ascending via the header
-        browser.sort_column, browser.sort_reverse = 7, False
+        browser.sort_column, browser.sort_reverse = "tok_s", False
         browser.refresh_table()
         first = browser.row(str(table.coordinate_to_cell_key((0, 0)).row_key.value))
         assert first is not None and first.summary is not None and first.summary.label == "beta"
@@ -150,7 +150,7 @@ async def test_corrupt_folders_are_listed_not_fatal(tmp_path: Path) -> None:
         assert any("unreadable" in n.message.lower() or "broken" in n.message for n in app._notifications)
 
 
-async def test_import_chimeraforge_metrics_as_read_only(tmp_path: Path) -> None:
+async def test_import_chimeraforge_metrics_is_kept_in_the_sessions_folder(tmp_path: Path) -> None:
     fixture = Path(__file__).parent / "fixtures" / "chimeraforge_metrics.json"
     app, _ = make_app(tmp_path)
     async with app.run_test(size=(140, 45)) as pilot:
@@ -160,10 +160,8 @@ async def test_import_chimeraforge_metrics_as_read_only(tmp_path: Path) -> None:
         app.screen.query_one(Input).value = str(fixture)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and len(browser.rows) >= 1)
-        assert all(r.imported is not None for r in browser.rows)
-        await pilot.press("d")
-        await pilot.pause()
-        assert isinstance(app.screen, SessionsScreen)  # read-only: refused
+        assert all(r.summary is not None for r in browser.rows)  # saved folders, listed after a restart
+        assert all(Path(r.key).parent == tmp_path / "sessions" for r in browser.rows)
 
 
 async def test_live_screen_opens_the_finished_session(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ async def test_cancel_a_sweep_then_resume_it_from_the_list(tmp_path: Path) -> No
         assert isinstance(live, SweepLiveScreen)
         await wait_until(pilot, lambda: live.finished_steps >= 1)
         assert live.query_one("#sweep-done", DataTable).row_count >= 1
-        await pilot.press("c")
+        await pilot.press("c", "c")  # the second press confirms
         await wait_until(pilot, lambda: live.record is not None)
         assert live.record is not None and live.record.status == "cancelled"
         done_before = {c.key: list(c.session_ids) for c in live.record.configs if c.status == "done"}

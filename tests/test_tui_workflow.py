@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, RadioButton, Select, Static
+from textual.widgets import Collapsible, DataTable, Input, RadioButton, Select, Static
 
 from chimera_tui.core.run.workflow.stages import stage_of
 from chimera_tui.core.store.sessions import load_session
@@ -58,10 +58,8 @@ async def test_one_workflow_run_from_the_setup_screen(tmp_path: Path) -> None:
         # the stage is on screen: the stream title, the runs table, and the workflow's own times
         assert "stage report (2 of 2)" in text(live, "#stream-title")
         rows = live.query_one("#run-rows", DataTable)
-        assert [str(rows.get_row_at(i)[0]) for i in range(rows.row_count)] == [
-            "analysis 1",
-            "report 1",
-        ]  # the one numbering
+        live_labels = [str(rows.get_row_at(i)[0]) for i in range(rows.row_count)]
+        assert live_labels == ["analysis 1", "report 1"]  # the one numbering (core/store/numbering.py)
         last = text(live, "#last-call")
         assert "last workflow run 1 (ok)" in last and "ingest" in last and "report" in last
         # the session view has the workflow section
@@ -71,6 +69,12 @@ async def test_one_workflow_run_from_the_setup_screen(tmp_path: Path) -> None:
         assert detail.query_one("#detail-stages", DataTable).row_count == 2
         assert detail.query_one("#detail-workflow", DataTable).row_count == 5
         assert "agent workflow: ingest → analysis → report" in text(detail, "#manifest")
+        runs = detail.query_one("#detail-runs", DataTable)
+        assert [str(runs.get_row_at(i)[0]) for i in range(runs.row_count)] == live_labels  # same numbers
+        # what each stage answered is readable afterwards
+        texts = [str(t.render()) for t in detail.query(".stage-text")]
+        assert len(texts) == 2 and all(t and t != "(no text)" for t in texts)
+        assert [c.title.split(" · ")[0] for c in detail.query(Collapsible)] == live_labels
 
 
 async def test_the_workflow_is_refused_in_the_multi_agent_modes(tmp_path: Path) -> None:

@@ -6,13 +6,16 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from textual._files import generate_datetime_filename
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.system_commands import SystemCommandsProvider
 from textual.widgets import Input, Select
 
+from chimera_tui.core.store.atomic import atomic_write_text
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.core.system.monitor import SystemMonitor
@@ -20,9 +23,12 @@ from chimera_tui.safe_text import sanitize, sanitize_line
 from chimera_tui.ui import bench_trace
 from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.config import AppConfig
+from chimera_tui.ui.keys import ScreenActions
 from chimera_tui.ui.screens.help import HelpScreen
 from chimera_tui.ui.screens.live import LiveScreen
+from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.screens.setup import SetupScreen
+from chimera_tui.ui.second_press import SecondPress
 
 STYLES = Path(__file__).parent / "styles"
 
@@ -41,6 +47,8 @@ class ChimeraApp(App[None]):
         STYLES / "capacity.tcss",
         STYLES / "load.tcss",
     ]
+    #: the palette: app-wide commands, then every action of the screen it is opened on
+    COMMANDS = {SystemCommandsProvider, ScreenActions}
     BINDINGS = [
         Binding("f2", "sessions", "Sessions"),
         Binding("f3", "profiles", "Profiles"),
@@ -56,14 +64,18 @@ class ChimeraApp(App[None]):
         self.monitor: SystemMonitor | None = None
         #: the profile of the last session run here, for the reload warning
         self.last_profile: Profile | None = None
-        #: read-only sessions imported from Chimeraforge metrics.json files (kept in memory)
-        self.imported_sessions: list[Session] = []
         #: the endpoint and model of the last benchmark started here (sweeps default to them)
         self.current_endpoint: str | None = None
         self.current_model: str | None = None
+        self._quit_press = SecondPress()
+        #: benchmarks started in this app (setup probes the endpoint again after one)
+        self.benchmarks_started = 0
+        self._theme_ready = False
 
     def on_mount(self) -> None:
-        self.theme = "textual-dark"
+        theme = self.config.preferences.theme
+        self.theme = theme if theme in self.available_themes else "textual-dark"
+        self._theme_ready = True
         if self.config.monitor_interval_s > 0:
             self.monitor = SystemMonitor(self.config.monitor_interval_s, nvml_module=self.config.nvml_module)
             self.monitor.start()
@@ -76,6 +88,7 @@ class ChimeraApp(App[None]):
 
     def start_benchmark(self, choice: BenchChoice) -> None:
         self.current_endpoint, self.current_model = choice.endpoint, choice.model
+        self.benchmarks_started += 1
         if choice.second is not None:
             from chimera_tui.ui.screens.multi_live import MultiLiveScreen
 
@@ -149,7 +162,38 @@ class ChimeraApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
+
+    def running_screen(self) -> LiveScreenBase | None:
+        """A live screen whose run is still going, if any."""
+        return next((s for s in self.screen_stack if isinstance(s, LiveScreenBase) and s.running), None)
+
+    async def action_quit(self) -> None:
+        """Quit; while a run is going, the first ctrl+q asks and a second one within seconds quits."""
+        if self.running_screen() is not None and not self._quit_press.confirm("quit"):
+            self.notify(
+                "a run is in progress: press ctrl+q again to cancel it and quit",
+                severity="warning",
+                timeout=5,
+            )
+            return
+        await super().action_quit()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Screenshots go to the screenshots folder (created when needed); the notification names the file."""
+        folder = Path(path) if path else self.config.screenshots_dir
+        name = filename or generate_datetime_filename(self.title, ".svg", time_format)
+        try:
+            atomic_write_text(folder / name, self.export_screenshot())
+        except OSError as exc:
+            self.notify(
+                f"could not save the screenshot in {folder}: {exc}", severity="error", title="Screenshot"
+            )
+            return None
+        self.notify(str(folder / name), title="Screenshot saved", timeout=8)
+        return None
 
     def notify(
         self,
@@ -170,6 +214,12 @@ class ChimeraApp(App[None]):
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
+    def watch_theme(self, theme: str) -> None:
+        """The theme is remembered in the config folder (whichever way it was changed)."""
+        if self._theme_ready and theme != self.config.preferences.theme:
+            self.config.preferences.theme = theme
+            self.config.save_preferences()
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Keys and what each screen does", self.action_help)
@@ -187,13 +237,3 @@ class ChimeraApp(App[None]):
         yield SystemCommand(
             "Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme
         )
-        if isinstance(screen, SetupScreen):
-            yield SystemCommand("Start benchmark", "Run with the current choices", screen.action_start)
-            yield SystemCommand(
-                "Re-check endpoint", "Probe the endpoint again", screen.action_refresh_endpoint
-            )
-        if isinstance(screen, LiveScreen):
-            yield SystemCommand("Cancel run", "Stop the run in progress", screen.action_cancel)
-            yield SystemCommand(
-                "Show session folder", "Where this session is saved", screen.action_open_session
-            )

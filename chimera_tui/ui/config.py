@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from chimera_tui.core.backends.ollama import DEFAULT_URL, Timeouts
+from chimera_tui.core.store.preferences import Preferences, load_preferences, preferences_path
+from chimera_tui.core.store.preferences import save_preferences as write_preferences
 from chimera_tui.places import exports_dir as default_exports_dir
 from chimera_tui.places import sessions_dir as default_sessions_dir
+from chimera_tui.places import user_data_dir
 
 if TYPE_CHECKING:
     from chimera_tui.core.run.gpu import GpuOptions
@@ -23,6 +26,11 @@ class AppConfig:
     #: default places: chimera_tui.places (the launcher passes --sessions-dir when given)
     sessions_root: Path = field(default_factory=default_sessions_dir)
     exports_dir: Path = field(default_factory=default_exports_dir)
+    #: where the palette's Screenshot saves (created on the first screenshot)
+    screenshots_dir: Path = field(default_factory=lambda: user_data_dir() / "screenshots")
+    #: the theme and last setup choices (None: nothing is remembered)
+    preferences_path: Path | None = field(default_factory=preferences_path)
+    preferences: Preferences = field(default_factory=Preferences)
     demo: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
     #: for tests: an in-process transport per endpoint URL instead of a socket
@@ -44,6 +52,14 @@ class AppConfig:
         from chimera_tui.core.run.gpu import GpuOptions
 
         return GpuOptions(nvml_module=self.nvml_module, idle_baseline_s=self.idle_baseline_s)
+
+    def __post_init__(self) -> None:
+        if self.preferences_path is not None:
+            self.preferences = load_preferences(self.preferences_path)
+
+    def save_preferences(self) -> None:
+        if self.preferences_path is not None:
+            write_preferences(self.preferences, self.preferences_path)
 
     def transport(self, url: str) -> httpx.AsyncBaseTransport | None:
         return self.transport_factory(url) if self.transport_factory else None

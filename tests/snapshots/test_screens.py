@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, RadioButton
 
 from chimera_tui.core.store.profiles import ProfileStore
 from chimera_tui.ui.screens.compare import CompareScreen
+from chimera_tui.ui.screens.dialogs import ReportDialog
 from chimera_tui.ui.screens.help import HelpScreen
 from chimera_tui.ui.screens.load_run import LoadScreen
 from chimera_tui.ui.screens.profile_editor import ProfileEditorScreen
@@ -67,6 +68,18 @@ def _shot(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, 
 def test_setup(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
     async def script(pilot: Pilot[Any]) -> None:
         await settle(pilot)
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_setup_shared(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
+    """Agent 2's block (labelled selects) appears below the form; the mode radio does not move."""
+
+    async def script(pilot: Pilot[Any]) -> None:
+        shared = next(b for b in pilot.app.screen.query(RadioButton) if b.name == "shared")
+        shared.value = True
+        await settle(pilot, lambda: pilot.app.screen.query_one("#agent2-section").display)
 
     assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
 
@@ -125,6 +138,28 @@ def test_session_detail(snap_compare: Any, tmp_path: Path, monkeypatch: Any, siz
     async def script(pilot: Pilot[Any]) -> None:
         await pilot.app.push_screen(SessionDetailScreen(session("base")))
         await settle(pilot, lambda: isinstance(pilot.app.screen, SessionDetailScreen))
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_session_detail_shared(
+    snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]
+) -> None:
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(SessionDetailScreen(session("shared")))
+        await settle(pilot, lambda: isinstance(pilot.app.screen, SessionDetailScreen))
+
+    assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_export_dialog(snap_compare: Any, tmp_path: Path, monkeypatch: Any, size: tuple[int, int]) -> None:
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(SessionDetailScreen(session("base")))
+        await settle(pilot, lambda: isinstance(pilot.app.screen, SessionDetailScreen))
+        await pilot.press("e")
+        await settle(pilot, lambda: isinstance(pilot.app.screen, ReportDialog))
 
     assert _shot(snap_compare, tmp_path, monkeypatch, size, script)
 

@@ -16,7 +16,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, Static
 
 from chimera_tui.core.measure.capacity import LevelStats, Slo
 from chimera_tui.core.reports.capacity import (
@@ -43,6 +43,7 @@ from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.feed import BenchAborted
 from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.chart import ChartWidget
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -87,6 +88,7 @@ class CapacityScreen(LiveScreenBase):
         Binding("escape", "back", "Back"),
         Binding("v", "view_session", "View session"),
     ]
+    HELP_NAME = "capacity"
     CRASH_LOG = "capacity run crashed"
     ABORT_TITLE = "Capacity run did not start"
 
@@ -136,7 +138,7 @@ class CapacityScreen(LiveScreenBase):
             yield ChartWidget("TTFT p95", "ms", id="cap-ttft")
         yield DataTable(id="cap-levels-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="cap-verdict")
-        yield Footer()
+        yield FittingFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")

@@ -7,17 +7,20 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
+from chimera_tui.core.measure.catalogue import fmt_signed
 from chimera_tui.core.measure.compare import Comparison, compare_sessions, values_for
 from chimera_tui.core.store.sessions import Session
-from chimera_tui.safe_text import sanitize_line
+from chimera_tui.safe_text import ellipsize, sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
 from chimera_tui.ui.widgets.chart import ChartWidget
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -34,12 +37,21 @@ VERDICT_STYLE = {
 }
 
 
+#: from this terminal width on, full metric titles and CV / n beside each mean
+WIDE = 140
+#: the metric column's width on narrower terminals
+NARROW_METRIC = 22
+
+
 def _cell(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
 class CompareScreen(Screen[None]):
+    """The marked sessions side by side: A is the baseline; Δ% and the verdict for each metric."""
+
     BINDINGS = [Binding("e", "export", "Export"), Binding("escape", "back", "Back")]
+    HELP_NAME = "comparison"
 
     app: ChimeraApp
 
@@ -47,6 +59,9 @@ class CompareScreen(Screen[None]):
         super().__init__()
         self.sessions = sessions
         self.comparison: Comparison = compare_sessions(sessions)
+        self._labels: list[str] = []
+        self._names: list[str] = []
+        self._wide = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,19 +76,14 @@ class CompareScreen(Screen[None]):
                 yield ChartWidget(f"TTFT per run{pooled}", "ms", id="c-ttft")
                 yield ChartWidget(f"decode rate distribution{pooled}", "tok/s", id="c-rate-dist")
                 yield ChartWidget(f"TTFT distribution{pooled}", "ms", id="c-ttft-dist")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         c = self.comparison
         names = [sanitize_line(label) for label in c.labels]
         labels = [chr(ord("A") + i) if i < 26 else str(i + 1) for i in range(len(names))]
         self.sub_title = f"baseline: {names[0]}"
-        self.query_one("#compare-legend", Static).update(
-            "\n".join(
-                f"{label} = {escape(name)}" + ("  (baseline)" if i == 0 else "")
-                for i, (label, name) in enumerate(zip(labels, names, strict=True))
-            )
-        )
+        self._names = names
         warnings = self.query_one("#compare-warnings", Static)
         if c.warnings:
             warnings.update("\n".join(f"⚠ {escape(sanitize_line(w))}" for w in c.warnings))
@@ -82,26 +92,9 @@ class CompareScreen(Screen[None]):
             warnings.update(
                 "✓ comparable: same prompt, num_predict, Ollama version, GPU and warm/cold setting"
             )
-        table = self.query_one("#compare-table", DataTable)
-        columns = ["metric", *labels]
-        for label in labels[1:]:
-            columns += [f"Δ% {label}", f"{label} vs A"]
-        table.add_columns(*columns)
-        for mc in c.metrics:
-            spec = mc.spec
-            row: list[str | Text] = [f"{spec.label} ({spec.unit})" if spec.unit else spec.label]
-            for col in mc.columns:
-                s = col.summary
-                text = _cell(s.mean)
-                if s.stddev is not None:
-                    text += f" ± {_cell(s.stddev)}"
-                if s.cv_pct is not None:
-                    text += f" ({_cell(s.cv_pct)}%)"
-                row.append(f"{text} n={s.n}")
-            for col in mc.columns[1:]:
-                row.append("—" if col.delta_pct is None else f"{col.delta_pct:+.1f}%")
-                row.append(Text(col.verdict, style=VERDICT_STYLE.get(col.verdict, "")))
-            table.add_row(*row)
+        self._labels = labels
+        self._wide = self.app.size.width >= WIDE
+        self._fill_table()
         notes = "".join(f"\ncompared: {escape(note)}" for note in c.notes)
         self.query_one("#compare-method", Static).update(f"verdicts: {escape(c.method)}{notes}")
         rate = [
@@ -113,6 +106,51 @@ class CompareScreen(Screen[None]):
         self.query_one("#c-ttft", ChartWidget).per_run(ttft)
         self.query_one("#c-rate-dist", ChartWidget).distribution(rate)
         self.query_one("#c-ttft-dist", ChartWidget).distribution(ttft)
+
+    def on_resize(self, event: events.Resize) -> None:
+        wide = event.size.width >= WIDE
+        if wide != self._wide and self._labels:
+            self._wide = wide
+            self._fill_table()
+
+    def _fill_table(self) -> None:
+        """Metric, then each session's Δ% and verdict against A (visible at 80 columns), then the
+        values: mean ± sd on narrow terminals, with CV and n from WIDE columns on."""
+        labels, wide = self._labels, self._wide
+        # the legend: each letter's label (and, where there is room, its session id)
+        self.query_one("#compare-legend", Static).update(
+            "\n".join(
+                f"{label} = {escape(name)}"
+                + ("  (baseline)" if i == 0 else "")
+                + (f"  [dim]{escape(session.id)}[/dim]" if wide else "")
+                for i, (label, name, session) in enumerate(
+                    zip(labels, self._names, self.sessions, strict=True)
+                )
+            )
+        )
+        table = self.query_one("#compare-table", DataTable)
+        table.clear(columns=True)
+        columns = ["metric"]
+        for label in labels[1:]:
+            columns += [f"Δ% {label}", f"{label} vs A"]
+        table.add_columns(*columns, *labels)
+        for mc in self.comparison.metrics:
+            spec = mc.spec
+            title = f"{spec.label} ({spec.unit})" if spec.unit else spec.label
+            name = title if wide else ellipsize(title, NARROW_METRIC)
+            row: list[str | Text] = [name]
+            for col in mc.columns[1:]:
+                row.append(fmt_signed(col.delta_pct, 1, "%"))
+                row.append(Text(col.verdict, style=VERDICT_STYLE.get(col.verdict, "")))
+            for col in mc.columns:
+                s = col.summary
+                text = _cell(s.mean)
+                if s.stddev is not None:
+                    text += f" ± {_cell(s.stddev)}"
+                if wide:
+                    text += (f" ({_cell(s.cv_pct)}%)" if s.cv_pct is not None else "") + f" n={s.n}"
+                row.append(text)
+            table.add_row(*row)
 
     def action_export(self) -> None:
         self.app.push_screen(ExportDialog(self.sessions, self.app.config.exports_dir), self._exported)

@@ -22,6 +22,7 @@ class TextPrompt(ModalScreen[str | None]):
     """Ask for one line of text; None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    HELP_NAME = "dialogs"
 
     def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
         super().__init__()
@@ -49,6 +50,7 @@ class Confirm(ModalScreen[bool]):
     """Yes or no; escape means no."""
 
     BINDINGS = [Binding("escape", "no", "No"), Binding("y", "yes", "Yes")]
+    HELP_NAME = "dialogs"
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
         super().__init__()
@@ -77,6 +79,7 @@ class ReportDialog(ModalScreen[Path | None]):
     """Pick a format and a path, then write the text ``render(format)`` returns (atomically)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    HELP_NAME = "dialogs"
 
     def __init__(
         self,

@@ -17,8 +17,9 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 
+from chimera_tui.core.measure.eta import EtaTracker, format_eta
 from chimera_tui.core.run.events import (
     PhaseChanged,
     RunFailed,
@@ -37,7 +38,6 @@ from chimera_tui.core.run.workflow import (
     WorkflowRunStarted,
     run_workflow_sync,
     sample_data_dir,
-    stage_of,
 )
 from chimera_tui.core.store.sessions import Session
 from chimera_tui.safe_text import sanitize_line
@@ -46,6 +46,7 @@ from chimera_tui.ui.choice import BenchChoice
 from chimera_tui.ui.feed import BenchAborted
 from chimera_tui.ui.live_state import LiveCall
 from chimera_tui.ui.screens.live_base import LiveScreenBase
+from chimera_tui.ui.widgets.footer import FittingFooter
 from chimera_tui.ui.widgets.readouts import Readouts
 from chimera_tui.ui.widgets.runs_table import RunsTable
 from chimera_tui.ui.widgets.stream_pane import StreamPane
@@ -59,14 +60,15 @@ READOUTS_HZ = 10
 
 
 class LiveScreen(LiveScreenBase):
-    """Runs one benchmark session and shows it as it happens."""
+    """Runs one benchmark session and shows it as it happens: c and esc ask before they cancel."""
 
     BINDINGS = [
-        Binding("c", "cancel", "Cancel run"),
-        Binding("escape", "back", "Back to setup"),
-        Binding("o", "open_session", "Session path"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("escape", "back", "Back"),
+        Binding("o", "open_session", "Folder"),
         Binding("v", "view_session", "View session"),
     ]
+    HELP_NAME = "live run"
 
     app: ChimeraApp
 
@@ -84,6 +86,9 @@ class LiveScreen(LiveScreenBase):
         self._started: RunStarted | None = None
         self._calls_done = 0
         self._next_readouts = 0.0
+        #: the time left, from the finished runs (the same tracker as the CLI's)
+        self._eta = EtaTracker(choice.runs)
+        self._eta_text = ""
 
     @property
     def workflow(self) -> bool:
@@ -111,7 +116,7 @@ class LiveScreen(LiveScreenBase):
                 yield Readouts(id="readouts")
                 yield SystemPanel(self.app.monitor)
         yield RunsTable(id="runs-table")
-        yield Footer()
+        yield FittingFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")
@@ -123,7 +128,7 @@ class LiveScreen(LiveScreenBase):
 
     def _energy_text(self) -> str | None:
         """The panel's energy line: the streaming run's from power samples, then the last run's."""
-        meter = getattr(self.runner, "gpu", None)
+        meter = self.energy_meter()
         if meter is not None and meter.available and self._call is not None:
             joules, per_token, per_joule = meter.live(self._call.tokens)
             return energy_text(joules, per_token, per_joule, "now")  # power samples; the counter at the end
@@ -233,7 +238,9 @@ class LiveScreen(LiveScreenBase):
                 self.stage = STAGES[min(self._stage_index, len(STAGES) - 1)]
                 self._stage_index += 1
                 title = f"workflow {title} · stage {self.stage} ({self._stage_index} of {len(STAGES)})"
-            phase.update(title)
+            if not self.workflow:
+                self._eta.started(item.warmup, item.number, item.total)
+            phase.update(title + (f" · {self._eta_text}" if self._eta_text else ""))
             self._stream.reset(title)
         elif isinstance(item, WorkflowRunStarted):
             self._stage_index = 0
@@ -249,10 +256,7 @@ class LiveScreen(LiveScreenBase):
         elif isinstance(item, RunFinished | RunFailed):
             self._stream.stream_ended()
             record = item.record
-            started = self._started
-            number = started.number if started else record.index + 1
-            total = started.total if started else self.total_calls
-            self.query_one(RunsTable).add(record, number, total, stage_of(record))
+            self.query_one(RunsTable).add(record)
             self.query_one(Readouts).show_last_call(record.metrics)
             if record.gpu is not None:  # corrected by the energy counter at the end of the call
                 m, gpus = record.metrics, record.gpu.get("gpus") or [{}]
@@ -265,6 +269,8 @@ class LiveScreen(LiveScreenBase):
             self._calls_done += 1
             self.query_one(ProgressBar).update(progress=self._calls_done)
             e2e = record.metrics.e2e_ms
+            if not self.workflow:
+                self._eta_text = format_eta(self._eta.finished())
             self._update_readouts(final_elapsed_s=e2e / 1000 if e2e is not None else None)
             self._call = None
             if isinstance(item, RunFailed) and record.status == "failed":
@@ -281,15 +287,8 @@ class LiveScreen(LiveScreenBase):
         self.app.last_profile = self.choice.profile
         counts = session.counts
         self.query_one("#phase", Static).update(
-            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · saved (o: folder)"
+            f"{session.status} · {counts['ok']} ok · {counts['failed']} failed · o: folder"
         )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
             self.dismiss()
-
-    # -- actions ------------------------------------------------------------------------------------
-    def action_open_session(self) -> None:
-        if self.session_path:
-            self.notify(f"{self.session_path}", title="Session folder", timeout=10)
-        else:
-            self.notify("no session saved yet")

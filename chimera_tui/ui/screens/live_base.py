@@ -35,6 +35,7 @@ from chimera_tui.core.run.events import TokenBatch
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui import live_gc
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
+from chimera_tui.ui.second_press import WINDOW_S, SecondPress
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -57,6 +58,9 @@ class LiveScreenBase(Screen[None]):
     ABORT_TITLE: ClassVar[str] = "Benchmark did not start"
     WORKER_GROUP: ClassVar[str] = "bench"
     CRASH_LOG: ClassVar[str] = "benchmark crashed"
+    #: what the first press of cancel / back says while a run goes on (a second press confirms)
+    CONFIRM_CANCEL: ClassVar[str] = "press c again to cancel the run (finished runs are kept)"
+    CONFIRM_BACK: ClassVar[str] = "a run is in progress: press esc again to cancel it and go back"
 
     app: ChimeraApp
 
@@ -71,6 +75,9 @@ class LiveScreenBase(Screen[None]):
         self.session: Any = None
         self._leave_when_done = False
         self._timer: Timer | None = None
+        self._press = SecondPress()
+        #: the live energy line's meter while the engine runs in its own process (see below)
+        self.live_meter: Any = None
 
     # -- hooks --------------------------------------------------------------------------------------
     def make_runner(self) -> Any:
@@ -138,7 +145,7 @@ class LiveScreenBase(Screen[None]):
                 and config.transport_factory is None
                 and can_run_in_process(self.runner)
             ):
-                run_in_process(self.runner, self.feed.push)  # its own interpreter: its own GIL
+                self._run_in_engine_process(run_in_process)
             else:
                 self.run_runner()
         except ChimeraError as exc:
@@ -148,6 +155,46 @@ class LiveScreenBase(Screen[None]):
             self.feed.push(
                 BenchAborted(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)")
             )
+
+    def _run_in_engine_process(self, run_in_process: Any) -> None:
+        """The runner in its own process (its own interpreter: its own GIL). Its GPU meter measures
+        there; for the live energy line this process opens a meter of its own, whose one window is
+        open while any call is in flight (the events as they arrive; the run's own figure, from the
+        energy counter in the engine, replaces the estimate when the call ends)."""
+        gpu = getattr(self.runner, "gpu", None)
+        if gpu is None:
+            run_in_process(self.runner, self.feed.push)
+            return
+        from chimera_tui.core.run.events import RunFailed, RunFinished, RunStarted
+        from chimera_tui.core.run.gpu import GpuMeter
+
+        meter = GpuMeter(gpu.options).open()
+        in_flight: set[tuple[int, int]] = set()
+        window: list[Any] = [None]
+
+        def push(event: Any) -> None:
+            if isinstance(event, RunStarted):
+                if not in_flight:
+                    window[0] = meter.start("live", meter.all_gpus, busy=False)
+                in_flight.add((event.agent, event.index))
+            elif isinstance(event, RunFinished | RunFailed):
+                in_flight.discard((event.record.agent, event.record.index))
+                if not in_flight and window[0] is not None:
+                    meter.stop(window[0], busy=False)
+                    window[0] = None
+            self.feed.push(event)
+
+        self.live_meter = meter
+        try:
+            run_in_process(self.runner, push)
+        finally:
+            self.live_meter = None
+            meter.close()
+
+    def energy_meter(self) -> Any:
+        """The meter whose open windows give the live energy line: this process's own while the
+        engine runs in a process of its own, else the runner's."""
+        return self.live_meter if self.live_meter is not None else getattr(self.runner, "gpu", None)
 
     # -- the bounded-rate flush ---------------------------------------------------------------------
     def flush(self) -> None:
@@ -196,8 +243,17 @@ class LiveScreenBase(Screen[None]):
             self.dismiss()
 
     # -- actions ------------------------------------------------------------------------------------
+    def _confirmed(self, action: str, message: str) -> bool:
+        """The second press of `action` within the window: True; the first one says what to do."""
+        if self._press.confirm(action):
+            return True
+        self.notify(message, severity="warning", title="Confirm", timeout=WINDOW_S)
+        return False
+
     def action_cancel(self) -> None:
         if self.running and self.runner is not None:
+            if not self._confirmed("cancel", self.CONFIRM_CANCEL):
+                return
             self.runner.cancel()
             self.query_one(self.PHASE_ID, Static).update(self.CANCELLING_TEXT)
         else:
@@ -205,11 +261,21 @@ class LiveScreenBase(Screen[None]):
 
     def action_back(self) -> None:
         if self.running and self.runner is not None:
+            if not self._confirmed("back", self.CONFIRM_BACK):
+                return
             self._leave_when_done = True
             self.runner.cancel()
             self.notify(self.LEAVING_NOTICE)
             return
         self.dismiss()
+
+    def action_open_session(self) -> None:
+        """Where the session is saved (known once it has started)."""
+        path = getattr(self, "session_path", None)
+        if path:
+            self.notify(str(path), title="Session folder", timeout=10)
+        else:
+            self.notify("no session saved yet")
 
     def action_view_session(self) -> None:
         if self.session is None:

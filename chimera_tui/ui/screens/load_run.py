@@ -22,11 +22,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Log, Static
+from textual.widgets import Button, Header, Input, Label, Log, Static
 
 from chimera_tui.load import INSTALL_HINT, locust_available
 from chimera_tui.load.tally import load_summary, progress_line
 from chimera_tui.safe_text import sanitize_line
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 #: how long to wait for the master to connect to the snapshot socket
 CONNECT_WAIT_S = 120.0
@@ -41,6 +42,7 @@ class LoadScreen(Screen[None]):
         Binding("o", "open_session", "Open session"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "load test"
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,7 +66,7 @@ class LoadScreen(Screen[None]):
             yield Static(self._target(), id="load-target")
         yield Static("not started", id="load-figures")
         yield Log(id="load-log", max_lines=2000)
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "load test"

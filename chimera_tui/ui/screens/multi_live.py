@@ -12,7 +12,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import DataTable, Header, ProgressBar, Static
 
 from chimera_tui.core.measure.concurrency import headline, result_view
 from chimera_tui.core.run.events import (
@@ -35,22 +35,40 @@ from chimera_tui.ui.live_state import LiveCall
 from chimera_tui.ui.screens.live_base import LiveScreenBase
 from chimera_tui.ui.widgets.agent_pane import AgentPane
 from chimera_tui.ui.widgets.concurrency_panel import ConcurrencyPanel
+from chimera_tui.ui.widgets.footer import FittingFooter
 from chimera_tui.ui.widgets.system_panel import SystemPanel, energy_text
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
+#: (key, header, width, priority): priority 0 always shown, higher numbers dropped first when narrow
 ROUND_COLUMNS = (
-    "round",
-    "status",
-    "capacity eff. %",
-    "research eff. %",
-    "overlap eff. %",
-    "makespan ms",
-    "skew ms",
-    "tok/s total",
-    "cause",
+    ("round", "round", 5, 0),
+    ("status", "status", 7, 0),
+    ("capacity_efficiency_pct", "cap %", 5, 0),
+    ("research_efficiency_pct", "res %", 5, 0),
+    ("overlap_efficiency_pct", "ovl %", 5, 0),
+    ("aggregate_tok_s", "tok/s", 6, 1),
+    ("makespan_ms", "span ms", 7, 2),
+    ("start_skew_ms", "skew ms", 7, 3),
+    ("cause", "cause", 24, 4),
 )
+#: digits per figure column
+ROUND_DIGITS = {"makespan_ms": 0, "start_skew_ms": 2}
+
+
+def round_columns(width: int) -> list[tuple[str, str, int, int]]:
+    """The rounds table's columns for a table `width` (each column costs its width + 2)."""
+    room = width - 2 - sum(w + 2 for _, _, w, p in ROUND_COLUMNS if p == 0)
+    chosen = {key for key, _, _, p in ROUND_COLUMNS if p == 0}
+    for key, _, w, p in sorted(ROUND_COLUMNS, key=lambda c: c[3]):
+        if p and w + 2 <= room:
+            chosen.add(key)
+            room -= w + 2
+    # the cause (free text) takes whatever width is left
+    return [
+        (k, h, w + max(room - 1, 0) if k == "cause" else w, p) for k, h, w, p in ROUND_COLUMNS if k in chosen
+    ]
 
 
 def _n(value: Any, digits: int = 1) -> str:
@@ -58,13 +76,16 @@ def _n(value: Any, digits: int = 1) -> str:
 
 
 class MultiLiveScreen(LiveScreenBase):
-    """Runs one multi-agent session and shows every agent side by side."""
+    """Runs one multi-agent session and shows every agent side by side: c and esc ask before they
+    cancel. Rounds: cap % capacity, res % research (TR110/113/114), ovl % overlap efficiency."""
 
     BINDINGS = [
         Binding("c", "cancel", "Cancel"),
-        Binding("escape", "back", "Back to setup"),
+        Binding("escape", "back", "Back"),
+        Binding("o", "open_session", "Folder"),
         Binding("v", "view_session", "View session"),
     ]
+    HELP_NAME = "live run (several agents)"
     CRASH_LOG = "multi-agent benchmark crashed"
 
     app: ChimeraApp
@@ -79,10 +100,13 @@ class MultiLiveScreen(LiveScreenBase):
         ]
         self.runner: MultiRunner | None = None
         self.session: Session | None = None
+        self.session_path: str | None = None
         self.rounds: list[dict[str, Any]] = []
         self._calls: dict[int, LiveCall] = {}
         self._done = 0
         self._round_label = ""
+        self._round_labels: list[str] = []
+        self._round_columns: list[tuple[str, str, int, int]] = []
 
     @property
     def total_rounds(self) -> int:
@@ -102,26 +126,40 @@ class MultiLiveScreen(LiveScreenBase):
             yield ProgressBar(total=self.total_rounds, show_eta=False, id="progress")
         with Grid(id="agents-grid"):
             for i, agent in enumerate(self.agents):
-                yield AgentPane(i, f"{agent.model} · {agent.profile.name} · {agent.endpoint}")
+                yield AgentPane(i, agent.model, f"{agent.profile.name} · {agent.endpoint}")
         with Horizontal(id="multi-bottom"):
             with Vertical(id="rounds-box"):
                 yield DataTable(id="rounds", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="multi-side"):
                 yield ConcurrencyPanel(id="concurrency")
                 yield SystemPanel(self.app.monitor)
-        yield Footer()
+        yield FittingFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110 or event.size.height < 32, "-small")
+        self.call_after_refresh(self._fit_rounds)
+
+    def _fit_rounds(self) -> None:
+        """The rounds table's columns by priority for its width; rows are redrawn from `self.rounds`."""
+        table = self.query_one("#rounds", DataTable)
+        columns = round_columns(table.size.width or self.size.width // 2)
+        if columns == self._round_columns:
+            return
+        self._round_columns = columns
+        table.clear(columns=True)
+        for key, header, width, _ in columns:
+            table.add_column(header, width=width, key=key)
+        for metrics, label in zip(self.rounds, self._round_labels, strict=True):
+            table.add_row(*self._round_cells(metrics, label))
 
     def mount_live(self) -> None:
         self.sub_title = f"live run · {self.choice.mode}"
-        self.query_one("#rounds", DataTable).add_columns(*ROUND_COLUMNS)
+        self._fit_rounds()
         self.query_one(SystemPanel).energy_source = self._energy_text
 
     def _energy_text(self) -> str | None:
         """The round in flight: J so far over the measured GPUs, per token of every agent's stream."""
-        meter = getattr(self.runner, "gpu", None)
+        meter = self.energy_meter()
         if meter is None or not meter.available or not self._calls:
             return None
         joules, per_token, per_joule = meter.live(sum(call.tokens for call in self._calls.values()))
@@ -176,11 +214,12 @@ class MultiLiveScreen(LiveScreenBase):
     def handle_event(self, item: Any) -> None:
         phase = self.query_one("#phase", Static)
         if isinstance(item, SessionStarted):
+            self.session_path = str(item.path)
             phase.update(f"session {escape(item.session_id)} · Ollama {escape(item.server_version or '?')}")
         elif isinstance(item, PhaseChanged):
             phase.update(escape(sanitize_line(item.message)))
         elif isinstance(item, RoundStarted):
-            self._round_label = f"{'w' if item.warmup else ''}{item.number}/{item.total}"
+            self._round_label = f"{'w' if item.warmup else ''}{item.number}"
             kind = "warm-up round" if item.warmup else "round"
             phase.update(f"{kind} {item.number} of {item.total}")
         elif isinstance(item, RunStarted):
@@ -209,28 +248,36 @@ class MultiLiveScreen(LiveScreenBase):
         self.rounds.append(metrics)
         self._done += 1
         self.query_one(ProgressBar).update(progress=self._done)
-        label = self._round_label
-        status = metrics.get("status", "?")
-        style = {"ok": "", "partial": "yellow", "failed": "bold red", "cancelled": "dim"}.get(status, "")
-        self.query_one("#rounds", DataTable).add_row(
-            label,
-            Text(status, style=style),
-            _n(metrics.get("capacity_efficiency_pct")),
-            _n(metrics.get("research_efficiency_pct")),
-            _n(metrics.get("overlap_efficiency_pct")),
-            _n(metrics.get("makespan_ms"), 0),
-            _n(metrics.get("start_skew_ms"), 2),
-            _n(metrics.get("aggregate_tok_s")),
-            sanitize_line(str(metrics.get("cause") or "—")),
-        )
+        self._round_labels.append(self._round_label)
+        table = self.query_one("#rounds", DataTable)
+        table.add_row(*self._round_cells(metrics, self._round_label))
+        table.move_cursor(row=table.row_count - 1)
         self.query_one(ConcurrencyPanel).show_round(metrics, self.rounds)
+
+    def _round_cells(self, metrics: dict[str, Any], label: str) -> list[str | Text]:
+        status = str(metrics.get("status", "?"))
+        style = {"ok": "", "partial": "yellow", "failed": "bold red", "cancelled": "dim"}.get(status, "")
+        cells: list[str | Text] = []
+        for key, _, _, _ in self._round_columns:
+            if key == "round":
+                cells.append(label)
+            elif key == "status":
+                cells.append(Text(status, style=style))
+            elif key == "cause":
+                cells.append(Text(sanitize_line(str(metrics.get("cause") or "—"))))
+            else:
+                cells.append(_n(metrics.get(key), ROUND_DIGITS.get(key, 1)))
+        return cells
 
     def _finish(self, session: Session) -> None:
         self.running = False
         self.session = session
+        self.session_path = str(session.path)
         self.app.last_profile = self.choice.profile
         result = result_view(session.manifest.result_or_empty, session.rounds)
-        self.query_one("#phase", Static).update(f"{session.status} · {headline(result)} · saved (v: view)")
+        self.query_one("#phase", Static).update(
+            f"{session.status} · {headline(result)} · saved (v: view, o: folder)"
+        )
         self.notify(f"Session saved: {session.path}", title=f"Session {session.status}", timeout=8)
         if self._leave_when_done:
             self.dismiss()

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Header, Input, Label, Static
 
 from chimera_tui.core.errors import ProfileError
 from chimera_tui.core.store.profiles import (
@@ -31,6 +31,8 @@ from chimera_tui.core.store.profiles import (
     validate_options,
 )
 from chimera_tui.safe_text import sanitize_line
+from chimera_tui.ui.second_press import WINDOW_S, SecondPress
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -75,6 +77,7 @@ class ProfileEditorScreen(Screen[Profile | None]):
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
+    HELP_NAME = "profile editor"
 
     app: ChimeraApp
 
@@ -90,6 +93,7 @@ class ProfileEditorScreen(Screen[Profile | None]):
         self._initial_name = name or (source.name if source is not None else "")
         self.candidate: Profile | None = None
         self.errors: dict[str, str] = {}
+        self._press = SecondPress()
 
     def compose(self) -> ComposeResult:
         src = self.source
@@ -126,7 +130,7 @@ class ProfileEditorScreen(Screen[Profile | None]):
             with Horizontal(id="editor-buttons"):
                 yield Button("Save  (ctrl+s)", id="save", variant="primary")
                 yield Button("Cancel  (esc)", id="cancel")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         if self.editing:
@@ -136,7 +140,16 @@ class ProfileEditorScreen(Screen[Profile | None]):
         else:
             self.sub_title = "new profile"
         self.validate()
+        self._initial_values = self._form_values()
         self.query_one("#profile-name", Input).focus()
+
+    def _form_values(self) -> dict[str, str]:
+        return {str(field.id): field.value for field in self.query(Input)}
+
+    @property
+    def dirty(self) -> bool:
+        """Whether a field differs from what the editor opened with."""
+        return self._form_values() != getattr(self, "_initial_values", {})
 
     # -- validation ---------------------------------------------------------------------------------
     @on(Input.Changed)
@@ -230,4 +243,13 @@ class ProfileEditorScreen(Screen[Profile | None]):
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
+        """Leave; with unsaved changes the first press asks and a second one within seconds discards."""
+        if self.dirty and not self._press.confirm("cancel"):
+            self.notify(
+                "unsaved changes: press esc again to discard them (ctrl+s saves)",
+                severity="warning",
+                title="Confirm",
+                timeout=WINDOW_S,
+            )
+            return
         self.dismiss(None)

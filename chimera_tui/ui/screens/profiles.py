@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Label, Select, Static
+from textual.widgets import Button, DataTable, Header, Label, Select, Static
 
 from chimera_tui.core.errors import ProfileError
 from chimera_tui.core.store.profiles import (
@@ -29,6 +29,7 @@ from chimera_tui.core.store.profiles import reload_warning as reload_warning_tex
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.dialogs import Confirm
 from chimera_tui.ui.screens.profile_editor import ProfileEditorScreen
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -56,6 +57,7 @@ class ProfileDiffScreen(ModalScreen[None]):
     """One profile against another picked with a Select: added, removed and changed options."""
 
     BINDINGS = [Binding("escape", "close", "Close")]
+    HELP_NAME = "profile diff"
 
     def __init__(self, profile: Profile, others: list[Profile]) -> None:
         super().__init__()
@@ -130,6 +132,7 @@ class ProfilesScreen(Screen[None]):
         Binding("f", "diff", "Diff"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "profiles"
 
     app: ChimeraApp
 
@@ -148,7 +151,7 @@ class ProfilesScreen(Screen[None]):
         yield table
         yield Static("", id="profile-detail")
         yield Static("", id="profiles-status")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"profiles · user profiles in {self.store.user_dir}"

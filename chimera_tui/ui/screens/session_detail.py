@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import Collapsible, DataTable, Header, Label, Static
 
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.catalogue import STAGE_KEYS, SUMMARY_KEYS, fmt, select
@@ -18,16 +20,25 @@ from chimera_tui.core.measure.server_state import state_summary
 from chimera_tui.core.measure.stats import Summary, summarize
 from chimera_tui.core.reports import _common as c
 from chimera_tui.core.run.workflow import load_workflow_runs, stage_of, stage_summaries
+from chimera_tui.core.store.labels import display_label
 from chimera_tui.core.store.manifest import ModelRecord, ProfileRecord
+from chimera_tui.core.store.numbering import run_label
 from chimera_tui.core.store.sessions import Session
-from chimera_tui.safe_text import sanitize_line
+from chimera_tui.safe_text import ellipsize, sanitize, sanitize_line
 from chimera_tui.ui.screens.dialogs import ExportDialog
 from chimera_tui.ui.widgets.chart import ChartWidget
+from chimera_tui.ui.widgets.footer import FittingFooter
 from chimera_tui.ui.widgets.runs_table import COLUMNS as RUN_COLUMNS
 from chimera_tui.ui.widgets.runs_table import run_cells
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
+
+
+#: from this terminal width on, full metric names in the aggregates
+WIDE = 140
+#: the metric column's width on narrower terminals
+NARROW_METRIC = 26
 
 
 def _or(value: Any, default: Any) -> Any:
@@ -43,8 +54,7 @@ def manifest_text(session: Session) -> str:
     where = ", ".join(f"{_or(e.url, '?')} (Ollama {_or(e.version, '?')})" for e in m.endpoint_list) or "—"
     gpus = ", ".join(g.get("name", "?") for g in env.get("gpus", [])) or env.get("gpu_status", "—")
     lines = [
-        f"[b]{escape(sanitize_line(str(m.label or session.id)))}[/b] · {session.status} · "
-        f"{_or(m.created_at, '')}",
+        f"[b]{escape(sanitize_line(display_label(m)))}[/b] · {session.status} · {_or(m.created_at, '')}",
         f"model {sanitize_line(_or(model.name, '?'))} · {_or(model.parameter_size, '—')} · "
         f"{_or(model.quantization, '—')}",
         f"profile {sanitize_line(_or(profile.name, '?'))}: {sanitize_line(options)}",
@@ -52,7 +62,7 @@ def manifest_text(session: Session) -> str:
         f"workload {sanitize_line(_or(workload.prompt_label, '?'))} · "
         f"runs {_or(workload.runs, '?')} "
         f"+ warm-up {_or(workload.warmup, '?')} · {'cold' if workload.cold else 'warm'} · "
-        f"num_predict {_or(workload.num_predict, '—')}",
+        f"num_predict {_or(workload.num_predict, 'default')}",
         f"machine {sanitize_line(str(env.get('cpu', '—')))} · GPU {sanitize_line(str(gpus))}",
     ]
     endpoints = m.endpoint_list
@@ -76,6 +86,7 @@ def manifest_text(session: Session) -> str:
             f"part of sweep {sanitize_line(_or(sweep.id, '?'))} · configuration "
             f"{sanitize_line(_or(sweep.key, '?'))}{visit}"
         )
+    lines.append(f"id {session.id}")
     return "\n".join(escape(line) if i else line for i, line in enumerate(lines))
 
 
@@ -102,7 +113,10 @@ def _mean_sd(s: Summary | None, digits: int) -> str:
 
 
 class SessionDetailScreen(Screen[None]):
+    """One saved session: its configuration, the aggregates, every run, and charts."""
+
     BINDINGS = [Binding("e", "export", "Export"), Binding("escape", "back", "Back")]
+    HELP_NAME = "session"
 
     app: ChimeraApp
 
@@ -135,33 +149,24 @@ class SessionDetailScreen(Screen[None]):
                 )
                 yield DataTable(id="detail-workflow", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="detail-workflow-note", classes="note")
+                yield Label("Agent workflow: what each stage answered", classes="section-title")
+                with Vertical(id="detail-stage-texts"):
+                    for record in self.session.runs:
+                        if stage_of(record) is not None:
+                            with Collapsible(title=f"{run_label(record)} · {record.status}", collapsed=True):
+                                yield Static(
+                                    Text(sanitize(record.response) or "(no text)"), classes="stage-text"
+                                )
             yield DataTable(id="detail-runs", cursor_type="row", zebra_stripes=True)
             with Horizontal(classes="charts"):
                 yield ChartWidget("decode rate per run (server)", "tok/s", id="chart-rate")
                 yield ChartWidget("TTFT per run", "ms", id="chart-ttft")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"session {self.session.id}"
-        agg = self.query_one("#aggregates", DataTable)
-        first = "metric (all agents)" if self.session.rounds else "metric"
-        agg.add_columns(first, "mean ± sd", "CV%", "min", "max", "95% CI", "n")
-        for m in select(SUMMARY_KEYS):
-            s = self.session.aggregates.get(m.key)
-            if s is None or s.n == 0:
-                continue
-            digits = m.digits
-            mean_sd = fmt(s.mean, digits) + (f" ± {fmt(s.stddev, digits)}" if s.stddev is not None else "")
-            ci = f"{fmt(s.ci95_low, digits)}–{fmt(s.ci95_high, digits)}" if s.ci95_low is not None else "—"
-            agg.add_row(
-                m.title,
-                mean_sd,
-                fmt(s.cv_pct),
-                fmt(s.min, digits),
-                fmt(s.max, digits),
-                ci,
-                str(s.n),
-            )
+        self.sub_title = f"session · {sanitize_line(display_label(self.session.manifest))}"
+        self._wide = self.app.size.width >= WIDE
+        self._fill_aggregates()
         if self.session.rounds:
             agents, stats, rounds = c.concurrency_tables(self.session)
             for widget_id, headers, rows in (
@@ -177,24 +182,37 @@ class SessionDetailScreen(Screen[None]):
         runs = self.query_one("#detail-runs", DataTable)
         runs.add_columns(*RUN_COLUMNS)
         for record in self.session.runs:
-            runs.add_row(*run_cells(record, record.index + 1, len(self.session.runs), stage_of(record)))
+            runs.add_row(*run_cells(record))
         measured = [r for r in self.session.runs if r.status == "ok" and not r.warmup]
-        label = self.session.manifest.label or "runs"
-        self.query_one("#chart-rate", ChartWidget).per_run(
-            [
-                (
-                    label,
-                    [
-                        r.metrics.server_decode_rate
-                        for r in measured
-                        if r.metrics.server_decode_rate is not None
-                    ],
-                )
-            ]
-        )
-        self.query_one("#chart-ttft", ChartWidget).per_run(
-            [(label, [r.metrics.ttft_ms for r in measured if r.metrics.ttft_ms is not None])]
-        )
+        label = display_label(self.session.manifest)
+        for chart_id, key in (("#chart-rate", "server_decode_rate"), ("#chart-ttft", "ttft_ms")):
+            points = [(run_label(r), getattr(r.metrics, key)) for r in measured]
+            points = [(name, value) for name, value in points if value is not None]
+            self.query_one(chart_id, ChartWidget).per_run(
+                [(label, [value for _, value in points])], [name for name, _ in points]
+            )
+
+    def on_resize(self, event: events.Resize) -> None:
+        wide = event.size.width >= WIDE
+        if wide != getattr(self, "_wide", wide):
+            self._wide = wide
+            self._fill_aggregates()
+
+    def _fill_aggregates(self) -> None:
+        """Mean ± sd, CV%, min, max, CI and n per metric; short metric names on narrow terminals."""
+        agg = self.query_one("#aggregates", DataTable)
+        agg.clear(columns=True)
+        first = "metric (all agents)" if self.session.rounds else "metric"
+        agg.add_columns(first, "mean ± sd", "CV%", "min", "max", "95% CI", "n")
+        for m in select(SUMMARY_KEYS):
+            s = self.session.aggregates.get(m.key)
+            if s is None or s.n == 0:
+                continue
+            digits = m.digits
+            mean_sd = fmt(s.mean, digits) + (f" ± {fmt(s.stddev, digits)}" if s.stddev is not None else "")
+            ci = f"{fmt(s.ci95_low, digits)}–{fmt(s.ci95_high, digits)}" if s.ci95_low is not None else "—"
+            name = m.title if self._wide else ellipsize(m.short_title, NARROW_METRIC)
+            agg.add_row(name, mean_sd, fmt(s.cv_pct), fmt(s.min, digits), fmt(s.max, digits), ci, str(s.n))
 
     def _fill_workflow(self) -> None:
         """Each stage's figures over its calls, and each workflow run's totals (workflow.json)."""

@@ -11,22 +11,68 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from chimera_tui.core.errors import ChimeraError
-from chimera_tui.core.store.chimeraforge import import_chimeraforge_all
+from chimera_tui.core.store.chimeraforge import import_into
 from chimera_tui.core.store.sessions import BrokenSession, Session, SessionStore, SessionSummary, load_session
-from chimera_tui.safe_text import sanitize_line
+from chimera_tui.safe_text import ellipsize, sanitize_line
 from chimera_tui.ui.screens.dialogs import Confirm, ExportDialog, TextPrompt
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
-COLUMNS = ("✓", "created", "label", "model", "profile", "mode", "runs", "tok/s", "TTFT ms", "CV%", "status")
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One browser column: its key and header, its width, and its priority (0 always shown; higher
+    numbers are dropped first when the terminal is narrow)."""
+
+    key: str
+    header: str
+    width: int
+    priority: int
+
+
+#: in display order; `label` takes whatever width is left (at least LABEL_MIN)
+COLUMNS = (
+    Column("mark", "✓", 1, 0),
+    Column("created", "created", 11, 1),
+    Column("label", "label", 0, 0),
+    Column("model", "model", 18, 4),
+    Column("profile", "profile", 18, 5),
+    Column("mode", "mode", 7, 6),
+    Column("runs", "runs", 5, 2),
+    Column("tok_s", "tok/s", 7, 0),
+    Column("ttft", "TTFT ms", 7, 0),
+    Column("cv", "CV%", 5, 0),
+    Column("status", "status", 10, 0),
+)
+LABEL_MIN = 12
+#: the most a label column grows to
+LABEL_MAX = 48
+#: what the table's borders, scrollbar and cell padding take besides the columns' widths
+TABLE_CHROME = 3
+#: sortable columns in the order `s` steps through them
+SORT_KEYS = ("created", "label", "model", "profile", "mode", "runs", "tok_s", "ttft", "cv", "status")
+
+
+def choose_columns(width: int) -> list[Column]:
+    """The columns for a terminal `width`: by priority, the label column taking what is left."""
+    room = width - TABLE_CHROME - (LABEL_MIN + 2)
+    chosen = {c.key for c in COLUMNS if c.priority == 0 and c.key != "label"}
+    room -= sum(c.width + 2 for c in COLUMNS if c.key in chosen)
+    for column in sorted((c for c in COLUMNS if c.priority > 0), key=lambda c: c.priority):
+        if column.width + 2 <= room:
+            chosen.add(column.key)
+            room -= column.width + 2
+    label = Column("label", "label", min(LABEL_MAX, LABEL_MIN + max(room, 0)), 0)
+    return [label if c.key == "label" else c for c in COLUMNS if c.key in chosen or c.key == "label"]
 
 
 def _n(value: float | int | None, digits: int = 1) -> str:
@@ -35,82 +81,64 @@ def _n(value: float | int | None, digits: int = 1) -> str:
     return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
 
 
+def mark_letter(position: int) -> str:
+    """The compare screen's name for the n-th marked session: A (the baseline), B, C…"""
+    return chr(ord("A") + position) if position < 26 else str(position + 1)
+
+
 @dataclass(slots=True)
 class Row:
-    """One listed entry: a saved session, an imported (read-only) one, or an unreadable folder."""
+    """One listed entry: a saved session or an unreadable folder."""
 
     key: str
     summary: SessionSummary | None = None
-    imported: Session | None = None
     broken: BrokenSession | None = None
 
-    def cells(self, marked: bool) -> tuple[str, ...]:
-        mark = "✓" if marked else ""
+    def values(self) -> dict[str, str]:
+        """Every column's text (the mark column is filled by the screen)."""
         if self.broken is not None:
-            return (
-                mark,
-                "",
-                sanitize_line(self.broken.reason)[:60],
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "unreadable",
-            )
-        if self.imported is not None:
-            s = self.imported
-            agg = s.aggregates
-            tok, ttft = agg.get("server_decode_rate"), agg.get("ttft_ms")
-            return (
-                mark,
-                "",
-                sanitize_line(s.manifest.label if s.manifest.label is not None else s.id),
-                sanitize_line(s.manifest.model_name or "?"),
-                sanitize_line(s.manifest.profile_name or "?"),
-                "import",
-                str(s.counts["ok"]),
-                _n(tok.mean if tok else None),
-                _n(ttft.mean if ttft else None),
-                _n(tok.cv_pct if tok else None),
-                "imported",
-            )
+            return {"label": sanitize_line(self.broken.reason)[:60], "status": "unreadable"}
         assert self.summary is not None
         s2 = self.summary
         runs = (
             "—" if s2.runs_ok is None else f"{s2.runs_ok}" + (f"+{s2.runs_failed}✗" if s2.runs_failed else "")
         )
-        return (
-            mark,
-            s2.created_at[:19].replace("T", " "),
-            sanitize_line(s2.label),
-            sanitize_line(s2.model),
-            sanitize_line(s2.profile),
-            s2.mode,
-            runs,
-            _n(s2.mean_tok_s),
-            _n(s2.mean_ttft_ms),
-            _n(s2.cv_tok_s_pct),
-            s2.status,
-        )
+        return {
+            "created": s2.created_at[5:16].replace("T", " "),  # MM-DD HH:MM
+            "label": sanitize_line(s2.display_label or s2.label),
+            "model": sanitize_line(s2.model),
+            "profile": sanitize_line(s2.profile),
+            "mode": s2.mode,
+            "runs": runs,
+            "tok_s": _n(s2.mean_tok_s),
+            "ttft": _n(s2.mean_ttft_ms),
+            "cv": _n(s2.cv_tok_s_pct),
+            "status": s2.status,
+        }
 
     def text(self) -> str:
-        return " ".join(self.cells(False)).lower() + " " + self.key.lower()
+        return " ".join(self.values().values()).lower() + " " + self.key.lower()
 
 
 class SessionsScreen(Screen[None]):
+    """Saved sessions: sort, filter, open, rename, delete, mark for comparison, export, import.
+    Marked sessions are lettered as the comparison names them: A is the baseline."""
+
     BINDINGS = [
         Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare marked"),
+        Binding("c", "compare", "Compare"),
         Binding("e", "export", "Export"),
-        Binding("r", "rename", "Rename"),
-        Binding("d", "delete", "Delete"),
-        Binding("i", "import", "Import metrics.json"),
-        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False),
+        Binding("u", "clear_marks", "Clear marks", show=False),
+        Binding("r", "rename", "Rename", show=False),
+        Binding("d", "delete", "Delete", show=False),
+        Binding("i", "import", "Import metrics.json", show=False),
+        Binding("slash", "filter", "Filter", show=False),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "sessions browser"
+    HELP_KEYS = (("enter", "open the session under the cursor"), ("click a header", "sort by that column"))
 
     app: ChimeraApp
 
@@ -118,8 +146,9 @@ class SessionsScreen(Screen[None]):
         super().__init__()
         self.rows: list[Row] = []
         self.marked: list[str] = []
-        self.sort_column = 1
+        self.sort_column = "created"
         self.sort_reverse = True
+        self.columns: list[Column] = []
 
     @property
     def store(self) -> SessionStore:
@@ -127,23 +156,26 @@ class SessionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: model, profile, label, status…  (/)", id="filter")
+        yield Input(placeholder="filter: model, profile, label, status…  (/)", id="filter", compact=True)
         table: DataTable[str | Text] = DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="sessions-status")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"sessions in {self.store.root}"
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        root = self.store.root
+        self.sub_title = f"saved sessions · {root if root.is_absolute() else f'./{root}'}"
         self.reload()
         self.query_one(DataTable).focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.is_mounted and choose_columns(event.size.width) != self.columns:
+            self.refresh_table()
 
     # -- data ---------------------------------------------------------------------------------------
     def reload(self) -> None:
         summaries, broken = self.store.summaries()
         rows = [Row(str(s.path), summary=s) for s in summaries]
-        rows += [Row(f"import:{s.id}", imported=s) for s in self.app.imported_sessions]
         rows += [Row(str(b.path), broken=b) for b in broken]
         self.rows = rows
         self.marked = [k for k in self.marked if any(r.key == k for r in rows)]
@@ -155,7 +187,7 @@ class SessionsScreen(Screen[None]):
         column = self.sort_column
 
         def key(row: Row) -> tuple[int, float | str]:
-            cell = row.cells(False)[column]
+            cell = row.values().get(column, "")
             try:
                 return (0, float(cell.rstrip("✗").split("+")[0]))
             except ValueError:
@@ -163,20 +195,35 @@ class SessionsScreen(Screen[None]):
 
         return sorted(rows, key=key, reverse=self.sort_reverse)
 
+    def _header(self, column: Column) -> str:
+        if column.key != self.sort_column:
+            return column.header
+        return f"{column.header} {'▼' if self.sort_reverse else '▲'}"
+
     def refresh_table(self) -> None:
+        """Rebuild the table: the columns that fit the width (the sort column marked ▲ / ▼), the rows."""
         table = self.query_one(DataTable)
         cursor_key = self.current_key()
-        table.clear()
+        self.columns = choose_columns(self.size.width or self.app.size.width)
+        table.clear(columns=True)
+        for column in self.columns:
+            table.add_column(self._header(column), width=column.width, key=column.key)
         for row in self.visible_rows():
+            values = row.values()
+            if row.key in self.marked:
+                values["mark"] = mark_letter(self.marked.index(row.key))
             # plain Text cells: names and reasons come from files and servers, never markup
-            table.add_row(*(Text(cell) for cell in row.cells(row.key in self.marked)), key=row.key)
+            table.add_row(
+                *(Text(ellipsize(values.get(c.key, ""), c.width)) for c in self.columns), key=row.key
+            )
         if cursor_key is not None and cursor_key in table.rows:
             table.move_cursor(row=table.get_row_index(cursor_key))
         broken = sum(1 for r in self.rows if r.broken)
+        marks = f"{len(self.marked)} marked" + (" (A = baseline)" if self.marked else "")
         self.query_one("#sessions-status", Static).update(
-            f"{table.row_count} shown of {len(self.rows)} · {len(self.marked)} marked"
-            + (f" · {broken} unreadable (reason in the label column)" if broken else "")
-            + " · space mark · c compare · enter open"
+            f"{table.row_count} of {len(self.rows)} · {marks}"
+            + (f" · {broken} unreadable (reason as label)" if broken else "")
+            + " · enter open · e export · s sort · ? keys"
         )
 
     def current_key(self) -> str | None:
@@ -192,8 +239,6 @@ class SessionsScreen(Screen[None]):
         return next((r for r in self.rows if r.key == key), None)
 
     def load(self, row: Row) -> Session | None:
-        if row.imported is not None:
-            return row.imported
         if row.broken is not None:
             self.notify(sanitize_line(row.broken.reason), severity="error", title="Unreadable session")
             return None
@@ -214,10 +259,30 @@ class SessionsScreen(Screen[None]):
 
     @on(DataTable.HeaderSelected)
     def _sort(self, event: DataTable.HeaderSelected) -> None:
-        if event.column_index == self.sort_column:
+        key = str(event.column_key.value)
+        if key not in SORT_KEYS:
+            return
+        if key == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_column, self.sort_reverse = event.column_index, False
+            self.sort_column, self.sort_reverse = key, False
+        self.refresh_table()
+
+    def action_sort(self) -> None:
+        """Sort by the next visible column (numbers high to low first, text A to Z)."""
+        shown = [k for k in SORT_KEYS if any(c.key == k for c in self.columns)]
+        i = shown.index(self.sort_column) if self.sort_column in shown else -1
+        self.sort_column = shown[(i + 1) % len(shown)]
+        self.sort_reverse = self.sort_column in ("created", "runs", "tok_s", "ttft", "cv")
+        self.refresh_table()
+        self.notify(f"sorted by {self.sort_column.replace('_', '/')} (S reverses)", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.refresh_table()
+
+    def action_clear_marks(self) -> None:
+        self.marked.clear()
         self.refresh_table()
 
     @on(DataTable.RowSelected)
@@ -305,8 +370,7 @@ class SessionsScreen(Screen[None]):
 
     def action_delete(self) -> None:
         row = self.row(self.current_key())
-        if row is None or row.imported is not None:
-            self.notify("imported sessions are read-only", severity="warning")
+        if row is None:
             return
         path = Path(row.key)
 
@@ -324,17 +388,18 @@ class SessionsScreen(Screen[None]):
         self.app.push_screen(Confirm(f"Delete session {path.name} and all its runs?", "Delete"), done)
 
     def action_import(self) -> None:
+        """Import a Chimeraforge metrics.json into the sessions folder (kept across restarts)."""
+
         def done(text: str | None) -> None:
             if not text:
                 return
             try:
-                sessions = import_chimeraforge_all(Path(text).expanduser())
+                saved, skipped = import_into(Path(text).expanduser(), self.store.root)
             except ChimeraError as exc:
                 self.notify(sanitize_line(str(exc)), severity="error", title="Import failed")
                 return
-            known = {s.id for s in self.app.imported_sessions}
-            self.app.imported_sessions.extend(s for s in sessions if s.id not in known)
-            self.notify(f"imported {len(sessions)} read-only session(s)")
+            note = f"; {len(skipped)} already there" if skipped else ""
+            self.notify(f"imported {len(saved)} session(s) into {self.store.root}{note}", title="Import")
             self.reload()
 
         self.app.push_screen(

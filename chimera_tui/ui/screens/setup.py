@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,7 +14,6 @@ from textual.screen import Screen
 from textual.widgets import (
     Button,
     Checkbox,
-    Footer,
     Header,
     Input,
     Label,
@@ -26,14 +25,16 @@ from textual.widgets import (
 
 from chimera_tui.core.backends import BenchClient, open_client
 from chimera_tui.core.backends.endpoint import endpoint_as_typed
-from chimera_tui.core.backends.ollama import LoadedModel, ModelInfo, Timeouts
+from chimera_tui.core.backends.ollama import DEFAULT_URL, LoadedModel, ModelInfo, Timeouts
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
 from chimera_tui.core.run.prompts import PRESETS
 from chimera_tui.core.store.bundled import sample_data_dir
+from chimera_tui.core.store.preferences import SetupChoices
 from chimera_tui.core.store.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
 from chimera_tui.safe_text import ellipsize, sanitize_line
 from chimera_tui.ui.choice import AgentChoice, BenchChoice
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -42,14 +43,17 @@ PROBE_TIMEOUTS = Timeouts(connect_s=3.0, first_byte_s=10.0, idle_s=10.0)
 WORKLOADS = [("single prompt", "prompt"), ("agent workflow", "workflow")]
 WORKFLOW_NOTE = "ingest the data folder → analysis call → report call (one session, two calls a run)"
 MODES = (
-    ("single", "Single Ollama"),
-    ("shared", "Two agents sharing one Ollama"),
-    ("dual", "Dual Ollama (two endpoints, concurrent)"),
+    ("single", "Single: one agent"),
+    ("shared", "Shared: two agents, one server"),
+    ("dual", "Dual: two endpoints at once"),
 )
+#: below this width or height the form uses compact (borderless) fields so that it fits 80x24
+SMALL_WIDTH, SMALL_HEIGHT = 110, 36
 
 
 def _size(n: int | None) -> str:
-    return "—" if n is None else f"{n / 1e9:.1f} GB"
+    """A model's size in GiB, as the reports give it."""
+    return "—" if n is None else f"{n / 2**30:.1f} GiB"
 
 
 #: a model name longer than this is cut with an ellipsis on screen (a 10,000-character name would
@@ -64,7 +68,7 @@ def model_label(m: ModelInfo) -> str:
         ellipsize(sanitize_line(m.quantization or "—"), 12),
         _size(m.size_bytes),
     ]
-    return "  ".join(parts)
+    return " ".join(parts)  # one space: it fits the 80-column layout on one line
 
 
 def server_label(client: BenchClient) -> str:
@@ -91,6 +95,8 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+r", "refresh_endpoint", "Re-check endpoint"),
         Binding("f6", "capacity", "Capacity"),
     ]
+    HELP_NAME = "setup"
+    HELP_KEYS = (("enter", "start (on Start or in a number field); re-check (in an endpoint field)"),)
 
     app: ChimeraApp
 
@@ -100,6 +106,8 @@ class SetupScreen(Screen[None]):
         self._last_profile: Profile | None = None
         #: the profile options each profile Select shows (re-read when the screen resumes)
         self._shown_profiles: dict[str, list[tuple[str, str]]] = {}
+        #: the app's benchmark count when the endpoint was last probed ("loaded now" after a run)
+        self._probed_at_run = 0
 
     def compose(self) -> ComposeResult:
         config = self.app.config
@@ -112,22 +120,6 @@ class SetupScreen(Screen[None]):
                     yield Button("Check", id="check")
                 yield Static("checking…", id="endpoint-status")
                 yield Static("", id="loaded-models")
-            with Vertical(classes="section", id="agent2-section"):
-                yield Label("Agent 2", classes="section-title")
-                with Horizontal(classes="row"):
-                    yield Input(
-                        self._second_endpoint(), id="endpoint-b", placeholder="http://127.0.0.1:11435"
-                    )
-                    yield Button("Check", id="check-b")
-                yield Static("", id="endpoint-b-status")
-                with Horizontal(classes="row"):
-                    yield Select[str]([], id="model-b", prompt="(no models yet)")
-                    yield self._profile_select("profile-b")
-                yield Checkbox(
-                    "Solo baseline (each agent alone before every round: capacity efficiency, contention)",
-                    value=True,
-                    id="solo",
-                )
             with Horizontal(id="columns"):
                 with Vertical(classes="section", id="model-section"):
                     yield Label("Model", classes="section-title")
@@ -160,20 +152,96 @@ class SetupScreen(Screen[None]):
                         with Vertical(classes="field"):
                             yield Label("num_predict", classes="field-label")
                             yield Input("", id="num-predict", type="integer", placeholder="profile's")
-                    yield Checkbox("Cold: unload the model before each run", id="cold")
+                    yield Checkbox("Cold (unload before each run)", id="cold")
+            with Vertical(classes="section", id="agent2-section"):
+                yield Label("Agent 2", classes="section-title")
+                with Horizontal(classes="row"):
+                    yield Input(
+                        self._second_endpoint(), id="endpoint-b", placeholder="http://127.0.0.1:11435"
+                    )
+                    yield Button("Check", id="check-b")
+                yield Static("", id="endpoint-b-status")
+                with Horizontal(classes="row"):
+                    with Vertical(classes="field"):
+                        yield Label("agent 2 model", classes="field-label")
+                        yield Select[str]([], id="model-b", prompt="(no models yet)")
+                    with Vertical(classes="field"):
+                        yield Label("agent 2 profile", classes="field-label")
+                        yield self._profile_select("profile-b")
+                yield Checkbox(
+                    "Solo baseline (each agent alone before every round)",
+                    value=True,
+                    id="solo",
+                )
         yield Button("Start benchmark  (Enter / F5)", id="start", variant="primary")
-        yield Footer()
+        yield FittingFooter()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Small terminals: borderless fields, so the whole form (runs, warm-up…) fits 80x24."""
+        small = event.size.width < SMALL_WIDTH or event.size.height < SMALL_HEIGHT
+        self.set_class(small, "-small")
+        for widget in self.query("Input, Select, Button, RadioSet, Checkbox"):
+            widget.set_class(small, "-textual-compact")
 
     def on_mount(self) -> None:
         self.title = "Chimera TUI"
         self.sub_title = "setup" + ("  (demo: embedded simulator)" if self.app.config.demo else "")
         self.query_one("#custom-prompt").display = False
+        self._restore_choices()
         self._workload_changed()
         self._mode_changed()
         for path, reason in self._profile_errors:
             self.notify(f"skipped invalid profile {path.name}: {reason}", severity="warning", timeout=8)
         self.query_one("#start", Button).focus()
+        self._probed_at_run = self.app.benchmarks_started
         self.check_endpoint(self.query_one("#endpoint", Input).value)
+
+    # -- remembered choices (the config folder's preferences.json) ---------------------------------
+    def _restore_choices(self) -> None:
+        """The last choices started from here; the endpoints only when none was given at launch (and
+        not in the demo, whose simulators listen on new ports each time)."""
+        config = self.app.config
+        last = config.preferences.setup
+        if not config.demo and config.endpoints == [DEFAULT_URL]:  # none given at launch
+            if last.endpoint:
+                self.query_one("#endpoint", Input).value = last.endpoint
+            if last.endpoint_b:
+                self.query_one("#endpoint-b", Input).value = last.endpoint_b
+        for widget_id, value in (
+            ("runs", last.runs),
+            ("warmup", last.warmup),
+            ("num-predict", last.num_predict),
+        ):
+            if value is not None:
+                self.query_one(f"#{widget_id}", Input).value = value
+        for widget_id, value in (("workload", last.workload), ("preset", last.preset)):
+            select = self.query_one(f"#{widget_id}", Select)
+            if value is not None and any(v == value for _, v in select._options):
+                select.value = value
+        if last.profile in self.profiles:
+            self.query_one("#profile", Select).value = last.profile
+        if last.cold is not None:
+            self.query_one("#cold", Checkbox).value = last.cold
+        for button in self.query(RadioButton):
+            if last.mode is not None and button.name == last.mode:
+                button.value = True
+
+    def _remember_choices(self) -> None:
+        prefs = self.app.config.preferences
+        prefs.setup = SetupChoices(
+            endpoint=self.query_one("#endpoint", Input).value.strip(),
+            endpoint_b=self.query_one("#endpoint-b", Input).value.strip(),
+            model=str(self.query_one("#model", Select).value),
+            profile=str(self.query_one("#profile", Select).value),
+            mode=self.mode,
+            workload=str(self.query_one("#workload", Select).value),
+            preset=str(self.query_one("#preset", Select).value),
+            runs=self.query_one("#runs", Input).value.strip(),
+            warmup=self.query_one("#warmup", Input).value.strip(),
+            num_predict=self.query_one("#num-predict", Input).value.strip(),
+            cold=self.query_one("#cold", Checkbox).value,
+        )
+        self.app.config.save_preferences()
 
     # -- profiles -----------------------------------------------------------------------------------
     def _second_endpoint(self) -> str:
@@ -300,10 +368,15 @@ class SetupScreen(Screen[None]):
             self.models = models
         select = self.query_one(f"#{widget_id}", Select)
         current = select.value
+        # the "(no models yet)" prompt is an option only while there are no models
+        select._allow_blank = not models
         select.set_options([(model_label(m), m.name) for m in models])
         names = [m.name for m in models]
+        remembered = self.app.config.preferences.setup.model if widget_id == "model" else None
         if current in names:
             select.value = current
+        elif remembered in names:
+            select.value = remembered
         elif names:
             select.value = names[0]
 
@@ -320,9 +393,13 @@ class SetupScreen(Screen[None]):
         self.query_one("#cold").display = not workflow  # the workflow runs warm
 
     def on_screen_resume(self) -> None:
-        """Profiles may have been created, edited or deleted on the profiles screen: re-read them."""
+        """Profiles may have been created, edited or deleted on the profiles screen: re-read them;
+        after a benchmark, probe the endpoint again ("loaded now" has changed)."""
         if not self.is_mounted:
             return
+        if self.app.benchmarks_started != self._probed_at_run:
+            self._probed_at_run = self.app.benchmarks_started
+            self.action_refresh_endpoint()
         self._load_profiles()
         options = self._profile_options()
         for widget_id in ("profile", "profile-b"):
@@ -438,4 +515,5 @@ class SetupScreen(Screen[None]):
         except ValueError as exc:
             self.notify(str(exc), severity="error", title="Cannot start")
             return
+        self._remember_choices()
         self.app.start_benchmark(choice)

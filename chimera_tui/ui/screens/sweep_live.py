@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import DataTable, Header, ProgressBar, Static
 
 from chimera_tui.core.run.events import (
     PhaseChanged,
@@ -40,6 +40,7 @@ from chimera_tui.core.store.sessions import RunRecord, Session, compute_aggregat
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.feed import BenchAborted, LiveFeed
 from chimera_tui.ui.screens.live_base import LiveScreenBase
+from chimera_tui.ui.widgets.footer import FittingFooter
 from chimera_tui.ui.widgets.stream_pane import StreamPane
 
 if TYPE_CHECKING:
@@ -66,13 +67,16 @@ class SweepLiveScreen(LiveScreenBase):
     """Runs (or resumes) one sweep and shows its progress."""
 
     BINDINGS = [
-        Binding("c", "cancel", "Cancel sweep"),
+        Binding("c", "cancel", "Cancel"),
         Binding("v", "results", "Results"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "sweep running"
     PHASE_ID = "#sweep-phase"
     CANCELLING_TEXT = "cancelling… (everything measured so far is kept)"
     LEAVING_NOTICE = "cancelling the sweep; what it measured is saved before leaving"
+    CONFIRM_CANCEL = "press c again to cancel the sweep (what it measured is kept: resume later)"
+    CONFIRM_BACK = "a sweep is running: press esc again to cancel it and go back"
     ABORT_MARK = "[b]✗[/b]"
     ABORT_TITLE = "Sweep stopped"
     WORKER_GROUP = "sweep"
@@ -113,7 +117,7 @@ class SweepLiveScreen(LiveScreenBase):
         yield StreamPane(id="sweep-stream")
         table: DataTable[str | Text] = DataTable(id="sweep-done", cursor_type="row", zebra_stripes=True)
         yield table
-        yield Footer()
+        yield FittingFooter()
 
     def mount_live(self) -> None:
         self.sub_title = "sweep: running"

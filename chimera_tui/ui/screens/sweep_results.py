@@ -17,7 +17,7 @@ from textual.color import Color
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+from textual.widgets import DataTable, Header, Label, Select, Static
 
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.measure.catalogue import MAP_KEYS, select
@@ -44,6 +44,7 @@ from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.screens.compare import VERDICT_STYLE
 from chimera_tui.ui.screens.dialogs import ReportDialog, TextPrompt
 from chimera_tui.ui.screens.sweep_setup import significance_note
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -102,10 +103,11 @@ class SweepResultsScreen(Screen[None]):
     """Ranking, success rate, heat maps; save the best as a profile (s), export (e)."""
 
     BINDINGS = [
-        Binding("s", "save_best", "Save best as profile"),
+        Binding("s", "save_best", "Save best"),
         Binding("e", "export", "Export"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "sweep results"
 
     app: ChimeraApp
 
@@ -134,7 +136,7 @@ class SweepResultsScreen(Screen[None]):
                 yield Select[str]([(o, o) for o in self.options], id="heat-y", allow_blank=False)
             yield Static("", id="heat-note", classes="note")
             yield Vertical(id="heatmaps")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         r = self.record

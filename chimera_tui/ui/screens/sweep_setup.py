@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, Select, Static
 
 from chimera_tui.core.backends.endpoint import endpoint_as_typed
 from chimera_tui.core.errors import ChimeraError
@@ -36,6 +36,7 @@ from chimera_tui.core.run.sweep import (
 from chimera_tui.core.store.profiles import ProfileStore, format_value
 from chimera_tui.safe_text import sanitize_line
 from chimera_tui.ui.feed import LiveFeed
+from chimera_tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
@@ -91,6 +92,7 @@ class SweepSetupScreen(Screen[None]):
         Binding("o", "open_results", "Open results"),
         Binding("escape", "back", "Back"),
     ]
+    HELP_NAME = "sweeps"
 
     app: ChimeraApp
 
@@ -139,7 +141,7 @@ class SweepSetupScreen(Screen[None]):
             yield Button("Start sweep (F5)", id="sweep-start", variant="primary", compact=True)
             yield Button("Resume (r)", id="sweep-resume", compact=True)
             yield Button("Open results (o)", id="sweep-open", compact=True)
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "parameter sweeps"

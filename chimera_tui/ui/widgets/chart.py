@@ -38,8 +38,9 @@ class ChartWidget(Widget):
             plt.ylabel(self.unit)
         return plt
 
-    def per_run(self, series: Series) -> None:
-        """Each session's values run by run, side by side (grouped bars; empty series are skipped)."""
+    def per_run(self, series: Series, run_labels: Sequence[str] | None = None) -> None:
+        """Each session's values run by run as dots joined by a line, on an axis that spans the data
+        (not from zero, so a small spread shows); x ticks are the runs' labels (1…N by default)."""
         plt: Any = self._plot.plt
         self._start()
         present = [(label, list(values)) for label, values in series if values]
@@ -47,9 +48,12 @@ class ChartWidget(Widget):
             plt.title(f"{self.title}: no data")
         else:
             runs = max(len(v) for _, v in present)
-            xs = [f"run {i + 1}" for i in range(runs)]
-            padded = [v + [0.0] * (runs - len(v)) for _, v in present]
-            plt.multiple_bar(xs, padded, labels=[label for label, _ in present])
+            xs = list(range(1, runs + 1))
+            for label, values in present:
+                plt.plot(xs[: len(values)], values, label=label, marker="dot")
+            ticks = list(run_labels)[:runs] if run_labels else [str(x) for x in xs]
+            plt.xticks(xs[: len(ticks)], ticks)
+            plt.xlabel("run")
         self._plot.refresh()
 
     def distribution(self, series: Series) -> None:

@@ -26,6 +26,8 @@ class ConcurrencyPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("capacity efficiency %", id="efficiency-label", classes="readout-label")
         yield Digits("—", id="efficiency")
+        # small terminals show this line instead of the label and the big digits (multi.tcss)
+        yield Static(CAPACITY_UNKNOWN, id="capacity-line")
         yield Static("", id="round-figures")
         yield Static("", id="round-mean")
 
@@ -37,15 +39,20 @@ class ConcurrencyPanel(Vertical):
         self.query_one("#efficiency", Digits).update(_n(capacity))
         label = "capacity efficiency %" if capacity is not None or metrics.get("warmup") else CAPACITY_UNKNOWN
         self.query_one("#efficiency-label", Label).update(label)
+        self.query_one("#capacity-line", Static).update(
+            f"capacity efficiency {_n(capacity)}%" if label != CAPACITY_UNKNOWN else CAPACITY_UNKNOWN
+        )
+        cause = escape(str(metrics.get("cause") or ""))
+        # short lines: the panel is 36 columns wide on an 80-column terminal
         self.query_one("#round-figures", Static).update(
             f"last round: {metrics.get('status')}\n"
-            f"research efficiency (TR110/113/114) {_n(metrics.get('research_efficiency_pct'))}% · "
-            f"overlap efficiency {_n(metrics.get('overlap_efficiency_pct'))}%\n"
+            f"research {_n(metrics.get('research_efficiency_pct'))}% · "
+            f"overlap {_n(metrics.get('overlap_efficiency_pct'))}%\n"
             f"makespan {_n(metrics.get('makespan_ms'), 0)} ms · "
-            f"start skew {_n(metrics.get('start_skew_ms'), 2)} ms · "
-            f"slot wait {_n(metrics.get('wait_share_pct'))}%\n"
-            f"contended {_flag(metrics.get('contended'))} · TTFT > 3 s above solo "
-            f"{_flag(metrics.get('research_contended'))} · {escape(str(metrics.get('cause') or ''))}"
+            f"skew {_n(metrics.get('start_skew_ms'), 2)} ms\n"
+            f"slot wait {_n(metrics.get('wait_share_pct'))}% · contended {_flag(metrics.get('contended'))}\n"
+            f"TTFT > 3 s above solo: {_flag(metrics.get('research_contended'))}"
+            + (f" · {cause}" if cause else "")
         )
         agg = round_aggregates(rounds)
         lines = []
@@ -62,4 +69,4 @@ class ConcurrencyPanel(Vertical):
                 lines.append(text)
         if lines:
             n = max(agg[k].n for k in ("capacity_efficiency_pct", "overlap_efficiency_pct"))
-            self.query_one("#round-mean", Static).update(f"mean over {n} rounds: " + " · ".join(lines))
+            self.query_one("#round-mean", Static).update(f"mean of {n} rounds: " + " · ".join(lines))

@@ -32,6 +32,8 @@ class Readouts(Vertical):
                 yield Label("tok/s live", classes="readout-label")
                 yield Digits("—", id="rate")
         yield Sparkline([], id="rate-spark")
+        # small terminals show this one line instead of the big digits (styles: live.tcss)
+        yield Static("TTFT — ms · — tok/s", id="live-line")
         yield Static("", id="progress-line")
         yield Static("", id="last-call")
 
@@ -49,11 +51,13 @@ class Readouts(Vertical):
         elapsed = "—" if elapsed_s is None else f"{elapsed_s:.1f} s"
         # one line in a fixed-width column: no layout pass needed (this runs 30 times a second)
         self.query_one("#progress-line", Static).update(f"tokens {tokens}   elapsed {elapsed}", layout=False)
+        self.query_one("#live-line", Static).update(
+            f"TTFT {_num(ttft_ms, 0)} ms · {_num(rate, 1)} tok/s", layout=False
+        )
 
     def show_last_call(self, m: CallMetrics) -> None:
         self._last_call = (
-            "last call (server · client)\n"
-            f" eval {_num(m.server_decode_rate)} tok/s · {_num(m.client_decode_rate)} tok/s\n"
+            f"last: eval {_num(m.server_decode_rate)} · cli {_num(m.client_decode_rate)} tok/s\n"
             f" prompt eval {_num(m.prompt_eval_rate, 0)} tok/s\n"
             f" load {_num(m.load_ms)} ms · gap {_num(m.queue_gap_ms)} ms"
         )

@@ -33,11 +33,10 @@ def _agg(s: Summary | None, digits: int = 1) -> str:
     return text
 
 
-def run_cells(record: RunRecord, number: int, total: int, stage: str | None = None) -> tuple[str | Text, ...]:
+def run_cells(record: RunRecord) -> tuple[str | Text, ...]:
     """The table cells of one run (shared by the live table and the session view). The status cell
-    holds server text, so it is a plain Text: never read as markup. ``stage``: the agent workflow's
-    stage of the call ("analysis", "report"). The run cell is the one numbering (`run_label`);
-    ``number``, ``total`` and ``stage`` are kept for the call sites."""
+    holds server text, so it is a plain Text: never read as markup. The run cell is the one
+    numbering (`run_label`: w1, 1…N, analysis 2)."""
     m = record.metrics
     status: str = record.status
     if record.error:
@@ -74,10 +73,10 @@ class RunsTable(Vertical):
         self.query_one(DataTable).clear()
         self._update_aggregate()
 
-    def add(self, record: RunRecord, number: int, total: int, stage: str | None = None) -> None:
+    def add(self, record: RunRecord) -> None:
         self.records.append(record)
         table = self.query_one(DataTable)
-        table.add_row(*run_cells(record, number, total, stage), key=str(record.index))
+        table.add_row(*run_cells(record), key=str(record.index))
         table.move_cursor(row=table.row_count - 1)
         self._update_aggregate()
 

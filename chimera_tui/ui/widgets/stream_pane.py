@@ -22,6 +22,8 @@ from chimera_tui.safe_text import sanitize
 from chimera_tui.ui.soft_wrap import soft_wrap
 
 MAX_LINES = 2000
+#: the sanitized text each log keeps to wrap again when its width changes (the newest part)
+REWRAP_CHARS = 200_000
 #: lines of a log whose drawing is cached (more than any terminal shows at once)
 CACHED_LINES = 256
 #: the scrollbars come back once no text has arrived for this long
@@ -89,6 +91,10 @@ class StreamPane(Vertical):
         super().__init__(id=id)
         self._thinking_tokens = 0
         self._columns = {"thinking-log": 0, "content-log": 0}
+        #: each log's text as it came (sanitized, unwrapped) and the width it was wrapped at
+        self._raw: dict[str, list[str]] = {"thinking-log": [], "content-log": []}
+        self._raw_chars = {"thinking-log": 0, "content-log": 0}
+        self._wrapped_at = {"thinking-log": 0, "content-log": 0}
         self._is_streaming = False
         self._last_append = 0.0
 
@@ -105,6 +111,8 @@ class StreamPane(Vertical):
     def reset(self, title: str) -> None:
         self._thinking_tokens = 0
         self._columns = {"thinking-log": 0, "content-log": 0}
+        self._raw = {"thinking-log": [], "content-log": []}
+        self._raw_chars = {"thinking-log": 0, "content-log": 0}
         self.query_one("#stream-title", Static).update(title)
         self.query_one("#thinking-log", Log).clear()
         self.query_one("#content-log", Log).clear()
@@ -138,11 +146,44 @@ class StreamPane(Vertical):
         if content:
             self._write("content-log", content)
 
+    def _width(self, log: Log) -> int:
+        return max(log.scrollable_content_region.width - 1, 20)
+
     def _write(self, log_id: str, text: str) -> None:
         log = self.query_one(f"#{log_id}", Log)
-        width = max(log.scrollable_content_region.width - 1, 20)
-        wrapped, self._columns[log_id] = soft_wrap(sanitize(text), self._columns[log_id], width)
+        width = self._width(log)
+        if width != self._wrapped_at[log_id]:
+            self._rewrap(log_id, log, width)
+        clean = sanitize(text)
+        self._keep(log_id, clean)
+        wrapped, self._columns[log_id] = soft_wrap(clean, self._columns[log_id], width)
         log.write(wrapped)
+
+    def _keep(self, log_id: str, text: str) -> None:
+        raw = self._raw[log_id]
+        raw.append(text)
+        self._raw_chars[log_id] += len(text)
+        while self._raw_chars[log_id] > REWRAP_CHARS and len(raw) > 1:
+            self._raw_chars[log_id] -= len(raw.pop(0))
+
+    def _rewrap(self, log_id: str, log: Log, width: int) -> None:
+        """Write the kept text again, wrapped at `width` (the pane was resized)."""
+        self._wrapped_at[log_id] = width
+        if not self._raw[log_id]:
+            return
+        log.clear()
+        wrapped, self._columns[log_id] = soft_wrap("".join(self._raw[log_id]), 0, width)
+        log.write(wrapped)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._rewrap_resized)
+
+    def _rewrap_resized(self) -> None:
+        for log_id in ("thinking-log", "content-log"):
+            log = self.query_one(f"#{log_id}", Log)
+            width = self._width(log)
+            if width != self._wrapped_at[log_id]:
+                self._rewrap(log_id, log, width)
 
     @property
     def content_text(self) -> str:
