@@ -34,3 +34,5 @@ class BenchChoice:
     workload: str = "prompt"
     #: the workflow's data folder
     data_dir: str | None = None
+    #: each measured run as a cache-cold / cache-warm pair (bench --cache-cohorts)
+    cache_cohorts: bool = False

@@ -168,6 +168,7 @@ class LiveScreen(LiveScreenBase):
             cold=c.cold,
             num_predict=c.num_predict,
             timeouts=config.timeouts,
+            cache_cohorts=c.cache_cohorts,
         )
         return BenchRunner(
             spec,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,13 @@ from chimera_tui.core.run.multi import DUAL_DEFAULT_ENDPOINTS
 from chimera_tui.core.run.prompts import PRESETS
 from chimera_tui.core.store.bundled import sample_data_dir
 from chimera_tui.core.store.preferences import SetupChoices
-from chimera_tui.core.store.profiles import BASELINE_PROFILE, Profile, ProfileStore, reload_warning
+from chimera_tui.core.store.profiles import (
+    BASELINE_PROFILE,
+    OPTION_REMOVED_IN,
+    Profile,
+    ProfileStore,
+    reload_warning,
+)
 from chimera_tui.safe_text import ellipsize, sanitize_line
 from chimera_tui.ui.choice import AgentChoice, BenchChoice
 from chimera_tui.ui.widgets.footer import FittingFooter
@@ -39,6 +46,7 @@ from chimera_tui.ui.widgets.footer import FittingFooter
 if TYPE_CHECKING:
     from chimera_tui.ui.app import ChimeraApp
 
+log = logging.getLogger(__name__)
 PROBE_TIMEOUTS = Timeouts(connect_s=3.0, first_byte_s=10.0, idle_s=10.0)
 WORKLOADS = [("single prompt", "prompt"), ("agent workflow", "workflow")]
 WORKFLOW_NOTE = "ingest the data folder → analysis call → report call (one session, two calls a run)"
@@ -124,6 +132,7 @@ class SetupScreen(Screen[None]):
                 with Vertical(classes="section", id="model-section"):
                     yield Label("Model", classes="section-title")
                     yield Select[str]([], id="model", prompt="(no models yet)")
+                    yield Static("", id="model-state", classes="note")
                     yield Label("Profile", classes="section-title")
                     yield self._profile_select()
                     yield Static("", id="profile-preview")
@@ -153,6 +162,7 @@ class SetupScreen(Screen[None]):
                             yield Label("num_predict", classes="field-label")
                             yield Input("", id="num-predict", type="integer", placeholder="profile's")
                     yield Checkbox("Cold (unload before each run)", id="cold")
+                    yield Checkbox("Cache cohorts (cold/warm)", id="cache-cohorts")
             with Vertical(classes="section", id="agent2-section"):
                 yield Label("Agent 2", classes="section-title")
                 with Horizontal(classes="row"):
@@ -278,6 +288,10 @@ class SetupScreen(Screen[None]):
         lines = [f"[b]{escape(profile.description)}[/b]"] if profile.description else []
         for name, value, load_time in profile.option_lines():
             marker = " [i](load-time)[/i]" if load_time else ""
+            if (
+                name in OPTION_REMOVED_IN
+            ):  # Ollama ignores it from that version on (core/backends/option_support)
+                marker = f" [i](ignored by Ollama ≥ {OPTION_REMOVED_IN[name]})[/i]"
             lines.append(f"  {name} = {escape(value)}{marker}")
         if not profile.options:
             lines.append("  (no options: Ollama's defaults)")
@@ -320,11 +334,17 @@ class SetupScreen(Screen[None]):
             "dual": "Agent 2 runs on endpoint B (e.g. a second `ollama serve` on :11435), concurrently.",
         }
         self.query_one("#mode-note", Static).update(notes[mode])
+        self._show_cohorts()
         if mode == "shared":
             self.query_one("#endpoint-b-status", Static).update("shared mode: agent 2 uses endpoint A")
             self._set_models(self.models, "model-b")
         elif mode == "dual":
             self._refresh_second()
+
+    def _show_cohorts(self) -> None:
+        """Cache cohorts are for one agent's prompt runs (not multi-agent modes, not the workflow)."""
+        workflow = str(self.query_one("#workload", Select).value) == "workflow"
+        self.query_one("#cache-cohorts").display = self.mode == "single" and not workflow
 
     @work(exclusive=False, group="probe", exit_on_error=False)
     async def check_endpoint(self, url: str, which: str = "a") -> None:
@@ -363,6 +383,34 @@ class SetupScreen(Screen[None]):
             status.update(f"{text} · loaded now: {escape(loaded_text)}")
             self._set_models(models, "model-b")
 
+    @on(Select.Changed, "#model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        self.query_one("#model-state", Static).update("")
+        if event.value is not Select.NULL and event.value:
+            self.show_model_state(self.query_one("#endpoint", Input).value, str(event.value))
+
+    @work(exclusive=True, group="model-state", exit_on_error=False)
+    async def show_model_state(self, url: str, model: str) -> None:
+        """The selected model's state as the server tells it before the run: engine, quantization,
+        effective context, GPU share, slots (docs/metrics.md "Server state")."""
+        from chimera_tui.core.measure.server_state import state_summary
+        from chimera_tui.core.run.single import effective_state
+
+        client: BenchClient | None = None
+        try:
+            url = endpoint_as_typed(url)
+            client = await open_client(url, "auto", PROBE_TIMEOUTS, self.app.config.transport(url))
+            info = await client.probe()
+            state = await effective_state(client, info, model, await client.show(model))
+        except ChimeraError as exc:
+            log.info("no server state for %s: %s", model, exc)
+            return
+        finally:
+            if client is not None:
+                await client.aclose()
+        summary = state_summary(state)
+        self.query_one("#model-state", Static).update(escape(sanitize_line(summary)) if summary else "")
+
     def _set_models(self, models: list[ModelInfo], widget_id: str = "model") -> None:
         if widget_id == "model":
             self.models = models
@@ -391,6 +439,7 @@ class SetupScreen(Screen[None]):
         self.query_one("#data-dir").display = workflow
         self.query_one("#workload-note").display = workflow
         self.query_one("#cold").display = not workflow  # the workflow runs warm
+        self._show_cohorts()
 
     def on_screen_resume(self) -> None:
         """Profiles may have been created, edited or deleted on the profiles screen: re-read them;
@@ -476,6 +525,10 @@ class SetupScreen(Screen[None]):
             if not data_dir or not Path(data_dir).expanduser().is_dir():
                 raise ValueError(f"data folder '{data_dir}' does not exist or is not a folder")
             preset, prompt = "agent workflow", ""
+        cold = self.query_one("#cold", Checkbox).value and workload != "workflow"
+        cohorts = self.query_one("#cache-cohorts", Checkbox).value and workload != "workflow"
+        if cohorts and (cold or mode != "single"):
+            raise ValueError("cache cohorts need a warm, single-agent run: untick Cold or choose single mode")
         # user-info stays in memory for the requests, never in the session (core/backends/endpoint.py)
         endpoint = self._endpoint(self.query_one("#endpoint", Input).value)
         second: AgentChoice | None = None
@@ -497,7 +550,8 @@ class SetupScreen(Screen[None]):
             prompt=prompt,
             runs=runs,
             warmup=warmup,
-            cold=self.query_one("#cold", Checkbox).value and workload != "workflow",
+            cold=cold,
+            cache_cohorts=cohorts,
             num_predict=num_predict,
             second=second,
             solo_baseline=self.query_one("#solo", Checkbox).value,
