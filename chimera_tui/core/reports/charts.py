@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from chimera_tui.core.measure.stats import summarize
 from chimera_tui.core.reports._common import finite
+from chimera_tui.safe_text import sanitize
 
 Series = Sequence[tuple[str, Sequence[float]]]
 
@@ -31,7 +32,8 @@ def _n(value: float) -> str:
 
 
 def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
+    """Session text for SVG: control sequences and invisible format characters made inert, escaped."""
+    return html.escape(sanitize(text), quote=True)
 
 
 def _short(text: str, limit: int) -> str:
