@@ -187,3 +187,22 @@ def test_heatmaps_by_splits_on_the_option_left_over_and_small_p_bounds() -> None
     assert [m.fixed for m in heatmaps_by(two_way, "num_gpu", "num_ctx")] == [{}]
     assert smallest_p_value(1) == 1.0 and smallest_p_value(2) == pytest.approx(1 / 3)
     assert smallest_p_value(3) == pytest.approx(0.1) and smallest_p_value(4) < 0.05
+
+
+async def test_the_sweep_form_sets_a_thermal_gate(tmp_path: Path) -> None:
+    """`cool to °C` on the sweeps screen: the runner waits below it between configurations."""
+    from chimera_tui.core.errors import ChimeraError
+
+    definition = sweep_file(tmp_path, "num_ctx = [256]", runs=1, warmup=0)
+    app, _ = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = await open_sweeps(app, pilot, definition)
+        cool = setup.query_one("#sweep-cool-to", Input)
+        cool.value = "400"
+        with pytest.raises(ChimeraError, match="between 0 and 150"):
+            setup._gpu_options()
+        cool.value = "55"
+        options = setup._gpu_options()
+        assert options.cool_to_c == 55.0 and options.nvml_module is app.config.nvml_module
+        cool.value = ""
+        assert setup._gpu_options().cool_to_c is None

@@ -88,6 +88,7 @@ def add_parser(sub: Any) -> None:
     res.add_argument("--demo", dest="sweep_demo", action="store_true")
     res.add_argument("--json", action="store_true", help="the sweep's outcome as JSON on stdout")
     res.add_argument("--label", default=None, help="as for sweep run: LABEL · CONFIG on every session")
+    add_gpu_options(res, cooldown=False)
     add_sessions_dir(res)
 
     ls = ssub.add_parser("list", help="list sweeps")
@@ -177,6 +178,7 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
             # one resume at a time: a second one is refused while the first lives (core/store/lock.py)
             held.enter_context(folder_lock(folder, f"sweep {folder.name}"))
             runner = SweepRunner.from_record(folder, progress, timeouts=timeouts, endpoint=endpoint)
+            runner.gpu_options = gpu_options(args, bool(args.sweep_demo))
         else:
             defn = find_sweep(args.definition)
             overrides = {

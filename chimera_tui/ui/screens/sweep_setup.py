@@ -120,6 +120,7 @@ class SweepSetupScreen(Screen[None]):
                     ("sweep-runs", "runs"),
                     ("sweep-warmup", "warm-up"),
                     ("sweep-cooldown", "cooldown s"),
+                    ("sweep-cool-to", "cool °C"),
                     ("sweep-num-predict", "num_predict"),
                 ):
                     with Vertical(classes="field"):
@@ -214,6 +215,13 @@ class SweepSetupScreen(Screen[None]):
             noun = "a whole number" if kind is int else "a number"
             raise SweepError(f"{label} must be {noun}, got '{sanitize_line(text)[:20]}'") from None
 
+    def _gpu_options(self) -> Any:
+        """The app's GPU options with this form's thermal gate (wait below C °C between configurations)."""
+        cool_to = self._number("sweep-cool-to", "cool to", float)
+        if cool_to is not None and not 0 < cool_to <= 150:
+            raise SweepError(f"cool to must be a temperature between 0 and 150 °C, got {cool_to:g}")
+        return dataclasses.replace(self.app.config.gpu_options(), cool_to_c=cool_to)
+
     def build_definition(self) -> SweepDefinition:
         """The chosen definition with the overrides applied (validated), or SweepError."""
         if self.definition is None:
@@ -289,7 +297,7 @@ class SweepSetupScreen(Screen[None]):
                 config.nvml_module,
                 timeouts=config.timeouts,
                 store=ProfileStore(config.profiles_builtin_dir, config.profiles_user_dir),
-                gpu=config.gpu_options(),
+                gpu=self._gpu_options(),
             )
         except ChimeraError as exc:
             self.notify(sanitize_line(str(exc)), severity="error", title="Cannot start the sweep")
@@ -314,7 +322,7 @@ class SweepSetupScreen(Screen[None]):
             runner = SweepRunner.from_record(
                 record.path, feed.push, config.transport(record.endpoint), config.nvml_module, config.timeouts
             )
-            runner.gpu_options = config.gpu_options()  # the idle baseline chosen for the app
+            runner.gpu_options = self._gpu_options()  # the app's idle baseline, this form's gate
         except ChimeraError as exc:
             self.notify(sanitize_line(str(exc)), severity="error", title="Cannot resume")
             return
