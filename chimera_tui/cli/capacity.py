@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from chimera_tui.cli import args as args_
@@ -13,6 +12,7 @@ from chimera_tui.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     UserError,
+    add_request_options,
     add_sessions_dir,
     add_timeouts,
     default_endpoint,
@@ -90,27 +90,7 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument("--seed", type=args_.count(0, 2**31), default=0, help="open loop: arrivals' seed")
     c.add_argument("--warmup", "-w", type=args_.count(0, 100), default=1, help="warm-up calls (default 1)")
-    c.add_argument("--model", "-m", default=None, help="model (default: the first the server lists)")
-    c.add_argument(
-        "--profile", "-p", default=None, help="profile name or .toml path (default baseline_default)"
-    )
-    g = c.add_mutually_exclusive_group()
-    g.add_argument("--prompt", help="prompt text")
-    g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
-    g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
-    c.add_argument("--max-prompt-mib", type=args_.number(0, 1024, low_open=True), default=1.0)
-    c.add_argument("--num-predict", type=args_.num_predict, default=None, help="cap on generated tokens")
-    c.add_argument("--api", choices=("generate", "chat"), default="generate")
-    c.add_argument("--keep-alive", default="30m")
-    c.add_argument("--same-prompt", action="store_true", help="no unique marker (allows prompt cache hits)")
-    c.add_argument(
-        "--think",
-        choices=("on", "off", "true", "false", "low", "medium", "high", "max"),
-        default=None,
-        help="thinking: on/off or a level (overrides the profile's think)",
-    )
-    c.add_argument("--backend", choices=("auto", "ollama", "openai"), default="auto")
-    c.add_argument("--api-key-env", metavar="VAR", default=None)
+    add_request_options(c)
     c.add_argument(
         "--endpoint", dest="cap_endpoint", type=args_.endpoint, default=None, metavar="URL", help="the server"
     )

@@ -206,6 +206,31 @@ def read_prompt(args: argparse.Namespace) -> tuple[str, str]:
     return label, prompt
 
 
+def add_request_options(p: argparse.ArgumentParser, title: str = "request") -> Any:
+    """The request options capacity and load share with bench (model, profile, prompt, API, think,
+    backend); returns the argument group, for a command's own additions."""
+    r = p.add_argument_group(title)
+    r.add_argument(
+        "--model", "-m", default=None, help="model name (default: the first model the server lists)"
+    )
+    r.add_argument(
+        "--profile", "-p", default=None, help="profile name or .toml path (default baseline_default)"
+    )
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--prompt", help="prompt text")
+    g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
+    g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
+    r.add_argument("--max-prompt-mib", type=args_.number(0, 1024, low_open=True), default=1.0)
+    r.add_argument("--num-predict", type=args_.num_predict, default=None, help="cap on generated tokens")
+    r.add_argument("--api", choices=("generate", "chat"), default="generate")
+    r.add_argument("--keep-alive", default="30m", help="keep_alive sent with every request (default 30m)")
+    r.add_argument("--same-prompt", action="store_true", help="no unique marker (allows prompt cache hits)")
+    r.add_argument("--think", choices=("on", "off", "true", "false", "low", "medium", "high", "max"))
+    r.add_argument("--backend", choices=("auto", "ollama", "openai"), default="auto")
+    r.add_argument("--api-key-env", metavar="VAR", default=None, help="environment variable with the API key")
+    return r
+
+
 def keep_alive_value(value: str) -> str | int:
     """Numbers go as numbers (Ollama rejects numeric strings); durations like '5m' as strings."""
     try:

@@ -28,6 +28,7 @@ from chimera_tui.cli.common import (
     EXIT_RUNS_FAILED,
     UsageError,
     UserError,
+    add_request_options,
     add_sessions_dir,
     add_timeouts,
     default_endpoint,
@@ -103,25 +104,7 @@ def add_parser(sub: Any) -> None:
 
 def _add_request_args(p: argparse.ArgumentParser) -> None:
     """The request options, as bench has them (shared by load and export-locust)."""
-    r = p.add_argument_group("request (as bench)")
-    r.add_argument(
-        "--model", "-m", default=None, help="model name (default: the first model the server lists)"
-    )
-    r.add_argument(
-        "--profile", "-p", default=None, help="profile name or .toml path (default baseline_default)"
-    )
-    g = r.add_mutually_exclusive_group()
-    g.add_argument("--prompt", help="prompt text")
-    g.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
-    g.add_argument("--preset", default=None, help="prompt preset: short, medium, tr_report (default short)")
-    r.add_argument("--max-prompt-mib", type=args_.number(0, 1024, low_open=True), default=1.0)
-    r.add_argument("--num-predict", type=args_.num_predict, default=None, help="cap on generated tokens")
-    r.add_argument("--api", choices=("generate", "chat"), default="generate")
-    r.add_argument("--keep-alive", default="30m", help="keep_alive sent with every request (default 30m)")
-    r.add_argument("--same-prompt", action="store_true", help="no unique marker (allows prompt cache hits)")
-    r.add_argument("--think", choices=("on", "off", "true", "false", "low", "medium", "high", "max"))
-    r.add_argument("--backend", choices=("auto", "ollama", "openai"), default="auto")
-    r.add_argument("--api-key-env", metavar="VAR", default=None, help="environment variable with the API key")
+    r = add_request_options(p, "request (as bench)")
     r.add_argument(
         "--endpoint",
         dest="load_endpoint",
