@@ -162,6 +162,7 @@ def _edit(store: Any, words: list[str], args: argparse.Namespace) -> int:
 
     from chimera_tui.core.errors import ProfileError
     from chimera_tui.core.store.profiles import load_profile
+    from chimera_tui.core.store.safe_read import MAX_MANIFEST_BYTES, read_text
 
     (name,) = _need(words, 1, "edit")
     profile = store.get(name)
@@ -186,7 +187,11 @@ def _edit(store: Any, words: list[str], args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    if draft.read_text(encoding="utf-8") == original:
+    try:
+        unchanged = read_text(draft, MAX_MANIFEST_BYTES) == original
+    except (OSError, ValueError):  # gone, special or not UTF-8: load_profile below says which
+        unchanged = False
+    if unchanged:
         draft.unlink(missing_ok=True)
         print(f"profile {name}: no changes")
         return EXIT_OK

@@ -131,7 +131,7 @@ def test_prompt_file_profile_and_workflow_data_fifos(tmp_path: Path) -> None:
     "ref", ["/etc", "**", pytest.param("x" * 5000, id="5000-chars"), "../..", "a*b", "\x1b[2J"]
 )
 def test_bad_session_references_are_one_line(tmp_path: Path, ref: str) -> None:
-    line = one_line(cli("compare", ref, "--sessions-dir", str(tmp_path)))
+    line = one_line(cli("export", ref, "--sessions-dir", str(tmp_path)))
     assert "no session" in line and len(line) < 300 and "\x1b" not in line
 
 
