@@ -330,3 +330,49 @@ async def test_a_sweep_measures_the_idle_baseline_once_for_all_configurations(
     idle = {str(s.manifest.gpu["idle_power_w"]) for s in sessions if s.manifest.gpu}  # type: ignore[index]
     assert len(sessions) >= 2 and len(idle) == 1 and "None" not in idle
     assert all(r.metrics.energy_above_idle_j is not None for s in sessions for r in s.runs if not r.warmup)
+
+
+async def test_multi_agent_rounds_pass_the_thermal_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--cool-to` in shared / dual mode: before every round after the first, as before every run."""
+    from chimera_tui.core.backends.ollama import Timeouts
+    from chimera_tui.core.run.events import PhaseChanged
+    from chimera_tui.core.run.multi import AgentSpec, MultiRunner, MultiSpec
+    from chimera_tui.core.store.profiles import Profile
+
+    monkeypatch.setattr(gpu_hook, "COOL_POLL_S", 0.001)
+    fake = FakeNvml(gpus=[FakeGpu(temperature=90)])
+    sim = fast_sim()
+    base = Profile("baseline_default", "", {}, None, True)
+    spec = MultiSpec(
+        "shared",
+        [AgentSpec(LOCAL, "gemma3:latest", base), AgentSpec(LOCAL, "gemma3:latest", base)],
+        "Say hi",
+        runs=2,
+        warmup=0,
+        num_predict=5,
+        timeouts=Timeouts(2, 10, 5),
+        ps_wait_s=5.0,
+        solo_baseline=False,
+    )
+    events: list[object] = []
+    options = GpuOptions(nvml_module=fake, idle_baseline_s=0, cool_to_c=60)
+    runner = MultiRunner(spec, tmp_path, events.append, lambda _url: sim.transport(), gpu=options)
+    monkeypatch.setattr(gpu_hook, "COOL_TIMEOUT_S", 0.003)  # a GPU that stays hot: the gate gives up
+    session = await runner.run()
+    assert session.status == "complete"
+    gates = [e.message for e in events if isinstance(e, PhaseChanged) and "cool below 60" in e.message]
+    assert len(gates) == 1  # two rounds: the gate before the second
+
+
+def test_the_tui_takes_the_gpu_options_and_bench_keeps_its_own() -> None:
+    from chimera_tui.cli.main import build_parser
+    from chimera_tui.ui.config import AppConfig
+
+    tui = build_parser().parse_args(["--cool-to", "60", "--idle-baseline", "1"])
+    assert (tui.command, tui.tui_cool_to, tui.tui_idle_baseline) == (None, 60.0, 1.0)
+    bench = build_parser().parse_args(["bench", "--cool-to", "50"])
+    assert bench.cool_to == 50.0 and bench.tui_cool_to is None
+    options = AppConfig(cool_to_c=60.0, idle_baseline_s=1.0).gpu_options()
+    assert (options.cool_to_c, options.idle_baseline_s) == (60.0, 1.0)

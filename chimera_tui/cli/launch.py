@@ -31,12 +31,15 @@ def run_tui(args: argparse.Namespace) -> int:
             exports_dir=exports_dir(),
             demo=bool(sims),
             engine_process=os.environ.get("CHIMERA_TUI_ENGINE", "process") != "thread",
+            idle_baseline_s=args.tui_idle_baseline,
+            cool_to_c=args.tui_cool_to,
         )
         if sims:  # the demo shows a simulated GPU, labelled "simulated" wherever it appears
             from chimera_tui.core.system.simulated_gpu import DEMO_IDLE_BASELINE_S, simulated_nvml
 
             config.nvml_module = simulated_nvml()
-            config.idle_baseline_s = DEMO_IDLE_BASELINE_S
+            if config.idle_baseline_s is None:
+                config.idle_baseline_s = DEMO_IDLE_BASELINE_S
             # the panel and the runner must see the same simulated GPU (its power follows the calls
             # the runner reports), so the demo measures in this process
             config.engine_process = False

@@ -41,6 +41,8 @@ class AppConfig:
     monitor_interval_s: float = 0.5
     #: seconds of GPU idle baseline before each session (None: the default; 0 disables, as tests do)
     idle_baseline_s: float | None = None
+    #: thermal gate before each run after the first (`chimera-tui --cool-to C`); None: no gate
+    cool_to_c: float | None = None
     #: live screens run the measuring engine in its own process (core/run/process.py); the real TUI
     #: sets it, tests (in-process transports cannot cross a process) keep the thread
     engine_process: bool = False
@@ -51,7 +53,9 @@ class AppConfig:
         """What the runners measure the GPU with (the app's NVML module, the idle baseline)."""
         from chimera_tui.core.run.gpu import GpuOptions
 
-        return GpuOptions(nvml_module=self.nvml_module, idle_baseline_s=self.idle_baseline_s)
+        return GpuOptions(
+            nvml_module=self.nvml_module, idle_baseline_s=self.idle_baseline_s, cool_to_c=self.cool_to_c
+        )
 
     def __post_init__(self) -> None:
         if self.preferences_path is not None:

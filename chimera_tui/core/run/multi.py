@@ -328,6 +328,8 @@ class MultiRunner(RunnerBase[RunEvent]):
                     if self.cancelled:
                         status = "cancelled"
                         break
+                    if r > 0:  # the thermal gate of long sessions (--cool-to / --cooldown), as in single mode
+                        await self._guarded(self.gpu.cool_gate(lambda t: self._emit(PhaseChanged(t)), False))
                     solo: dict[int, SoloBaseline] = {}
                     if spec.solo_baseline and not warmup:
                         solo = await self._solo_pass(lanes, writer, number, total)

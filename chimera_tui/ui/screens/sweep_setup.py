@@ -220,7 +220,8 @@ class SweepSetupScreen(Screen[None]):
         cool_to = self._number("sweep-cool-to", "cool to", float)
         if cool_to is not None and not 0 < cool_to <= 150:
             raise SweepError(f"cool to must be a temperature between 0 and 150 °C, got {cool_to:g}")
-        return dataclasses.replace(self.app.config.gpu_options(), cool_to_c=cool_to)
+        options = self.app.config.gpu_options()  # `chimera-tui --cool-to` when the form leaves it empty
+        return dataclasses.replace(options, cool_to_c=cool_to if cool_to is not None else options.cool_to_c)
 
     def build_definition(self) -> SweepDefinition:
         """The chosen definition with the overrides applied (validated), or SweepError."""
