@@ -21,7 +21,8 @@ import anyio
 import tomli_w
 
 from chimera_tui.core.measure.metrics import CallMetrics
-from chimera_tui.core.store.sessions import METRICS, SCHEMA_VERSION, RunRecord, SessionStore
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import METRICS, SCHEMA_VERSION, RunRecord
 
 
 def make_sessions(root: Path, count: int, runs: int, tokens: int) -> None:

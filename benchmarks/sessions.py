@@ -15,7 +15,7 @@ import anyio
 
 from benchmarks.bench_sessions_listing import make_sessions, tui_open_s
 from benchmarks.common import Result, check, info
-from chimera_tui.core.store.sessions import SessionStore
+from chimera_tui.core.store.session_store import SessionStore
 
 NAME = "sessions"
 

@@ -32,7 +32,8 @@ from chimera_tui.core.reports import export_sessions
 from chimera_tui.core.reports.capacity import capacity_levels
 from chimera_tui.core.run.capacity import CapacityRunner, CapacitySpec, LevelFinished
 from chimera_tui.core.store.profiles import Profile
-from chimera_tui.core.store.sessions import SessionStore, load_session
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import load_session
 from tests.helpers import fast_sim
 
 

@@ -122,7 +122,7 @@ def test_a_killed_parent_leaves_a_cancelled_session(sim: RunningSimulator, tmp_p
     import sys
     import time
 
-    from chimera_tui.core.store.sessions import SessionStore
+    from chimera_tui.core.store.session_store import SessionStore
 
     script = tmp_path / "parent.py"
     script.write_text(PARENT)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from chimera_tui.cli.main import main
-from chimera_tui.core.store.sessions import SessionStore, load_session
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import load_session
 from chimera_tui.load import locust_available
 from chimera_tui.load.call import ConnectionPool, make_body, stream_call, wire_request
 from chimera_tui.load.plan import LoadPlan, MasterConfig, quotas

@@ -15,7 +15,8 @@ from chimera_tui.core.measure.compare import compare_sessions
 from chimera_tui.core.measure.concurrency import RoundMetrics
 from chimera_tui.core.reports import export_sessions
 from chimera_tui.core.store.manifest import Manifest, Result, Workload
-from chimera_tui.core.store.sessions import MANIFEST, SessionStore, load_session
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import MANIFEST, load_session
 
 V1 = Path(__file__).parent / "fixtures" / "sessions_v1"
 SINGLE = V1 / "20261201-100902-gemma3-latest-baseline_default-4d23"

@@ -13,11 +13,11 @@ import pytest
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.measure.metrics import CallMetrics
 from chimera_tui.core.store.atomic import atomic_write_text
+from chimera_tui.core.store.session_store import SessionStore
 from chimera_tui.core.store.sessions import (
     METRICS,
     SCHEMA_VERSION,
     RunRecord,
-    SessionStore,
     SessionWriter,
     load_session,
     safe_slug,

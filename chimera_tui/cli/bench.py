@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
 def _set_label(session: Any, label: str) -> None:
     """`--label`: written into the finished session's manifest (its id and folder stay)."""
     from chimera_tui.core.store.labels import clean_label
-    from chimera_tui.core.store.sessions import SessionStore
+    from chimera_tui.core.store.session_store import SessionStore
 
     SessionStore(session.path.parent).set_label(session.path, label)
     session.manifest.label = clean_label(label)

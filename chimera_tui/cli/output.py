@@ -36,7 +36,8 @@ from chimera_tui.core.run.workflow.events import WorkflowRunStarted
 from chimera_tui.core.run.workflow.stages import STAGES
 from chimera_tui.core.store.labels import display_label
 from chimera_tui.core.store.numbering import is_multi, progress_label, run_label
-from chimera_tui.core.store.sessions import BrokenSession, RunRecord, Session, SessionSummary, measured_ok
+from chimera_tui.core.store.session_store import SessionSummary
+from chimera_tui.core.store.sessions import BrokenSession, RunRecord, Session, measured_ok
 from chimera_tui.safe_text import sanitize_line
 
 #: (metric key, label, unit, digits) in the order the summary shows them (from the one catalogue)

@@ -66,7 +66,7 @@ def add_parsers(sub: Any) -> None:
 
 def run_sessions(args: argparse.Namespace) -> int:
     from chimera_tui.cli.output import sessions_json, sessions_table
-    from chimera_tui.core.store.sessions import SessionStore
+    from chimera_tui.core.store.session_store import SessionStore
 
     store = SessionStore(sessions_root(args))
     action = getattr(args, "sessions_command", None) or "list"
@@ -190,7 +190,7 @@ def run_compare(args: argparse.Namespace) -> int:
 def _load_refs(args: argparse.Namespace) -> list[Any]:
     """Sessions by id/prefix/folder; a `.json` file is read as a Chimeraforge metrics.json (read-only)."""
     from chimera_tui.core.store.chimeraforge import import_chimeraforge_all
-    from chimera_tui.core.store.sessions import SessionStore
+    from chimera_tui.core.store.session_store import SessionStore
 
     store = SessionStore(sessions_root(args))
     sessions: list[Any] = []

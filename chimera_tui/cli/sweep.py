@@ -244,7 +244,7 @@ def _run(args: argparse.Namespace, sessions_root: Path, timeouts: Any) -> int:
 def _relabel(record: Any, label: str) -> None:
     """`--label`: every session of the sweep headed `LABEL · CONFIG` (visits numbered when several)."""
     from chimera_tui.core.errors import SessionError
-    from chimera_tui.core.store.sessions import SessionStore
+    from chimera_tui.core.store.session_store import SessionStore
 
     store = SessionStore(record.sessions_root)
     for config in record.configs:

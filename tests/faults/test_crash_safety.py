@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from chimera_tui.core.errors import SessionError
-from chimera_tui.core.store.sessions import SessionStore, load_session
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import load_session
 
 RUNS = 8
 FINISHED = re.compile(rf"^  run (\d+)/{RUNS}: ", re.MULTILINE)

@@ -19,7 +19,8 @@ from chimera_tui.core.run.workflow import ingest
 from chimera_tui.core.store import safe_read, sessions
 from chimera_tui.core.store.profiles import load_profile
 from chimera_tui.core.store.safe_read import UnsafeRead, read_bytes
-from chimera_tui.core.store.sessions import SessionStore, SessionWriter
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import SessionWriter
 
 MANIFEST = {"mode": "single", "model": {"name": "m:latest"}, "profile": {"name": "baseline"}}
 

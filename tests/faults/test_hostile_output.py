@@ -14,7 +14,8 @@ from chimera_tui.core.errors import ProfileError, SessionError
 from chimera_tui.core.reports import default_filename, export_sessions
 from chimera_tui.core.run.single import BenchRunner
 from chimera_tui.core.store.profiles import Profile, ProfileStore
-from chimera_tui.core.store.sessions import Session, SessionStore, SessionWriter, load_session
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import Session, SessionWriter, load_session
 from chimera_tui.safe_text import sanitize, sanitize_line
 from tests.fault_server import FINAL, FakeOllama, FaultServer, Reply, Request, ndjson, stream_reply
 from tests.helpers import spec

@@ -11,13 +11,8 @@ import tomli_w
 
 from chimera_tui.core.errors import SessionError
 from chimera_tui.core.store.profiles import ProfileStore
-from chimera_tui.core.store.sessions import (
-    METRICS,
-    SCHEMA_VERSION,
-    SessionStore,
-    SessionWriter,
-    load_session,
-)
+from chimera_tui.core.store.session_store import SessionStore
+from chimera_tui.core.store.sessions import METRICS, SCHEMA_VERSION, SessionWriter, load_session
 
 
 def good_session(root: Path, runs: int = 2) -> Path:

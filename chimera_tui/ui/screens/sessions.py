@@ -19,7 +19,8 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from chimera_tui.core.errors import ChimeraError
 from chimera_tui.core.store.chimeraforge import import_into
-from chimera_tui.core.store.sessions import BrokenSession, Session, SessionStore, SessionSummary, load_session
+from chimera_tui.core.store.session_store import SessionStore, SessionSummary
+from chimera_tui.core.store.sessions import BrokenSession, Session, load_session
 from chimera_tui.safe_text import ellipsize, sanitize_line
 from chimera_tui.ui.screens.dialogs import Confirm, ExportDialog, TextPrompt
 from chimera_tui.ui.widgets.footer import FittingFooter
