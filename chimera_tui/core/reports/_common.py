@@ -379,7 +379,7 @@ def session_notes(session: Session) -> list[str]:
     for endpoint in session.manifest.endpoint_list:
         if endpoint.options_not_applied:
             names = ", ".join(sanitize_line(str(n)) for n in endpoint.options_not_applied)
-            lines.append(f"options not applied by {endpoint.url}: {names}")
+            lines.append(f"options not applied by {sanitize_line(str(endpoint.url))}: {names}")
     ok = len(measured_ok(session.runs))
     for flag, n in flag_counts(session.runs).items():
         lines.append(f"flag: {FLAG_LABELS.get(flag, flag)} in {n} of {ok} runs")
