@@ -199,11 +199,14 @@ class SessionDetailScreen(Screen[None]):
             self._fill_aggregates()
 
     def _fill_aggregates(self) -> None:
-        """Mean ± sd, CV%, min, max, CI and n per metric; short metric names on narrow terminals."""
+        """Mean ± sd, CV%, min, max, CI and n per metric; short metric names and no min / max on
+        narrow terminals."""
         agg = self.query_one("#aggregates", DataTable)
         agg.clear(columns=True)
         first = "metric (all agents)" if self.session.rounds else "metric"
-        agg.add_columns(first, "mean ± sd", "CV%", "min", "max", "95% CI", "n")
+        # narrow terminals keep the spread that matters (sd, CV, CI) and leave min / max out
+        wide = self._wide
+        agg.add_columns(first, "mean ± sd", "CV%", *(("min", "max") if wide else ()), "95% CI", "n")
         for m in select(SUMMARY_KEYS):
             s = self.session.aggregates.get(m.key)
             if s is None or s.n == 0:
@@ -212,7 +215,8 @@ class SessionDetailScreen(Screen[None]):
             mean_sd = fmt(s.mean, digits) + (f" ± {fmt(s.stddev, digits)}" if s.stddev is not None else "")
             ci = f"{fmt(s.ci95_low, digits)}–{fmt(s.ci95_high, digits)}" if s.ci95_low is not None else "—"
             name = m.title if self._wide else ellipsize(m.short_title, NARROW_METRIC)
-            agg.add_row(name, mean_sd, fmt(s.cv_pct), fmt(s.min, digits), fmt(s.max, digits), ci, str(s.n))
+            extremes = (fmt(s.min, digits), fmt(s.max, digits)) if wide else ()
+            agg.add_row(name, mean_sd, fmt(s.cv_pct), *extremes, ci, str(s.n))
 
     def _fill_workflow(self) -> None:
         """Each stage's figures over its calls, and each workflow run's totals (workflow.json)."""
