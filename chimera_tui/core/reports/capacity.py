@@ -19,8 +19,8 @@ from chimera_tui.core.reports.charts import (
     _no_data,
     _open,
     _short,
-    _tick_label,
     nice_ticks,
+    y_axis,
 )
 from chimera_tui.core.store.sessions import Session
 
@@ -150,19 +150,7 @@ def curve_svg(title: str, series: Sequence[tuple[str, Sequence[Point]]], x_label
         return top + plot_h * (1 - (value - y_lo) / (y_hi - y_lo))
 
     out = _open(title, height)
-    for tick in ticks:
-        out.append(
-            f'<line x1="{left}" y1="{_n(y(tick))}" x2="{WIDTH - right}" y2="{_n(y(tick))}" '
-            'stroke="currentColor" stroke-opacity="0.15"/>'
-        )
-        out.append(
-            f'<text x="{left - 6}" y="{_n(y(tick) + 4)}" text-anchor="end" fill="currentColor">'
-            f"{_tick_label(tick, decimals)}</text>"
-        )
-    out.append(
-        f'<text x="14" y="{_n(top + plot_h / 2)}" text-anchor="middle" fill="currentColor" '
-        f'transform="rotate(-90 14 {_n(top + plot_h / 2)})">{_esc(unit)}</text>'
-    )
+    out += y_axis(ticks, decimals, y, (left, right, top, plot_h), unit)
     for load in loads:
         out.append(
             f'<text x="{_n(x(load))}" y="{top + plot_h + 16}" text-anchor="middle" fill="currentColor">'

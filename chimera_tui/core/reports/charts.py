@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chimera_tui.core.measure.stats import summarize
@@ -69,6 +69,33 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> tuple[list[float], int]
 def _tick_label(value: float, decimals: int) -> str:
     text = f"{value:.{decimals}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def y_axis(
+    ticks: Sequence[float],
+    decimals: int,
+    y: Callable[[float], float],
+    frame: tuple[int, int, int, int],
+    unit: str,
+) -> list[str]:
+    """The SVG of a y axis: a faint grid line and a label per tick, and the unit turned on its side.
+    `frame` is (left, right, top, plot height) of the plot area."""
+    left, right, top, plot_h = frame
+    out: list[str] = []
+    for tick in ticks:
+        out.append(
+            f'<line x1="{left}" y1="{_n(y(tick))}" x2="{WIDTH - right}" y2="{_n(y(tick))}" '
+            'stroke="currentColor" stroke-opacity="0.15"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{_n(y(tick) + 4)}" text-anchor="end" fill="currentColor">'
+            f"{_tick_label(tick, decimals)}</text>"
+        )
+    out.append(
+        f'<text x="14" y="{_n(top + plot_h / 2)}" text-anchor="middle" fill="currentColor" '
+        f'transform="rotate(-90 14 {_n(top + plot_h / 2)})">{_esc(unit)}</text>'
+    )
+    return out
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -162,19 +189,7 @@ def per_run_svg(title: str, series: Sequence[RunSeries], unit: str, *, from_zero
         return top + plot_h * (1 - (value - y_lo) / (y_hi - y_lo))
 
     out = _open(title, height)
-    for tick in ticks:
-        out.append(
-            f'<line x1="{left}" y1="{_n(y(tick))}" x2="{WIDTH - right}" y2="{_n(y(tick))}" '
-            'stroke="currentColor" stroke-opacity="0.15"/>'
-        )
-        out.append(
-            f'<text x="{left - 6}" y="{_n(y(tick) + 4)}" text-anchor="end" fill="currentColor">'
-            f"{_tick_label(tick, decimals)}</text>"
-        )
-    out.append(
-        f'<text x="14" y="{_n(top + plot_h / 2)}" text-anchor="middle" fill="currentColor" '
-        f'transform="rotate(-90 14 {_n(top + plot_h / 2)})">{_esc(unit)}</text>'
-    )
+    out += y_axis(ticks, decimals, y, (left, right, top, plot_h), unit)
     group_w = plot_w / len(data)
     for g, x in enumerate(data):
         colour = PALETTE[g % len(PALETTE)]
