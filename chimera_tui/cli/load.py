@@ -188,7 +188,7 @@ def _probe(args: argparse.Namespace, plan: Any, label: str) -> dict[str, Any]:
     from chimera_tui import __version__
     from chimera_tui.core.backends import open_client
     from chimera_tui.core.run.single import check_remote, endpoint_record, find_model, workload_record
-    from chimera_tui.core.store.manifest import Manifest, ProfileRecord, ToolInfo, model_record
+    from chimera_tui.core.store.manifest import Manifest, ToolInfo, model_record, profile_record
     from chimera_tui.core.store.profiles import ProfileStore
     from chimera_tui.core.system.environment import collect_environment
 
@@ -237,12 +237,7 @@ def _probe(args: argparse.Namespace, plan: Any, label: str) -> dict[str, Any]:
             mode="load",
             label=getattr(args, "label", None),
             model=model_rec,
-            profile=ProfileRecord(
-                name=profile.name,
-                description=profile.description,
-                builtin=profile.builtin,
-                options=dict(profile.options),
-            ),
+            profile=profile_record(profile),
             endpoints=records,
             workload=workload,
             timeouts=timeouts_record(t),

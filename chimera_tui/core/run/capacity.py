@@ -63,10 +63,10 @@ from chimera_tui.core.run.single import (
 from chimera_tui.core.store.manifest import (
     CapacityRecord,
     Manifest,
-    ProfileRecord,
     TimeoutsRecord,
     ToolInfo,
     model_record,
+    profile_record,
 )
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import RunRecord, Session, SessionStatus, SessionWriter, now_iso
@@ -420,12 +420,7 @@ class CapacityRunner(RunnerBase[CapacityEvent]):
             tool=ToolInfo(name="chimera-tui", version=__version__),
             mode="capacity",
             model=model_record(model, capabilities),
-            profile=ProfileRecord(
-                name=spec.profile.name,
-                description=spec.profile.description,
-                builtin=spec.profile.builtin,
-                options=dict(spec.profile.options),
-            ),
+            profile=profile_record(spec.profile),
             endpoints=[endpoint_record(client, info, spec.request_options())],
             workload=workload_record(spec, spec.request_options()),
             capacity=CapacityRecord(

@@ -60,11 +60,11 @@ from chimera_tui.core.run.gpu import GpuMeter, GpuOptions, apply_energy
 from chimera_tui.core.store.manifest import (
     EndpointRecord,
     Manifest,
-    ProfileRecord,
     TimeoutsRecord,
     ToolInfo,
     Workload,
     model_record,
+    profile_record,
 )
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import (
@@ -547,12 +547,7 @@ class BenchRunner(RunnerBase[RunEvent]):
             tool=ToolInfo(name="chimera-tui", version=__version__),
             mode="single",
             model=model_record(model, capabilities),
-            profile=ProfileRecord(
-                name=spec.profile.name,
-                description=spec.profile.description,
-                builtin=spec.profile.builtin,
-                options=dict(spec.profile.options),
-            ),
+            profile=profile_record(spec.profile),
             endpoints=[endpoint_record(client, info, spec.request_options())],
             workload=replace(
                 workload_record(spec, spec.request_options(), allow_remote=spec.allow_remote),

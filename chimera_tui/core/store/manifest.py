@@ -489,6 +489,16 @@ def model_record(model: Any, capabilities: list[str]) -> ModelRecord:
     )
 
 
+def profile_record(profile: Any) -> ProfileRecord:
+    """The manifest's [profile] from a Profile (name, description, built-in or not, options)."""
+    return ProfileRecord(
+        name=profile.name,
+        description=profile.description,
+        builtin=profile.builtin,
+        options=dict(profile.options),
+    )
+
+
 def as_manifest(value: Manifest | dict[str, Any]) -> Manifest:
     """A Manifest from a Manifest (as is) or a plain dict (checked, as from_dict does)."""
     return value if isinstance(value, Manifest) else Manifest.from_dict(value)

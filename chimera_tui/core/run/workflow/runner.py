@@ -64,10 +64,10 @@ from chimera_tui.core.store.atomic import atomic_write_text
 from chimera_tui.core.store.manifest import (
     EndpointRecord,
     Manifest,
-    ProfileRecord,
     ToolInfo,
     Workload,
     model_record,
+    profile_record,
 )
 from chimera_tui.core.store.profiles import Profile
 from chimera_tui.core.store.sessions import (
@@ -329,12 +329,7 @@ class WorkflowRunner(RunnerBase[WorkflowEvent]):
             tool=ToolInfo(name="chimera-tui", version=__version__),
             mode="workflow",
             model=model_record(model, capabilities),
-            profile=ProfileRecord(
-                name=self.profile.name,
-                description=self.profile.description,
-                builtin=self.profile.builtin,
-                options=dict(self.profile.options),
-            ),
+            profile=profile_record(self.profile),
             endpoints=[EndpointRecord(url=self.endpoint, kind="ollama", version=info.version)],
             workload=Workload(
                 kind="agent_workflow",
