@@ -298,3 +298,13 @@ def test_quantile_ci_brackets_the_quantile() -> None:
     assert lo is not None and hi is not None and lo < 190 < hi
     assert quantile_ci(values[:10], 0.95)[1] is None  # too few calls for an upper end
     assert quantile_ci([1.0], 0.95) == (None, None)
+
+
+def test_a_ratio_under_one_still_reads_one_at_once() -> None:
+    """Aggregate / per-stream under 1 (the window's ramp and TTFTs): the words never say "0 at once"."""
+    import dataclasses
+
+    levels, _ = _curve([(1, 100.0, 0.0), (2, 100.0, 500.0)])
+    levels[-1] = dataclasses.replace(levels[-1], throughput_tps=30.0)
+    v = verdict(levels, "closed", "plateau", Slo(), ServerHints(kind="ollama"))
+    assert v.parallel == pytest.approx(0.3) and "about 1 at once" in v.text and "0 at once" not in v.text

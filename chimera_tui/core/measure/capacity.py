@@ -399,7 +399,8 @@ def _saturation_cause(
     if not queued and parallel is not None and streams is not None:
         queued = parallel < streams * 0.75  # fewer run than were sent: the rest wait somewhere
     flat_from = _n(best.load, loop) if best is not None else "?"
-    about = f"about {parallel:.0f} at once" if parallel is not None else "a fixed number at once"
+    # a server that answered ran at least one: a ratio under 1 is the window's ramp and TTFTs, not 0
+    about = f"about {max(1, round(parallel))} at once" if parallel is not None else "a fixed number at once"
     if queued and not slower:
         return "queueing", (
             f"requests queue — the server runs {about} ({_server_cause(hints, parallel)}); "
