@@ -119,11 +119,13 @@ def add_timeouts(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_gpu_options(p: argparse.ArgumentParser, *, cooldown: bool = True) -> None:
-    """The GPU energy options (docs/metrics.md "GPU energy"): idle baseline and thermal gate."""
+def add_gpu_options(p: argparse.ArgumentParser, *, cooldown: bool = True, dest_prefix: str = "") -> None:
+    """The GPU energy options (docs/metrics.md "GPU energy"): idle baseline and thermal gate.
+    `dest_prefix` keeps the top-level (TUI) values apart from a command's own."""
     g = p.add_argument_group("GPU energy and thermal gate")
     g.add_argument(
         "--idle-baseline",
+        dest=f"{dest_prefix}idle_baseline",
         type=args_.number(0, 3600),
         default=None,
         metavar="S",
@@ -132,6 +134,7 @@ def add_gpu_options(p: argparse.ArgumentParser, *, cooldown: bool = True) -> Non
     )
     g.add_argument(
         "--cool-to",
+        dest=f"{dest_prefix}cool_to",
         type=args_.number(0, 150),
         default=None,
         metavar="C",

@@ -21,6 +21,7 @@ from chimera_tui.cli.common import (
     EXIT_USAGE,
     UsageError,
     UserError,
+    add_gpu_options,
     add_sessions_dir,
 )
 
@@ -66,23 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="Ollama endpoint (repeatable; default http://127.0.0.1:11434)",
     )
-    tui_gpu = parser.add_argument_group("the TUI's GPU energy and thermal gate (bench takes the same)")
-    tui_gpu.add_argument(
-        "--idle-baseline",
-        dest="tui_idle_baseline",
-        type=args_.number(0, 3600),
-        default=None,
-        metavar="S",
-        help="seconds of GPU idle power before each session (default 3 with a GPU; 0 disables)",
-    )
-    tui_gpu.add_argument(
-        "--cool-to",
-        dest="tui_cool_to",
-        type=args_.number(0, 150),
-        default=None,
-        metavar="C",
-        help="thermal gate: before each run after the first, wait until every GPU is below C °C",
-    )
+    add_gpu_options(parser, cooldown=False, dest_prefix="tui_")  # the TUI's sessions; bench has its own
     add_sessions_dir(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     bench.add_parser(sub)
